@@ -1,0 +1,3 @@
+"""The hybridlens command line and the scheduled pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Collectors: each turns one kind of input into rows for one warehouse table."""

@@ -1,0 +1,206 @@
+"""Turn the bytes of a telemetry file into records, sniffing the format from the bytes.
+
+Collector file exporters write JSON lines, length-prefixed frames (protobuf, or anything
+compressed in the legacy mode), or a zstd stream of JSON lines; people also hand over
+single pretty-printed JSON documents and gzip files. The extension is not trusted, and
+files are streamed so that a multi-gigabyte export never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import zstandard
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # the OTLP/HTTP request limit, also per file record
+
+
+@dataclass(frozen=True)
+class Record:
+    """One encoded message (a JSON document or a protobuf message) and where it came from."""
+
+    payload: bytes
+    encoding: str  # "json" | "proto"
+    location: str  # "line 12" | "frame 3" | "document"
+    error: str | None = None  # set when the framing itself is broken for this record
+
+
+@dataclass
+class Framing:
+    """What the sniffer found; `complete_offset` is where the last complete record ends."""
+
+    kind: str = "unknown"
+    compression: str = "none"
+    complete_offset: int = 0
+    pending_bytes: int = 0
+
+
+def open_stream(raw: BinaryIO) -> tuple[BinaryIO, str]:
+    """Wrap `raw` in a decompressor when its first bytes say gzip or zstd."""
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    head = buffered.peek(4)[:4]
+    if head[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=buffered, mode="rb"), "gzip"  # type: ignore[return-value]
+    if head[:4] == ZSTD_MAGIC:
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20), "zstd"  # type: ignore[arg-type]
+    return buffered, "none"
+
+
+def iter_records(raw: BinaryIO, framing: Framing, *, start: int = 0) -> Iterator[Record]:
+    """Yield every record of one input; fills in `framing` as it goes.
+
+    `start` resumes an uncompressed file at a byte offset kept from an earlier run.
+    Raises ValueError when the input is no telemetry format we know.
+    """
+    stream, framing.compression = open_stream(raw)
+    if start and framing.compression == "none":
+        stream.seek(start)
+    framing.complete_offset = start if framing.compression == "none" else 0
+    head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
+    lead = head.lstrip()[:1]
+    if lead in (b"{", b"["):
+        yield from _json(stream, framing)
+    elif head[:1] == b"\x00" or (len(head) >= 5 and _plausible_frame(head)):
+        yield from _frames(stream, framing)
+    elif head[:1] == b"\x0a":
+        framing.kind = "protobuf"
+        data = _read_limited(stream, "document")
+        framing.complete_offset += len(data)
+        yield Record(data, "proto", "document")
+    elif not head.strip():
+        framing.kind = "empty"
+    else:
+        framing.kind = "unknown"
+        raise ValueError(
+            "not OTLP: expected JSON, length-prefixed frames or protobuf; the first bytes "
+            f"are {head[:16]!r}"
+        )
+
+
+def _read_limited(stream: BinaryIO, what: str) -> bytes:
+    data = stream.read(MAX_RECORD_BYTES + 1)
+    if len(data) > MAX_RECORD_BYTES:
+        raise ValueError(f"{what} exceeds the {MAX_RECORD_BYTES} byte record limit")
+    return data
+
+
+def _plausible_frame(head: bytes) -> bool:
+    size = int.from_bytes(head[:4], "big")
+    return 0 < size <= MAX_RECORD_BYTES and head[4:5] in (b"{", b"\x0a", ZSTD_MAGIC[:1])
+
+
+def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
+    line_no = 0
+    first = True
+    while True:
+        line = stream.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        line_no += 1
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            size = len(line)
+            while line and not line.endswith(b"\n"):  # skip the rest of the giant line
+                line = stream.readline(1 << 24)
+                size += len(line)
+            framing.complete_offset += size
+            yield Record(
+                b"",
+                "json",
+                f"line {line_no}",
+                error=f"record of {size} bytes exceeds the {MAX_RECORD_BYTES} byte limit",
+            )
+            continue
+        if first and line.strip() and not _looks_complete(line):
+            # A pretty-printed document: the rest of the input is that one document.
+            rest = _read_limited(stream, "document")
+            framing.kind = "json-document"
+            data = line + rest
+            framing.complete_offset += len(data)
+            yield Record(data, "json", "document")
+            return
+        first = False
+        framing.kind = "json-lines"
+        if not line.endswith(b"\n") and not _looks_complete(line):
+            framing.pending_bytes = len(line)  # still being appended to: read next run
+            return
+        framing.complete_offset += len(line)
+        if line.strip():
+            yield Record(line, "json", f"line {line_no}")
+
+
+def _looks_complete(text: bytes) -> bool:
+    """Cheap check that a JSON text ends where its outermost brace closes."""
+    t = text.rstrip()
+    return t.endswith(b"}") or t.endswith(b"]")
+
+
+def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
+    framing.kind = "length-prefixed"
+    frame_no = 0
+    while True:
+        prefix = stream.read(4)
+        if not prefix:
+            return
+        if len(prefix) < 4:
+            framing.pending_bytes = len(prefix)
+            return
+        size = int.from_bytes(prefix, "big")
+        frame_no += 1
+        at = framing.complete_offset
+        if size > MAX_RECORD_BYTES:
+            yield Record(
+                prefix,
+                "proto",
+                f"frame {frame_no} at byte {at}",
+                error=f"frame length {size} exceeds the {MAX_RECORD_BYTES} byte "
+                "limit; the rest of the input cannot be framed",
+            )
+            return
+        payload = stream.read(size)
+        if len(payload) < size:
+            framing.pending_bytes = 4 + len(payload)  # a frame still being written
+            return
+        framing.complete_offset += 4 + size
+        location = f"frame {frame_no}"
+        if payload[:4] == ZSTD_MAGIC or payload[:2] == GZIP_MAGIC:
+            try:
+                payload = decompress(payload, MAX_RECORD_BYTES)
+            except (zstandard.ZstdError, zlib.error, OverflowError, EOFError, OSError) as exc:
+                yield Record(payload[:256], "proto", location, error=f"cannot decompress: {exc}")
+                continue
+        encoding = "json" if payload.lstrip()[:1] == b"{" else "proto"
+        yield Record(payload, encoding, location)
+
+
+def decompress(data: bytes, limit: int) -> bytes:
+    """Undo a gzip or zstd wrapper, refusing (OverflowError) output beyond `limit` bytes.
+
+    Reads at most limit+1 bytes, so a decompression bomb costs `limit` memory, not more.
+    """
+    if data[:2] == GZIP_MAGIC:
+        out = zlib.decompressobj(wbits=31).decompress(data, limit + 1)
+    elif data[:4] == ZSTD_MAGIC:
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            io.BytesIO(data), read_across_frames=True
+        )
+        chunks, got = [], 0
+        while got <= limit:
+            chunk = reader.read(min(1 << 22, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        out = b"".join(chunks)
+    else:
+        return data
+    if len(out) > limit:
+        raise OverflowError(f"decompressed content exceeds {limit} bytes")
+    return out

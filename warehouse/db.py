@@ -1,0 +1,190 @@
+"""The one choke point for DuckDB: opening, migrating, reading and writing.
+
+A connection lives for one operation only and is always taken under the lock file, so a
+dashboard that is reading never blocks an ingest for longer than one query, and no
+"database is locked" error ever reaches a user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from warehouse.errors import SchemaVersionError, WarehouseError, WarehouseMissingError
+from warehouse.lock import locked
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "hybridlens.duckdb"
+READ_TIMEOUT_S = 120.0
+WRITE_TIMEOUT_S = 300.0
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def default_path() -> Path:
+    """`HYBRIDLENS_WAREHOUSE`, else ./hybridlens.duckdb."""
+    return Path(os.environ.get("HYBRIDLENS_WAREHOUSE") or DEFAULT_PATH)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, sql) of every bundled migration, in order."""
+    found = []
+    for entry in resources.files("warehouse").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def schema_version() -> int:
+    return migrations()[-1][0]
+
+
+def read_sql(name: str) -> str:
+    """The text of `warehouse/queries/<name>.sql`."""
+    path = resources.files("warehouse").joinpath("queries", f"{name}.sql")
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WarehouseError(f"no query named {name!r} in warehouse/queries/") from None
+
+
+class Warehouse:
+    """One DuckDB file and its lock; every read and write goes through here."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # -- connections -------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection inside one transaction, under the exclusive lock."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with locked(self.path, exclusive=True, timeout_s=WRITE_TIMEOUT_S):
+            con = self._connect(read_only=False)
+            try:
+                self._migrate(con)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            finally:
+                con.close()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection under the shared lock; migrates an older file first."""
+        if not self.path.exists():
+            raise WarehouseMissingError(
+                f"no warehouse at {self.path}: run `hybridlens ingest traces PATH` or "
+                "`hybridlens demo` first, or point --warehouse / HYBRIDLENS_WAREHOUSE at one."
+            )
+        with locked(self.path, exclusive=False, timeout_s=READ_TIMEOUT_S):
+            con = self._connect(read_only=True)
+            try:
+                current = self._version(con)
+                if current >= schema_version():
+                    self._check_not_newer(current)
+                    yield con
+                    return
+            except BaseException:
+                con.close()
+                raise
+            con.close()
+        with self.write():  # an older file: bring it up to date once, then read
+            pass
+        with self.read() as con2:
+            yield con2
+
+    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from exc
+
+    # -- migrations --------------------------------------------------------------------
+    def _version(self, con: duckdb.DuckDBPyConnection) -> int:
+        row = one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = '_meta'")
+        if not row or not row[0]:
+            return 0
+        got = one(con, "SELECT value FROM _meta WHERE key = 'schema_version'")
+        return int(got[0]) if got else 0
+
+    def _check_not_newer(self, current: int) -> None:
+        if current > schema_version():
+            raise SchemaVersionError(
+                f"the warehouse {self.path} has schema version {current}, but this hybridlens "
+                f"knows only up to {schema_version()}: upgrade hybridlens "
+                "(pip install -U hybridlens) or use another --warehouse."
+            )
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        current = self._version(con)
+        self._check_not_newer(current)
+        for version, name, sql in migrations():
+            if version <= current:
+                continue
+            log.info("applying migration %s to %s", name, self.path)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute(
+                    "INSERT OR REPLACE INTO _meta VALUES ('schema_version', $v)",
+                    {"v": str(version)},
+                )
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise WarehouseError(f"migration {name} failed on {self.path}: {exc}") from exc
+
+    # -- queries -----------------------------------------------------------------------
+    def query(self, name: str, **params: Any) -> pl.DataFrame:
+        """Run `warehouse/queries/<name>.sql` with named parameters; a Polars frame back."""
+        sql = read_sql(name)
+        with self.read() as con:
+            return run(con, name, sql, params)
+
+
+def one(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> tuple[Any, ...] | None:
+    """The first row of a statement, with the result fully consumed (DuckDB 2 wants that)."""
+    rows = con.execute(sql, params or {}).fetchall()
+    return rows[0] if rows else None
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Execute one statement, logging the failing query and turning errors into sentences."""
+    started = time.perf_counter()
+    try:
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+        relation = con.sql(sql, params=used)
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+        result = pl.from_arrow(fetch())
+        assert isinstance(result, pl.DataFrame)
+    except duckdb.Error as exc:
+        log.error("query %s failed: %s\n%s\nparams=%r", name, exc, sql, params)
+        raise WarehouseError(f"the query {name!r} failed: {exc}") from exc
+    log.debug("query %s took %.1f ms", name, (time.perf_counter() - started) * 1000)
+    return result

@@ -1,0 +1,35 @@
+-- Stage the new spans of a load: dedupe within the batch and against the warehouse (anti-join in the batch's time range), complete each request's model from its service's spans, mark one request per (trace, service).
+CREATE OR REPLACE TEMP TABLE _fresh_spans AS
+WITH batch AS (
+    SELECT * FROM staged_spans
+    QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY start_time) = 1
+),
+fresh AS (
+    SELECT b.* FROM batch b
+    ANTI JOIN (
+        SELECT trace_id, span_id FROM spans WHERE start_time BETWEEN $lo AND $hi
+    ) s USING (trace_id, span_id)
+),
+service_model AS (
+    SELECT trace_id, service, min(own_model) AS model
+    FROM fresh WHERE own_model IS NOT NULL GROUP BY ALL
+),
+entry AS (
+    SELECT trace_id, span_id,
+           row_number() OVER (PARTITION BY trace_id, service ORDER BY start_time, span_id) = 1
+               AS first_entry
+    FROM fresh
+    WHERE kind IN ('SERVER', 'CONSUMER') OR parent_span_id IS NULL
+)
+SELECT f.trace_id, f.span_id, f.parent_span_id, f.trace_state, f.service, f.environment,
+       coalesce(f.own_model, m.model, f.service) AS model,
+       f.version, f.response_model, f.operation, f.provider, f.name, f.kind,
+       coalesce(e.first_entry, false) AS is_request,
+       f.start_time, f.end_time, f.duration_ms, f.status_code, f.status_message,
+       f.input_tokens, f.output_tokens, f.ttft_ms, f.sample_weight, f.host,
+       f.resource_attributes::JSON AS resource_attributes, f.attributes::JSON AS attributes,
+       $load_id AS load_id, f._file
+FROM fresh f
+LEFT JOIN service_model m USING (trace_id, service)
+LEFT JOIN entry e USING (trace_id, span_id)
+ORDER BY f.start_time

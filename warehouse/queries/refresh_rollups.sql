@@ -1,0 +1,51 @@
+-- Recompute every rollup for request spans that start in [$lo, $hi); run after each publish.
+DELETE FROM rollup_hourly WHERE hour >= $lo AND hour < $hi;
+DELETE FROM rollup_latency WHERE hour >= $lo AND hour < $hi;
+DELETE FROM rollup_minutes WHERE minute >= $lo AND minute < $hi;
+DELETE FROM rollup_accuracy WHERE hour >= $lo AND hour < $hi;
+CREATE OR REPLACE TEMP TABLE _requests AS
+WITH nearby AS (
+    SELECT trace_id, service, is_request, input_tokens, output_tokens
+    FROM spans
+    WHERE start_time >= $lo - INTERVAL 1 HOUR AND start_time < $hi + INTERVAL 1 HOUR
+),
+service_tokens AS (
+    SELECT trace_id, service, sum(input_tokens) AS input_tokens,
+           sum(output_tokens) AS output_tokens
+    FROM nearby
+    WHERE NOT is_request AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+    GROUP BY ALL
+)
+SELECT date_trunc('hour', r.start_time) AS hour, date_trunc('minute', r.start_time) AS minute,
+       r.environment, r.model, coalesce(r.version, 'unknown') AS version,
+       r.duration_ms, r.status_code = 'ERROR' AS is_error, r.sample_weight, r.ttft_ms,
+       coalesce(r.input_tokens, t.input_tokens) AS input_tokens,
+       coalesce(r.output_tokens, t.output_tokens) AS output_tokens
+FROM spans r
+LEFT JOIN service_tokens t USING (trace_id, service)
+WHERE r.is_request AND r.start_time >= $lo AND r.start_time < $hi;
+INSERT INTO rollup_hourly
+SELECT hour, environment, model, version, sum(sample_weight), count(*),
+       coalesce(sum(sample_weight) FILTER (WHERE is_error), 0),
+       sum(input_tokens), sum(output_tokens), sum(ttft_ms), count(ttft_ms)
+FROM _requests GROUP BY ALL;
+INSERT INTO rollup_latency
+SELECT hour, environment, model, version,
+       CASE WHEN duration_ms <= 0 THEN -100000
+            ELSE ceil(ln(duration_ms) / ln($gamma))::INTEGER END AS bucket,
+       sum(sample_weight)
+FROM _requests GROUP BY ALL;
+INSERT INTO rollup_minutes
+SELECT minute, environment, sum(sample_weight),
+       coalesce(sum(sample_weight) FILTER (WHERE is_error), 0)
+FROM _requests GROUP BY ALL;
+INSERT INTO rollup_accuracy
+SELECT date_trunc('hour', s.start_time), s.environment, s.model,
+       coalesce(s.version, 'unknown'), e.evaluation_name,
+       count(*), sum(e.score), sum(e.score * e.score),
+       count(*) FILTER (WHERE e.score = 0 OR e.score = 1)
+FROM evaluations e
+JOIN spans s USING (trace_id, span_id)
+WHERE s.start_time >= $lo AND s.start_time < $hi AND e.score IS NOT NULL
+GROUP BY ALL;
+DROP TABLE _requests;
