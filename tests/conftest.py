@@ -1,0 +1,24 @@
+"""Shared fixtures: the public sample files, a fresh warehouse per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warehouse.db import Warehouse
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    """../shared/fixtures: real public samples, read in place and never copied."""
+    if not FIXTURES.is_dir():
+        pytest.skip(f"the shared fixtures folder {FIXTURES} is absent on this machine")
+    return FIXTURES
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    return Warehouse(tmp_path / "test.duckdb")
