@@ -40,6 +40,7 @@ class Framing:
     compression: str = "none"
     complete_offset: int = 0
     pending_bytes: int = 0
+    lines: int = 0  # lines or frames read, so a chunk's record numbers can be rebased
 
 
 def open_stream(raw: BinaryIO) -> tuple[BinaryIO, str]:
@@ -105,6 +106,7 @@ def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
         if not line:
             return
         line_no += 1
+        framing.lines = line_no
         if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
             size = len(line)
             while line and not line.endswith(b"\n"):  # skip the rest of the giant line
@@ -154,6 +156,7 @@ def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
             return
         size = int.from_bytes(prefix, "big")
         frame_no += 1
+        framing.lines = frame_no
         at = framing.complete_offset
         if size > MAX_RECORD_BYTES:
             yield Record(

@@ -14,6 +14,7 @@ import base64
 import binascii
 import gc
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -151,7 +152,9 @@ class Batch:
     """Column lists for spans and evaluations plus what went to quarantine."""
 
     mapping: Mapping
-    spans: dict[str, list[Any]] = field(default_factory=lambda: {n: [] for n in SPAN_SCHEMA.names})
+    rows: list[tuple[Any, ...]] = field(
+        default_factory=list
+    )  # one tuple per span, SPAN_SCHEMA order
     evaluations: dict[str, list[Any]] = field(
         default_factory=lambda: {n: [] for n in EVALUATION_SCHEMA.names}
     )
@@ -159,21 +162,26 @@ class Batch:
     skipped: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def spans(self) -> dict[str, list[Any]]:
+        """The staged spans as columns (rows are kept as tuples: one append per span)."""
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(SPAN_SCHEMA)
+        return {name: list(col) for name, col in zip(SPAN_SCHEMA.names, columns, strict=True)}
+
     def __len__(self) -> int:
-        return len(self.spans["trace_id"])
+        return len(self.rows)
 
     @property
     def evaluation_count(self) -> int:
         return len(self.evaluations["trace_id"])
 
     def to_arrow(self) -> tuple[pa.Table, pa.Table]:
-        spans = pa.Table.from_pydict(self.spans, schema=SPAN_SCHEMA)
+        spans = pa.Table.from_pydict(self.spans, schema=SPAN_SCHEMA)  # one transpose, in C
         evals = pa.Table.from_pydict(self.evaluations, schema=EVALUATION_SCHEMA)
         return spans, evals
 
     def clear(self) -> None:
-        for col in self.spans.values():
-            col.clear()
+        self.rows.clear()
         for col in self.evaluations.values():
             col.clear()
 
@@ -504,10 +512,7 @@ class Batch:
         if model is None and ctx.model_attribute:
             model = get(ctx.model_attribute)
         provider = get("gen_ai.provider.name") or get("gen_ai.system")
-        if isinstance(provider, str):
-            provider = _PROVIDER_ALIASES.get(provider, provider)
-        else:
-            provider = None
+        provider = _PROVIDER_ALIASES.get(provider, provider) if isinstance(provider, str) else None
         input_tokens = _count(
             get("gen_ai.usage.input_tokens", get("gen_ai.usage.prompt_tokens")),
             "gen_ai.usage.input_tokens",
@@ -518,32 +523,35 @@ class Batch:
         )
         rest = {k: v for k, v in attrs.items() if k not in _MAPPED}
         attributes_json = orjson.dumps(self._clean(rest)).decode() if rest else None
-        s = self.spans
-        s["trace_id"].append(trace_id)
-        s["span_id"].append(span_id)
-        s["parent_span_id"].append(parent)
-        s["trace_state"].append(_short(trace_state, 512))
-        s["service"].append(ctx.service)
-        s["environment"].append(ctx.environment)
-        s["own_model"].append(_short(model))
-        s["version"].append(ctx.version)
-        s["response_model"].append(_short(get("gen_ai.response.model")))
-        s["operation"].append(_short(get("gen_ai.operation.name")))
-        s["provider"].append(provider)
-        s["name"].append(_short(name, 1024))
-        s["kind"].append(kind)
-        s["start_time"].append(start)
-        s["end_time"].append(end)
-        s["duration_ms"].append((end - start) / 1e6)
-        s["status_code"].append(code)
-        s["status_message"].append(_short(message, 1024))
-        s["input_tokens"].append(input_tokens)
-        s["output_tokens"].append(output_tokens)
-        s["ttft_ms"].append(_seconds_to_ms(get("gen_ai.server.time_to_first_token")))
-        s["sample_weight"].append(ctx.weight or _tracestate_weight(trace_state))
-        s["host"].append(ctx.host)
-        s["resource_attributes"].append(ctx.json)
-        s["attributes"].append(attributes_json)
+        self.rows.append(
+            (
+                trace_id,
+                span_id,
+                parent,
+                _short(trace_state, 512),
+                ctx.service,
+                ctx.environment,
+                _short(model),
+                ctx.version,
+                _short(get("gen_ai.response.model")),
+                _short(get("gen_ai.operation.name")),
+                provider,
+                _short(name, 1024),
+                kind,
+                start,
+                end,
+                (end - start) / 1e6,
+                code,
+                _short(message, 1024),
+                input_tokens,
+                output_tokens,
+                _seconds_to_ms(get("gen_ai.server.time_to_first_token")),
+                ctx.weight or _tracestate_weight(trace_state),
+                ctx.host,
+                ctx.json,
+                attributes_json,
+            )
+        )
 
     def _append_evaluation(
         self, trace_id: str, span_id: str, time_ns: int, attrs: dict[str, Any], origin: str
@@ -634,9 +642,16 @@ def _short(value: Any, limit: int = 256) -> str | None:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
 def _hex_id(value: Any, size: int, field_name: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadRecord(f"{field_name} is missing")
+    if len(value) == size * 2 and _HEX.fullmatch(value):  # the common case, kept cheap
+        if not value.strip("0"):
+            raise BadRecord(f"{field_name} is all zeros (invalid)")
+        return value.lower()
     if len(value) == size * 2:
         try:
             raw = bytes.fromhex(value)
@@ -740,7 +755,13 @@ def _json_attrs(items: Any) -> dict[str, Any]:
         key = item["key"]
         if not isinstance(key, str):
             raise BadRecord(f"attribute key {key!r} is not a string")
-        out[key] = _json_value(item.get("value"))
+        value = item.get("value")
+        if value.__class__ is dict:
+            text = value.get("stringValue")
+            if text.__class__ is str:  # most attributes are strings: skip the dispatch
+                out[key] = text
+                continue
+        out[key] = _json_value(value)
     return out
 
 

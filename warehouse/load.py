@@ -139,6 +139,11 @@ def publish_traces(
         ranges = []
         if staged:
             lo, hi = one(con, "SELECT min(start_time), max(start_time) FROM staged_spans")  # type: ignore[misc]
+            keys = one(con, "SELECT count(DISTINCT (trace_id, span_id)) FROM staged_spans")
+            if keys and keys[0] < staged:  # duplicates inside the batch: keep the first
+                con.execute(read_sql("staged_unique_spans"))
+            else:
+                con.execute("CREATE OR REPLACE TEMP VIEW staged_unique_spans AS FROM staged_spans")
             con.execute(read_sql("publish_spans"), {"lo": lo, "hi": hi, "load_id": load_id})
             con.execute("INSERT INTO spans SELECT * EXCLUDE (_file) FROM _fresh_spans")
             _tally(con, per_file, "staged_spans", "_fresh_spans")
@@ -315,3 +320,20 @@ def log_failure(warehouse: Warehouse, *, source: str, uri: str, error: str) -> N
             "0, 'failed', $err)",
             {"id": load_id, "source": source, "uri": uri, "err": error},
         )
+
+
+def file_states(warehouse: Warehouse, uris: list[str]) -> dict[str, tuple[str, int]]:
+    """uri -> (content hash, byte offset) of its last successful load, for many files at once."""
+    if not warehouse.exists() or not uris:
+        return {}
+    with warehouse.read() as con:
+        con.execute(
+            """SELECT uri, arg_max(content_hash, load_id), arg_max(byte_offset, load_id)
+               FROM ingest_log
+               WHERE list_contains($uris, uri) AND status != 'failed'
+                 AND content_hash IS NOT NULL AND byte_offset IS NOT NULL
+               GROUP BY uri""",
+            {"uris": uris},
+        )
+        rows = con.fetchall()
+    return {uri: (h, int(offset)) for uri, h, offset in rows}

@@ -1,11 +1,7 @@
--- Stage the new spans of a load: dedupe within the batch and against the warehouse (anti-join in the batch's time range), complete each request's model from its service's spans, mark one request per (trace, service).
+-- Stage the new spans of a load: drop spans already in the warehouse (anti-join in the batch's time range), complete each request's model from its service's spans, mark one request per (trace, service).
 CREATE OR REPLACE TEMP TABLE _fresh_spans AS
-WITH batch AS (
-    SELECT * FROM staged_spans
-    QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY start_time) = 1
-),
-fresh AS (
-    SELECT b.* FROM batch b
+WITH fresh AS (
+    SELECT b.* FROM staged_unique_spans b
     ANTI JOIN (
         SELECT trace_id, span_id FROM spans WHERE start_time BETWEEN $lo AND $hi
     ) s USING (trace_id, span_id)
@@ -32,4 +28,3 @@ SELECT f.trace_id, f.span_id, f.parent_span_id, f.trace_state, f.service, f.envi
 FROM fresh f
 LEFT JOIN service_model m USING (trace_id, service)
 LEFT JOIN entry e USING (trace_id, span_id)
-ORDER BY f.start_time
