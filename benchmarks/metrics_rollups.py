@@ -1,0 +1,109 @@
+"""`hybridlens metrics` over 90 days of 10M+ spans: rollups against the raw spans.
+
+    .venv/bin/python benchmarks/metrics_rollups.py [--spans 10000000] [--keep PATH]
+
+Fills a warehouse with synthetic request spans straight from SQL (generation is not what
+is measured), builds the rollups, then times `metrics()` and the same figures computed
+from the raw `spans` table with exact quantiles. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from warehouse.config import Config  # noqa: E402
+from warehouse.db import Warehouse, read_sql, run  # noqa: E402
+from warehouse.load import rebuild_rollups  # noqa: E402
+from warehouse.lock import lock_stats, reset_lock_stats  # noqa: E402
+from warehouse.metrics import filter_params, metrics, slo_params  # noqa: E402
+
+FILL = """
+INSERT INTO spans
+SELECT md5(i::VARCHAR) AS trace_id, substr(md5((i * 7)::VARCHAR), 1, 16) AS span_id,
+       NULL, NULL, 'svc-' || (i % 5), ['dc-frankfurt', 'aws-us-east-1', 'gcp-europe-west4',
+       'edge-munich'][1 + (i % 4)::INT], 'model-' || (i % 5), 'v' || (i % 3), NULL, 'chat',
+       'vllm', 'chat', 'SERVER', true,
+       TIMESTAMPTZ '2026-08-01' + to_microseconds((i * (90 * 86400e6 / $n))::BIGINT),
+       TIMESTAMPTZ '2026-08-01' + to_microseconds((i * (90 * 86400e6 / $n))::BIGINT)
+           + to_microseconds(d::BIGINT * 1000),
+       d, CASE WHEN random() < 0.01 THEN 'ERROR' ELSE 'UNSET' END, NULL,
+       (random() * 2000)::BIGINT, (random() * 500)::BIGINT, NULL, 1.0, 'host', NULL, NULL, 1
+FROM (SELECT i, exp(5 + random() * 1.5 + CASE WHEN random() < 0.02 THEN 3 ELSE 0 END) AS d
+      FROM range($n) t(i))
+"""
+
+RAW = """
+SELECT environment, model, count(*) AS requests,
+       count(*) FILTER (WHERE status_code = 'ERROR') AS errors,
+       quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS latency,
+       sum(input_tokens), sum(output_tokens)
+FROM spans WHERE is_request GROUP BY ALL ORDER BY ALL
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spans", type=int, default=10_000_000)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the warehouse here")
+    args = parser.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    path = args.keep or Path(tmp.name) / "bench.duckdb"
+    wh = Warehouse(path)
+    t = time.perf_counter()
+    with wh.write() as con:
+        con.execute(FILL, {"n": args.spans})
+    print(f"filled {args.spans:,} spans over 90 days in {time.perf_counter() - t:.1f} s")
+    reset_lock_stats()
+    t = time.perf_counter()
+    rebuild_rollups(wh)
+    print(f"built the rollups in {time.perf_counter() - t:.1f} s "
+          f"(writer lock held {lock_stats()['longest_write_hold_s']:.1f} s)")
+    config = Config()
+    metrics(wh, config)  # warm the OS cache once, as a dashboard would be
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        frame = metrics(wh, config)
+        runs.append(time.perf_counter() - t)
+    best = min(runs)
+    print(f"metrics() from rollups, {frame.height} rows (incl. uptime over every minute): "
+          f"best of 3 {best * 1000:.0f} ms")
+    minutes_from_spans = (
+        "(SELECT date_trunc('minute', start_time) AS minute, environment, "
+        "sum(sample_weight) AS requests, coalesce(sum(sample_weight) FILTER "
+        "(WHERE status_code = 'ERROR'), 0) AS errors FROM spans WHERE is_request GROUP BY ALL)"
+    )
+    uptime_raw = (
+        "SELECT environment, count(*) FILTER (WHERE state = 'up') / "
+        "nullif(count(*) FILTER (WHERE state <> 'nodata'), 0) FROM ("
+        + read_sql("uptime_minutes").replace("rollup_minutes", minutes_from_spans)
+        + ") GROUP BY ALL"
+    )
+    params = {**filter_params(None, None, None, None), **slo_params(config)}
+    raw_runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        with wh.read() as con:
+            con.execute(RAW).fetchall()
+            run(con, "uptime_raw", uptime_raw, params)
+        raw_runs.append(time.perf_counter() - t)
+    raw = min(raw_runs)
+    print(f"same figures from raw spans (exact percentiles, uptime from span minutes): "
+          f"best of 3 {raw * 1000:.0f} ms")
+    print(f"ratio raw / rollups: {raw / best:.1f}x")
+    with wh.read() as con:
+        sizes = con.execute(
+            "SELECT (SELECT count(*) FROM rollup_hourly), (SELECT count(*) FROM rollup_latency), "
+            "(SELECT count(*) FROM rollup_minutes)"
+        ).fetchall()[0]
+    print(f"rollup rows: hourly {sizes[0]:,}, latency buckets {sizes[1]:,}, minutes {sizes[2]:,}")
+
+
+if __name__ == "__main__":
+    main()
