@@ -96,7 +96,9 @@ CREATE TABLE IF NOT EXISTS rollup_hourly (
     input_tokens BIGINT,
     output_tokens BIGINT,
     ttft_ms_sum DOUBLE,
-    ttft_n BIGINT
+    ttft_n BIGINT,
+    tpot_ms_sum DOUBLE,  -- time per output token after the first, summed over requests
+    tpot_n BIGINT
 );
 
 -- Log-bucketed latency histogram (bucket i covers (gamma^(i-1), gamma^i] ms), mergeable by

@@ -20,14 +20,18 @@ SELECT date_trunc('hour', r.start_time) AS hour, date_trunc('minute', r.start_ti
        r.environment, r.model, coalesce(r.version, 'unknown') AS version,
        r.duration_ms, r.status_code = 'ERROR' AS is_error, r.sample_weight, r.ttft_ms,
        coalesce(r.input_tokens, t.input_tokens) AS input_tokens,
-       coalesce(r.output_tokens, t.output_tokens) AS output_tokens
+       coalesce(r.output_tokens, t.output_tokens) AS output_tokens,
+       CASE WHEN r.ttft_ms IS NOT NULL AND coalesce(r.output_tokens, t.output_tokens) > 1
+            THEN greatest(r.duration_ms - r.ttft_ms, 0)
+                 / (coalesce(r.output_tokens, t.output_tokens) - 1) END AS tpot_ms
 FROM spans r
 LEFT JOIN service_tokens t USING (trace_id, service)
 WHERE r.is_request AND r.start_time >= $lo AND r.start_time < $hi;
 INSERT INTO rollup_hourly
 SELECT hour, environment, model, version, sum(sample_weight), count(*),
        coalesce(sum(sample_weight) FILTER (WHERE is_error), 0),
-       sum(input_tokens), sum(output_tokens), sum(ttft_ms), count(ttft_ms)
+       sum(input_tokens), sum(output_tokens), sum(ttft_ms), count(ttft_ms),
+       sum(tpot_ms), count(tpot_ms)
 FROM _requests GROUP BY ALL;
 INSERT INTO rollup_latency
 SELECT hour, environment, model, version,
