@@ -40,6 +40,10 @@ class Slo:
     latency_p95_ms: float | None = None
     availability: float | None = None
     down_error_ratio: float = 0.05
+    # A minute is judged on errors only with this many requests, and judged down for
+    # silence only when the same minute of the week had at least this median traffic.
+    uptime_min_requests: int = 5
+    uptime_min_expected: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,8 @@ def parse(raw: dict[str, Any], origin: str, *, stored: bool = False) -> Config:
             latency_p95_ms=slo_r.positive("latency_p95_ms", float, None),
             availability=slo_r.ratio("availability", None),
             down_error_ratio=slo_r.ratio("down_error_ratio", 0.05) or 0.05,
+            uptime_min_requests=slo_r.positive("uptime_min_requests", int, 5),
+            uptime_min_expected=slo_r.positive("uptime_min_expected", float, 1.0),
         )
         slo_r.done()
         pools = []

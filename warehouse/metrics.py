@@ -67,6 +67,8 @@ def slo_params(config: Config) -> dict[str, Any]:
     return {
         "slo_environments": [e.name for e in config.environments] or [""],
         "slo_thresholds": [e.slo.down_error_ratio for e in config.environments] or [0.05],
+        "slo_min_requests": [e.slo.uptime_min_requests for e in config.environments] or [5],
+        "slo_min_expected": [e.slo.uptime_min_expected for e in config.environments] or [1.0],
     }
 
 

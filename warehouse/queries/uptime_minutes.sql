@@ -1,6 +1,7 @@
--- Up/down/no-data per environment minute: down when the error ratio is above the environment's threshold with at least 5 requests, or when there are no requests although the same minute of the week had a median of at least 1 over the 4 weeks before.
+-- Up/down/no-data per environment minute: down when the error ratio is above the environment's threshold with at least 5 requests, or when there are no requests although the same minute of the week had a median of at least 1 over the 4 weeks before (both minimums configurable per environment).
 WITH thresholds AS (
-    SELECT unnest($slo_environments) AS environment, unnest($slo_thresholds) AS threshold
+    SELECT unnest($slo_environments) AS environment, unnest($slo_thresholds) AS threshold,
+           unnest($slo_min_requests) AS min_requests, unnest($slo_min_expected) AS min_expected
 ),
 bounds AS (
     SELECT environment, min(minute) AS lo, (SELECT max(minute) FROM rollup_minutes) AS hi
@@ -32,9 +33,10 @@ history AS (
 )
 SELECT h.environment, h.minute, h.requests, h.errors, h.expected,
        CASE
-           WHEN h.requests >= 5 AND h.errors / h.requests > coalesce(t.threshold, 0.05) THEN 'down'
-           WHEN h.requests >= 5 THEN 'up'
-           WHEN h.requests = 0 AND h.expected >= 1 THEN 'down'
+           WHEN h.requests >= coalesce(t.min_requests, 5)
+                AND h.errors / h.requests > coalesce(t.threshold, 0.05) THEN 'down'
+           WHEN h.requests >= coalesce(t.min_requests, 5) THEN 'up'
+           WHEN h.requests = 0 AND h.expected >= coalesce(t.min_expected, 1) THEN 'down'
            ELSE 'nodata'
        END AS state
 FROM history h
