@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import orjson
 import zstandard
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -59,9 +60,19 @@ def iter_records(raw: BinaryIO, framing: Framing, *, start: int = 0) -> Iterator
     """Yield every record of one input; fills in `framing` as it goes.
 
     `start` resumes an uncompressed file at a byte offset kept from an earlier run.
-    Raises ValueError when the input is no telemetry format we know.
+    Raises ValueError when the input is no telemetry format we know, or when its gzip or
+    zstd stream is corrupt (records before the damage have been yielded by then).
     """
     stream, framing.compression = open_stream(raw)
+    try:
+        yield from _records(stream, framing, start)
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+        if framing.compression == "none":
+            raise
+        raise ValueError(f"corrupt {framing.compression} stream: {exc}") from exc
+
+
+def _records(stream: BinaryIO, framing: Framing, start: int) -> Iterator[Record]:
     if start and framing.compression == "none":
         stream.seek(start)
     framing.complete_offset = start if framing.compression == "none" else 0
@@ -108,34 +119,59 @@ def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
         line_no += 1
         framing.lines = line_no
         if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-            size = len(line)
+            size, head = len(line), line[:256]
             while line and not line.endswith(b"\n"):  # skip the rest of the giant line
                 line = stream.readline(1 << 24)
                 size += len(line)
             framing.complete_offset += size
             yield Record(
-                b"",
+                head,
                 "json",
                 f"line {line_no}",
                 error=f"record of {size} bytes exceeds the {MAX_RECORD_BYTES} byte limit",
             )
             continue
-        if first and line.strip() and not _looks_complete(line):
+        if not line.endswith(b"\n") and line.strip() and not _parses(line):
+            # The last line, unterminated and not (yet) valid JSON: a record still being
+            # written (writers end each one with a newline). Left for the next run.
+            framing.kind = "json-lines" if not first else framing.kind
+            framing.pending_bytes = len(line)
+            return
+        if first and line.strip() and not _looks_complete(line) and not _lines_follow(stream):
             # A pretty-printed document: the rest of the input is that one document.
             rest = _read_limited(stream, "document")
             framing.kind = "json-document"
             data = line + rest
+            if not _looks_complete(data):
+                framing.pending_bytes = len(data)  # still being written: read next run
+                return
             framing.complete_offset += len(data)
             yield Record(data, "json", "document")
             return
         first = False
         framing.kind = "json-lines"
-        if not line.endswith(b"\n") and not _looks_complete(line):
-            framing.pending_bytes = len(line)  # still being appended to: read next run
-            return
         framing.complete_offset += len(line)
         if line.strip():
             yield Record(line, "json", f"line {line_no}")
+
+
+def _lines_follow(stream: BinaryIO) -> bool:
+    """True when the next line is a whole one-line JSON object: the first line was a broken
+    JSON line, not the opening of a pretty-printed document (whose next line is indented)."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return False
+    ahead = peek(1 << 16)
+    nxt = ahead.split(b"\n", 1)[0]
+    return nxt[:2] == b'{"' and len(ahead) > len(nxt) and nxt.rstrip().endswith(b"}")
+
+
+def _parses(text: bytes) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _looks_complete(text: bytes) -> bool:

@@ -34,6 +34,7 @@ STATUSES = ("UNSET", "OK", "ERROR")
 MIN_NS = 946_684_800 * 10**9  # 2000-01-01: anything earlier is a zero or a broken clock
 MAX_NS = 4_102_444_800 * 10**9  # 2100-01-01
 MAX_COUNT = 2**53
+_UNSET_TIMES = (None, "", "0", 0)  # a zero time means "not set" (OTLP), here as in protobuf
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 PASS_LABELS = frozenset({"pass", "passed", "true", "correct", "yes", "1", "success"})
 FAIL_LABELS = frozenset({"fail", "failed", "false", "incorrect", "no", "0", "failure"})
@@ -210,7 +211,7 @@ class Batch:
                     location,
                     "wrong schema: expected a JSON object with resourceSpans or "
                     f"resourceLogs, got {type(doc).__name__}",
-                    _excerpt(orjson.dumps(doc)),
+                    _excerpt_json(doc),
                 )
             )
             return
@@ -233,7 +234,7 @@ class Batch:
                     (
                         location,
                         f"wrong schema: no resourceSpans or resourceLogs (keys: {keys})",
-                        _excerpt(orjson.dumps(doc)),
+                        _excerpt_json(doc),
                     )
                 )
         finally:
@@ -274,10 +275,10 @@ class Batch:
                 scope_spans = rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []
                 if not isinstance(scope_spans, list):
                     raise BadRecord("scopeSpans is not a list")
-            except (BadRecord, AttributeError, TypeError, ValueError) as exc:
-                self.quarantine.append((where, f"bad resource: {exc}", _excerpt(orjson.dumps(rs))))
+                ctx = self._resource_context(resource)
+            except (BadRecord, AttributeError, TypeError, ValueError, KeyError) as exc:
+                self.quarantine.append((where, f"bad resource: {_message(exc)}", _excerpt_json(rs)))
                 continue
-            ctx = self._resource_context(resource)
             for j, ss in enumerate(scope_spans):
                 spans = ss.get("spans") if isinstance(ss, dict) else None
                 if not isinstance(spans, list):
@@ -285,7 +286,7 @@ class Batch:
                         (
                             f"{where}.scopeSpans[{j}]",
                             "wrong schema: spans is not a list",
-                            _excerpt(orjson.dumps(ss)),
+                            _excerpt_json(ss),
                         )
                     )
                     continue
@@ -297,7 +298,7 @@ class Batch:
                             (
                                 f"{where}.scopeSpans[{j}].spans[{k}]",
                                 _message(exc),
-                                _excerpt(orjson.dumps(span)),
+                                _excerpt_json(span),
                             )
                         )
 
@@ -337,13 +338,13 @@ class Batch:
                     self._append_evaluation(
                         trace_id,
                         span_id,
-                        _ns(t, "event timeUnixNano") if t else end,
+                        _ns(t, "event timeUnixNano") if t not in _UNSET_TIMES else end,
                         _json_attrs(event.get("attributes")),
                         "span_event",
                     )
                 except (BadRecord, AttributeError, TypeError, ValueError, KeyError) as exc:
                     self.quarantine.append(
-                        (f"{where}.events[{n}]", _message(exc), _excerpt(orjson.dumps(event)))
+                        (f"{where}.events[{n}]", _message(exc), _excerpt_json(event))
                     )
 
     def _json_logs(self, resource_logs: Any, location: str) -> None:
@@ -367,7 +368,9 @@ class Batch:
                                 "evaluation has no span context (traceId/spanId); it cannot "
                                 "be joined to a request"
                             )
-                        t = lr.get("timeUnixNano") or lr.get("observedTimeUnixNano")
+                        t = lr.get("timeUnixNano")
+                        if t in _UNSET_TIMES:  # 0 is "unknown", as in the protobuf path
+                            t = lr.get("observedTimeUnixNano")
                         self._append_evaluation(
                             _hex_id(lr.get("traceId"), 16, "traceId"),
                             _hex_id(lr.get("spanId"), 8, "spanId"),
@@ -375,8 +378,8 @@ class Batch:
                             attrs,
                             "log_record",
                         )
-                    except (BadRecord, AttributeError, TypeError, ValueError) as exc:
-                        self.quarantine.append((where, _message(exc), _excerpt(orjson.dumps(lr))))
+                    except (BadRecord, AttributeError, TypeError, ValueError, KeyError) as exc:
+                        self.quarantine.append((where, _message(exc), _excerpt_json(lr)))
 
     # -- protobuf -----------------------------------------------------------------------
     def _proto_traces(self, request: ExportTraceServiceRequest, location: str) -> None:
@@ -601,7 +604,10 @@ class Batch:
                 if len(value) > m.max_bytes:
                     value = f"{value[: m.max_bytes]}…[truncated {len(value) - m.max_bytes} chars]"
             elif isinstance(value, list | dict):
-                text = orjson.dumps(value, default=str).decode()
+                try:
+                    text = orjson.dumps(value, default=str).decode()
+                except TypeError as exc:  # nested deeper than orjson serializes
+                    raise BadRecord(f"attribute {key[:100]!r} cannot be stored: {exc}") from None
                 if len(text) > m.max_bytes:
                     value = f"{text[: m.max_bytes]}…[truncated {len(text) - m.max_bytes} chars]"
             elif isinstance(value, float) and not math.isfinite(value):
@@ -632,6 +638,14 @@ def _excerpt(raw: bytes | str, limit: int = 500) -> str:
     if isinstance(raw, bytes):
         raw = raw[:limit].decode("utf-8", errors="backslashreplace")
     return raw[:limit]
+
+
+def _excerpt_json(value: Any, limit: int = 500) -> str:
+    """The start of a decoded JSON value, serialized again, for a quarantine row."""
+    try:
+        return _excerpt(orjson.dumps(value), limit)
+    except TypeError:  # nested deeper than orjson serializes
+        return f"({type(value).__name__} nested too deeply to show)"
 
 
 def _short(value: Any, limit: int = 256) -> str | None:

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
-from ingest.framing import Framing, iter_records
+from ingest.framing import GZIP_MAGIC, ZSTD_MAGIC, Framing, iter_records
 from ingest.otlp import EVALUATION_SCHEMA, SPAN_SCHEMA, Batch, Mapping
 from warehouse.config import Config
 from warehouse.db import Warehouse
@@ -118,7 +119,7 @@ def parse_unit(unit: Unit, mapping: Mapping, signal: str | None) -> Parsed:
                 start = unit.start
             else:
                 fh.seek(unit.start)
-                source = io.BytesIO(fh.read(unit.end - unit.start))
+                source = _Window(fh, unit.end)  # type: ignore[assignment]
                 start = 0
             for record in iter_records(source, framing, start=start):  # type: ignore[arg-type]
                 batch.add(record, signal=signal)
@@ -130,6 +131,27 @@ def parse_unit(unit: Unit, mapping: Mapping, signal: str | None) -> Parsed:
         framing.complete_offset += unit.start
     spans, evaluations = batch.to_arrow()
     return Parsed(spans, evaluations, batch.quarantine, batch.skipped, framing, error)
+
+
+class _Window(io.RawIOBase):
+    """Bytes from the current position of `fh` up to `end`, read as needed: a chunk with a
+    giant line in it never sits in memory whole."""
+
+    def __init__(self, fh: io.BufferedReader, end: int) -> None:
+        self._fh = fh
+        self._left = end - fh.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        data = self._fh.read(n)
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
 
 
 def plan(path: Path, start: int, size: int) -> list[Unit]:
@@ -148,7 +170,8 @@ def plan(path: Path, start: int, size: int) -> list[Unit]:
         pos = start
         while size - pos > CHUNK_BYTES * 1.5:
             fh.seek(pos + CHUNK_BYTES)
-            fh.readline()
+            while (piece := fh.readline(1 << 20)) and not piece.endswith(b"\n"):
+                pass  # to the end of this line, however long, in bounded steps
             cut = fh.tell()
             if cut >= size:
                 break
@@ -268,7 +291,13 @@ def _resume_offset(path: Path, size: int, known: tuple[str, int] | None) -> int 
         return 0
     old_hash, old_offset = known
     if old_offset <= size and content_hash(path, old_offset) == old_hash:
-        return None if old_offset == size else old_offset
+        if old_offset == size:
+            return None
+        with path.open("rb") as fh:
+            head = fh.read(4)
+        if head[:2] == GZIP_MAGIC or head == ZSTD_MAGIC:
+            return 0  # an offset inside a compressed stream is no place to resume
+        return old_offset
     return 0  # the file changed under us: read it all again (loads are idempotent)
 
 

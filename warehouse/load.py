@@ -90,7 +90,15 @@ class Stage:
         parts = [f"SELECT * FROM _staged_mem_{table}"]
         for path in self._files.get(table, []):
             parts.append(f"SELECT * FROM read_parquet('{_sql_path(path)}')")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW staged_{table} AS {' UNION ALL '.join(parts)}")
+        # OTLP times are nanoseconds, the warehouse keeps microseconds: round the staged
+        # times as an INSERT would, so that dedupe keys (evaluations are keyed by their time)
+        # and time ranges compare equal to what is already stored.
+        times = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+        union = " UNION ALL ".join(parts)
+        if times:
+            casts = ", ".join(f'"{c}"::TIMESTAMPTZ AS "{c}"' for c in times)
+            union = f"SELECT * REPLACE ({casts}) FROM ({union})"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW staged_{table} AS {union}")
 
     def close(self) -> None:
         self._tables.clear()
@@ -151,6 +159,10 @@ def publish_traces(
             inserted = int(got[0])  # type: ignore[index]
             if inserted:
                 ranges.append((got[1], got[2]))  # type: ignore[index]
+                params = {"lo": lo, "hi": hi, "load_id": load_id}
+                completed = con.execute(read_sql("publish_span_models"), params).fetchall()
+                if completed:  # earlier spans whose model this load supplied
+                    ranges.append((min(r[0] for r in completed), max(r[0] for r in completed)))
         if staged_evals:
             lo, hi = one(con, "SELECT min(time), max(time) FROM staged_evaluations")  # type: ignore[misc]
             con.execute(read_sql("publish_evaluations"), {"lo": lo, "hi": hi, "load_id": load_id})

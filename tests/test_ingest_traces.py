@@ -1,0 +1,785 @@
+"""`hybridlens ingest traces`: files into a real warehouse, through ingest_paths and the CLI.
+
+Every framing is sniffed from the bytes, bad records land in `quarantine` while the good
+ones load, re-reading adds nothing, a growing file is resumed from its offset and a crash
+in the middle of a publish leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import socket
+import subprocess
+import sys
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import zstandard
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from otlp_factory import BASE_NS, SpanSpec, attr, evaluation_event, jsonl, traces_request
+
+from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
+from ingest.traces import Summary, ingest_paths
+from warehouse import load as wload
+from warehouse.config import Config
+from warehouse.db import Warehouse
+
+RESOURCE = {"service.name": "chat-api", "deployment.environment.name": "production"}
+TABLES = ("spans", "evaluations", "rollup_hourly", "rollup_latency", "rollup_minutes")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def ingest(wh: Warehouse, *paths: Path, config: Config | None = None, **kw: Any) -> Summary:
+    return ingest_paths(wh, list(paths), config or Config(), **kw)
+
+
+def sql(wh: Warehouse, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    if not wh.exists():
+        return []
+    with wh.read() as con:
+        return con.execute(query, params or {}).fetchall()
+
+
+def count(wh: Warehouse, table: str) -> int:
+    return sql(wh, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def snapshot(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the data tables (without load ids), for before/after comparisons."""
+    out = {}
+    for table in TABLES:
+        out[table] = sorted(
+            sql(wh, f"SELECT * EXCLUDE (load_id) FROM {table}")
+            if table in ("spans", "evaluations")
+            else sql(wh, f"SELECT * FROM {table}"),
+            key=repr,
+        )
+    return out
+
+
+def span_ids(wh: Warehouse) -> set[str]:
+    return {r[0] for r in sql(wh, "SELECT span_id FROM spans")}
+
+
+def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real command line in a fresh process (no config file, no env overrides)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDLENS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "hybridlens.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def to_proto(doc: dict[str, Any]) -> bytes:
+    """The protobuf of an OTLP/JSON traces request (hex ids become bytes)."""
+    doc = orjson.loads(orjson.dumps(doc))
+    for rs in doc["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for span in ss["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if span.get(key):
+                        span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
+    return json_format.ParseDict(doc, ExportTraceServiceRequest()).SerializeToString()
+
+
+def frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def good_line(**attributes: Any) -> tuple[bytes, SpanSpec]:
+    spec = SpanSpec(attributes=attributes)
+    return jsonl(traces_request(RESOURCE, [spec])), spec
+
+
+def span_line(span: dict[str, Any], good: SpanSpec | None = None) -> bytes:
+    """A request whose first span is `span` (raw OTLP/JSON) and, optionally, a good one."""
+    doc = traces_request(RESOURCE, [good] if good else [])
+    doc["resourceSpans"][0]["scopeSpans"][0]["spans"].insert(0, span)
+    return jsonl(doc)
+
+
+# -- framings ---------------------------------------------------------------------------------
+def _requests() -> tuple[list[dict[str, Any]], list[SpanSpec]]:
+    root = SpanSpec(name="POST /v1/chat", events=[evaluation_event("accuracy", label="pass")])
+    child = SpanSpec(
+        name="chat llama",
+        trace_id=root.trace_id,
+        parent_span_id=root.span_id,
+        kind=3,
+        start_ns=BASE_NS + 1_000_000,
+        attributes={"gen_ai.request.model": "llama", "gen_ai.usage.input_tokens": 9},
+    )
+    other = SpanSpec(name="chat mistral", start_ns=BASE_NS + 60 * 10**9, status_code=2)
+    return [traces_request(RESOURCE, [root, child]), traces_request(RESOURCE, [other])], [
+        root,
+        child,
+        other,
+    ]
+
+
+def _merged(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceSpans": [rs for r in requests for rs in r["resourceSpans"]]}
+
+
+FRAMINGS: dict[str, tuple[str, str, str, Callable[[list[dict[str, Any]]], bytes]]] = {
+    # name: (file name, sniffed kind, compression, writer)
+    "json-lines": ("export.txt", "json-lines", "none", lambda rs: jsonl(*rs)),
+    "pretty-document": (
+        "export.data",
+        "json-document",
+        "none",
+        lambda rs: orjson.dumps(_merged(rs), option=orjson.OPT_INDENT_2),
+    ),
+    "gzip-json-lines": ("export.jsonl", "json-lines", "gzip", lambda rs: gzip.compress(jsonl(*rs))),
+    "zstd-stream-json-lines": (
+        "export.json",
+        "json-lines",
+        "zstd",
+        lambda rs: zstandard.ZstdCompressor().compress(jsonl(*rs)),
+    ),
+    "legacy-zstd-frames": (
+        "export.proto",
+        "length-prefixed",
+        "none",
+        lambda rs: b"".join(
+            frame(zstandard.ZstdCompressor().compress(orjson.dumps(r))) for r in rs
+        ),
+    ),
+    "length-prefixed-protobuf": (
+        "export.jsonl",
+        "length-prefixed",
+        "none",
+        lambda rs: b"".join(frame(to_proto(r)) for r in rs),
+    ),
+    "raw-protobuf": ("export.json.gz", "protobuf", "none", lambda rs: to_proto(_merged(rs))),
+}
+
+
+@pytest.mark.parametrize("name", FRAMINGS)
+def test_every_framing_is_sniffed_from_the_bytes(tmp_path: Path, warehouse: Warehouse, name):
+    filename, kind, compression, write = FRAMINGS[name]
+    requests, specs = _requests()
+    path = tmp_path / filename
+    path.write_bytes(write(requests))
+
+    framing = Framing()
+    with path.open("rb") as fh:
+        records = list(iter_records(fh, framing))
+    assert (framing.kind, framing.compression) == (kind, compression)
+    assert all(r.error is None for r in records)
+
+    summary = ingest(warehouse, path)
+    assert summary.ok, summary
+    assert (summary.spans, summary.evaluations, summary.quarantined) == (3, 1, 0)
+    got = sql(
+        warehouse,
+        "SELECT span_id, name, kind, model, is_request, status_code, input_tokens, "
+        "epoch_ns(start_time) FROM spans ORDER BY start_time",
+    )
+    root, child, other = specs
+    assert got == [
+        (root.span_id, "POST /v1/chat", "SERVER", "llama", True, "UNSET", None, BASE_NS),
+        (child.span_id, "chat llama", "CLIENT", "llama", False, "UNSET", 9, BASE_NS + 10**6),
+        (other.span_id, "chat mistral", "SERVER", "chat-api", True, "ERROR", None, other.start_ns),
+    ]
+    assert sql(warehouse, "SELECT span_id, evaluation_name, score FROM evaluations") == [
+        (root.span_id, "accuracy", 1.0)
+    ]
+    ((status, rows, offset),) = sql(warehouse, "SELECT status, rows, byte_offset FROM ingest_log")
+    assert (status, rows, offset) == ("ok", 4, path.stat().st_size)  # rows: spans + evaluations
+
+
+def test_unknown_bytes_fail_the_file_not_the_run(tmp_path: Path, warehouse: Warehouse):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\xff\xfe not telemetry at all")
+    line, _ = good_line()
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(line)
+    summary = ingest(warehouse, junk, good)
+    assert (summary.spans, summary.files_failed) == (1, 1)
+    assert "not OTLP" in summary.failures[0]
+    rows = sql(warehouse, "SELECT uri, status, message FROM ingest_log ORDER BY uri")
+    assert rows[1][0] == str(junk) and rows[1][1] == "failed" and "not OTLP" in rows[1][2]
+    assert rows[0][:2] == (str(good), "ok")
+    ((location, error),) = sql(warehouse, "SELECT location, error FROM quarantine")
+    assert location == "file" and "the first bytes are" in error
+
+
+# -- bad input --------------------------------------------------------------------------------
+def _bad_cases() -> list[tuple[str, bytes, str, str]]:
+    """(case, one JSON line, quarantine location suffix, error text) — one bad thing each."""
+    spec = SpanSpec()
+    ok = spec.to_json()
+
+    def bad(**change: Any) -> bytes:
+        span = {k: v for k, v in (ok | change).items() if v is not None}
+        return span_line(span, SpanSpec())
+
+    truncated, _ = good_line()
+    spans_at = "resourceSpans[0].scopeSpans[0].spans[0]"
+    return [
+        ("truncated line", truncated[: len(truncated) // 2] + b"\n", "", "not valid JSON"),
+        ("not JSON", b"this is not json\n", "", "not valid JSON"),
+        ("invalid hex id", bad(traceId="zz" * 16), spans_at, "traceId 'zzzz"),
+        ("short span id", bad(spanId="abc"), spans_at, "must be 16 hex digits"),
+        ("long trace id", bad(traceId="ab" * 17), spans_at, "must be 32 hex digits"),
+        ("all-zero trace id", bad(traceId="0" * 32), spans_at, "traceId is all zeros"),
+        ("all-zero span id", bad(spanId="0" * 16), spans_at, "spanId is all zeros"),
+        ("no traceId", bad(traceId=None), spans_at, "traceId is missing"),
+        ("no spanId", bad(spanId=None), spans_at, "spanId is missing"),
+        ("no start", bad(startTimeUnixNano=None), spans_at, "startTimeUnixNano is missing"),
+        ("no end", bad(endTimeUnixNano=None), spans_at, "endTimeUnixNano is missing"),
+        ("no name", bad(name=None), spans_at, "span has no name"),
+        (
+            "end before start",
+            bad(endTimeUnixNano=str(BASE_NS - 10**6)),
+            spans_at,
+            "span ends before it starts",
+        ),
+        ("1970", bad(startTimeUnixNano="1000"), spans_at, "outside 2000-01-01..2100-01-01"),
+        (
+            "2300",
+            bad(endTimeUnixNano=str(10_413_792_000 * 10**9)),
+            spans_at,
+            "endTimeUnixNano 10413792000000000000 is outside",
+        ),
+        ("unknown kind", bad(kind=42), spans_at, "kind '42' is not a known value"),
+        ("unknown status", bad(status={"code": 7}), spans_at, "status.code '7' is not a known"),
+        (
+            "huge token count",
+            bad(attributes=[attr("gen_ai.usage.input_tokens", 10**30)]),
+            spans_at,
+            "gen_ai.usage.input_tokens 1000000000000000000000000000000 is out of range",
+        ),
+        ("JSON array", b'[{"resourceSpans": []}]\n', "", "wrong schema: expected a JSON object"),
+        ("no resourceSpans", b'{"spans": [1, 2]}\n', "", "wrong schema: no resourceSpans"),
+        (
+            "non-UTF-8",
+            b'{"resourceSpans": [{"resource": {"attributes": [{"key": "k", "value": '
+            b'{"stringValue": "caf\xe9"}}]}}]}\n',
+            "",
+            "not valid JSON",
+        ),
+    ]
+
+
+BAD = _bad_cases()
+
+
+@pytest.fixture(scope="module")
+def bad_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], set[str]]:
+    """A JSON-lines file: a good line, then each bad case followed by a good line."""
+    path = tmp_path_factory.mktemp("bad") / "bad input's file.jsonl"
+    lines, locations, good = [], [], set()
+    first, spec = good_line()
+    lines.append(first)
+    good.add(spec.span_id)
+    for _, line, where, _ in BAD:
+        lines.append(line)
+        locations.append(f"line {len(lines)}")
+        if where:  # the request also holds a good span, after the bad one
+            spans = orjson.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            good.update(s["spanId"] for s in spans[1:])
+        nxt, spec = good_line()
+        lines.append(nxt)
+        good.add(spec.span_id)
+    path.write_bytes(b"".join(lines))
+    return path, locations, good
+
+
+@pytest.fixture(scope="module")
+def bad_loaded(bad_file, tmp_path_factory) -> tuple[Warehouse, Summary]:
+    wh = Warehouse(tmp_path_factory.mktemp("wh") / "bad.duckdb")
+    return wh, ingest(wh, bad_file[0])
+
+
+@pytest.mark.parametrize(("case", "line", "where", "message"), BAD, ids=[c[0] for c in BAD])
+def test_each_bad_record_is_quarantined_with_a_clear_error(
+    bad_file, bad_loaded, case, line, where, message
+):
+    path, locations, _ = bad_file
+    wh, _ = bad_loaded
+    location = locations[[c[0] for c in BAD].index(case)]
+    rows = sql(
+        wh,
+        "SELECT source, uri, location, error, raw_excerpt FROM quarantine "
+        "WHERE location = $loc OR starts_with(location, $loc || ':')",
+        {"loc": location},
+    )
+    assert len(rows) == 1, rows
+    source, uri, loc, error, excerpt = rows[0]
+    assert (source, uri) == ("otlp-file", str(path))
+    assert loc == (f"{location}: {where}" if where else location)
+    assert message in error
+    assert excerpt, "the raw excerpt helps find the record"
+    squeezed = excerpt.replace(" ", "")
+    if case == "non-UTF-8":
+        assert "caf\\xe9" in excerpt  # undecodable bytes are shown escaped, not lost
+    elif where:  # the bad span itself, re-serialized
+        assert squeezed.startswith('{"traceId"') or squeezed.startswith('{"spanId"')
+    else:  # the start of the line
+        assert line.decode().replace(" ", "").startswith(squeezed[:30])
+
+
+def test_everything_good_in_a_bad_file_loads(bad_file, bad_loaded):
+    _, _, good = bad_file
+    wh, summary = bad_loaded
+    assert span_ids(wh) == good
+    assert summary.spans == len(good)
+    assert summary.quarantined == len(BAD)
+    assert not summary.ok
+    ((status, rows, quarantined, offset),) = sql(
+        wh, "SELECT status, rows, quarantined, byte_offset FROM ingest_log"
+    )
+    assert (status, rows, quarantined) == ("partial", len(good), len(BAD))
+    assert offset == bad_file[0].stat().st_size
+
+
+def test_the_cli_exits_1_and_says_how_many_and_where_to_look(bad_file, tmp_path: Path):
+    path, _, good = bad_file
+    wh = tmp_path / "cli.duckdb"
+    done = cli("ingest", "traces", path, "--warehouse", wh, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert f"loaded {len(good)} spans" in done.stderr
+    assert f"{len(BAD)} bad records were quarantined" in done.stderr
+    assert "FROM quarantine" in done.stderr and str(wh) in done.stderr
+    # a clean file afterwards: exit 0
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(good_line()[0])
+    done = cli("ingest", "traces", clean, "--warehouse", wh, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "loaded 1 spans" in done.stderr and "quarantined" not in done.stderr
+
+
+def test_a_100_mb_line_is_quarantined_and_the_rest_loads(tmp_path: Path, warehouse: Warehouse):
+    before, spec_a = good_line()
+    after, spec_b = good_line()
+    path = tmp_path / "giant.jsonl"
+    size = 100 * 1024 * 1024
+    with path.open("wb") as fh:
+        fh.write(before)
+        fh.write(
+            b'{"resourceSpans":[{"resource":{"attributes":[{"key":"pad","value":{"stringValue":"'
+        )
+        block = b"x" * (1 << 20)
+        for _ in range(size // len(block)):
+            fh.write(block)
+        fh.write(b'"}}]}}]}\n')
+        fh.write(after)
+    assert size > MAX_RECORD_BYTES
+    tracemalloc.start()
+    try:
+        summary = ingest(warehouse, path, workers=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert span_ids(warehouse) == {spec_a.span_id, spec_b.span_id}
+    assert summary.quarantined == 1
+    ((location, error, excerpt),) = sql(
+        warehouse, "SELECT location, error, raw_excerpt FROM quarantine"
+    )
+    assert location == "line 2"
+    assert f"exceeds the {MAX_RECORD_BYTES} byte limit" in error
+    assert excerpt.startswith('{"resourceSpans"')
+    # memory is bounded by the record limit, not by the size of the line
+    assert peak < 160 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_injection_is_stored_verbatim_and_harmless(tmp_path: Path, warehouse: Warehouse):
+    evil = "'; DROP TABLE spans; --"
+    script = "<script>alert(1)</script>"
+    spec = SpanSpec(name=evil, attributes={evil: script, script: evil, "k": "\x00\u202e"})
+    bad = {**SpanSpec(name=script).to_json(), "spanId": evil}
+    path = tmp_path / "evil'; DROP TABLE ingest_log; --.jsonl"
+    path.write_bytes(
+        jsonl(traces_request({"service.name": evil, "deployment.environment.name": script}, [spec]))
+        + span_line(bad)
+    )
+    summary = ingest(warehouse, path)
+    assert (summary.spans, summary.quarantined) == (1, 1)
+    ((name, service, env, attrs),) = sql(
+        warehouse, "SELECT name, service, environment, attributes FROM spans"
+    )
+    assert (name, service, env) == (evil, evil, script)
+    assert orjson.loads(attrs) == {evil: script, script: evil, "k": "\x00\u202e"}
+    assert sql(warehouse, "SELECT uri FROM ingest_log") == [(str(path),)]
+    ((error, excerpt),) = sql(warehouse, "SELECT error, raw_excerpt FROM quarantine")
+    assert evil in error and script in excerpt
+    assert count(warehouse, "rollup_hourly") == 1
+
+
+# -- duplicates and unreadable entries --------------------------------------------------------
+def test_duplicates_within_and_across_files_are_stored_once(tmp_path: Path, warehouse: Warehouse):
+    line_a, spec_a = good_line()
+    line_b, spec_b = good_line()
+    one = tmp_path / "one.jsonl"
+    one.write_bytes(line_a + line_a + line_b)  # a retried export: the same batch twice
+    two = tmp_path / "two.jsonl"
+    two.write_bytes(line_b)
+    summary = ingest(warehouse, one, two)
+    assert summary.ok
+    assert (summary.spans, summary.duplicates) == (2, 2)
+    assert span_ids(warehouse) == {spec_a.span_id, spec_b.span_id}
+    logged = sql(warehouse, "SELECT uri, rows, duplicates FROM ingest_log ORDER BY uri")
+    assert sum(r[1] for r in logged) == 2 and sum(r[2] for r in logged) == 2
+    assert logged[0][0] == str(one) and logged[0][2] >= 1  # its in-file copy
+
+    # a third file, in a later load, with both again: nothing new, both counted
+    three = tmp_path / "three.jsonl"
+    three.write_bytes(line_b + line_a)
+    summary = ingest(warehouse, three)
+    assert (summary.spans, summary.duplicates) == (0, 2)
+    assert sql(
+        warehouse, "SELECT rows, duplicates FROM ingest_log WHERE uri = $u", {"u": str(three)}
+    ) == [(0, 2)]
+    assert count(warehouse, "spans") == 2
+    assert sql(warehouse, "SELECT sum(requests_raw)::INT FROM rollup_hourly") == [(2,)]
+
+
+def test_unreadable_entries_fail_alone(
+    tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+):
+    # As root, chmod 000 does not stop a read: entries that cannot be read by anyone instead.
+    folder = tmp_path / "exports"
+    (folder / "sub").mkdir(parents=True)
+    line, spec = good_line()
+    (folder / "good.jsonl").write_bytes(line)
+    line2, spec2 = good_line()
+    (folder / "sub" / "more.jsonl").write_bytes(line2)
+    (folder / "dangling.jsonl").symlink_to(folder / "missing.jsonl")
+    (folder / "loop.jsonl").symlink_to(folder / "loop.jsonl")
+    (folder / "sub" / "up").symlink_to(folder)  # a directory loop: not followed
+    os.mkfifo(folder / "fifo.jsonl")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        monkeypatch.chdir(folder)  # a relative name: socket paths are limited to ~100 bytes
+        sock.bind("sock.jsonl")
+        monkeypatch.undo()
+        summary = ingest(warehouse, folder, tmp_path / "nowhere.jsonl")
+    finally:
+        sock.close()
+    assert span_ids(warehouse) == {spec.span_id, spec2.span_id}
+    assert summary.files == 2 and summary.files_failed == 5
+    failed = dict(sql(warehouse, "SELECT uri, message FROM ingest_log WHERE status = 'failed'"))
+    assert set(failed) == {
+        str(folder / n) for n in ("dangling.jsonl", "loop.jsonl", "fifo.jsonl", "sock.jsonl")
+    } | {str(tmp_path / "nowhere.jsonl")}
+    assert "No such file or directory" in failed[str(folder / "dangling.jsonl")]
+    assert "Too many levels of symbolic links" in failed[str(folder / "loop.jsonl")]
+    assert "is not a regular file" in failed[str(folder / "fifo.jsonl")]
+    assert "is not a regular file" in failed[str(folder / "sock.jsonl")]
+    quarantined = sql(warehouse, "SELECT uri, location FROM quarantine")
+    assert sorted(quarantined) == sorted((uri, "file") for uri in failed)
+
+    # the CLI says so and exits 1; loaded files are skipped, failed ones tried again
+    done = cli("ingest", "traces", folder, "--warehouse", warehouse.path, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "failed:" in done.stderr and "fifo.jsonl is not a regular file" in done.stderr
+    assert "2 unchanged files skipped" in done.stderr
+
+
+def test_path_tricks_name_the_same_file_once_in_the_warehouse(tmp_path: Path, warehouse: Warehouse):
+    line, spec = good_line()
+    (tmp_path / "a").mkdir()
+    path = tmp_path / "a" / "x.jsonl"
+    path.write_bytes(line)
+    (tmp_path / "link.jsonl").symlink_to(path)
+    tricky = tmp_path / "a" / ".." / "a" / "x.jsonl"
+    summary = ingest(warehouse, path, tricky, tmp_path / "link.jsonl", path)
+    assert summary.spans == 1
+    assert span_ids(warehouse) == {spec.span_id}
+    assert count(warehouse, "spans") == 1
+
+
+# -- idempotency, offsets, crashes ------------------------------------------------------------
+def test_reingesting_adds_nothing(tmp_path: Path, warehouse: Warehouse):
+    requests, _ = _requests()
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(jsonl(*requests))
+    packed = tmp_path / "b.zst"
+    packed.write_bytes(zstandard.ZstdCompressor().compress(jsonl(requests[0])))
+    first = ingest(warehouse, plain, packed)
+    assert (first.spans, first.evaluations, first.duplicates) == (3, 1, 3)  # 2 spans, 1 eval
+    before = snapshot(warehouse)
+    assert all(before[t] for t in TABLES)
+
+    again = ingest(warehouse, plain, packed)
+    assert (again.spans, again.evaluations, again.files_skipped) == (0, 0, 2)
+    assert snapshot(warehouse) == before
+
+    # a touched file with the same bytes is still skipped; a copy is read but adds nothing
+    os.utime(plain, (1, 1))
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(plain.read_bytes())
+    third = ingest(warehouse, plain, copy)
+    assert (third.files_skipped, third.spans, third.evaluations) == (1, 0, 0)
+    assert third.duplicates == 4  # 3 spans and 1 evaluation
+    assert snapshot(warehouse) == before
+
+
+def test_a_growing_file_is_resumed_from_its_offset(tmp_path: Path, warehouse: Warehouse):
+    (l1, s1), (l2, s2), (l3, s3) = good_line(), good_line(), good_line()
+    path = tmp_path / "live.jsonl"
+    cut = l3.rindex(b"}", 0, len(l3) - 5) + 1  # the partial tail even ends with a brace
+    path.write_bytes(l1 + l2 + l3[:cut])
+    first = ingest(warehouse, path)
+    assert first.ok and first.spans == 2 and first.pending_bytes == cut
+    assert span_ids(warehouse) == {s1.span_id, s2.span_id}
+    ((offset, message),) = sql(warehouse, "SELECT byte_offset, message FROM ingest_log")
+    assert offset == len(l1 + l2)
+    assert f"{cut} bytes after offset {offset} are an incomplete record" in message
+
+    # nothing new: skipped
+    assert ingest(warehouse, path).spans == 0
+
+    with path.open("ab") as fh:  # the writer finishes the line and starts another
+        fh.write(l3[cut:])
+        fh.write(l1[:20])
+    second = ingest(warehouse, path)
+    assert second.ok and (second.spans, second.duplicates) == (1, 0)
+    assert span_ids(warehouse) == {s1.span_id, s2.span_id, s3.span_id}
+    assert sql(warehouse, "SELECT max_by(byte_offset, load_id) FROM ingest_log") == [
+        (len(l1 + l2 + l3),)
+    ]
+
+    # a file that was rewritten (not appended to) is read again from the start
+    path.write_bytes(l3 + l2)
+    third = ingest(warehouse, path)
+    assert (third.spans, third.duplicates) == (0, 2)
+
+
+def test_a_new_file_with_only_a_partial_first_line_waits(tmp_path: Path, warehouse: Warehouse):
+    line, spec = good_line()
+    path = tmp_path / "rotated.jsonl"
+    path.write_bytes(line[:40])
+    first = ingest(warehouse, path)
+    assert first.ok and first.spans == 0 and first.pending_bytes == 40
+    path.write_bytes(line)
+    second = ingest(warehouse, path)
+    assert second.ok and second.spans == 1
+    assert span_ids(warehouse) == {spec.span_id}
+
+
+def test_a_partial_frame_is_resumed(tmp_path: Path, warehouse: Warehouse):
+    requests, specs = _requests()
+    frames = [frame(to_proto(r)) for r in requests]
+    path = tmp_path / "live.binpb"
+    path.write_bytes(frames[0] + frames[1][:7])
+    first = ingest(warehouse, path)
+    assert first.ok and first.spans == 2 and first.pending_bytes == 7
+    path.write_bytes(frames[0] + frames[1])
+    second = ingest(warehouse, path)
+    assert second.ok and (second.spans, second.duplicates) == (1, 0)
+    assert span_ids(warehouse) == {s.span_id for s in specs}
+
+
+def test_a_crash_mid_load_leaves_the_previous_state(
+    tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+):
+    base, _ = good_line()
+    (tmp_path / "base.jsonl").write_bytes(base)
+    ingest(warehouse, tmp_path / "base.jsonl")
+    before = snapshot(warehouse)
+    log_before = sql(warehouse, "SELECT * FROM ingest_log")
+
+    requests, specs = _requests()
+    path = tmp_path / "next.jsonl"
+    path.write_bytes(jsonl(*requests) + b"not json\n")
+    real = wload.refresh_rollups
+
+    def crash(con: Any, lo: Any, hi: Any) -> None:
+        # by now the spans and evaluations are inserted: prove it, then die
+        assert con.execute("SELECT count(*) FROM spans").fetchone()[0] == 4
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(wload, "refresh_rollups", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        ingest(warehouse, path)
+    assert snapshot(warehouse) == before
+    assert sql(warehouse, "SELECT * FROM ingest_log") == log_before
+    assert count(warehouse, "quarantine") == 0
+
+    monkeypatch.setattr(wload, "refresh_rollups", real)
+    summary = ingest(warehouse, path)  # not skipped: the failed load left no trace
+    assert (summary.spans, summary.evaluations, summary.quarantined) == (3, 1, 1)
+    assert span_ids(warehouse) >= {s.span_id for s in specs}
+
+
+# -- the hand-made case files (tests/cases/otlp, synthetic) ----------------------------------
+CASES = Path(__file__).parent / "cases" / "otlp"
+CASE_CONFIG = {
+    "environments": [
+        {"name": "azure-westeurope", "match": [{"k8s.cluster.name": "aks-westeurope-1"}]},
+        {
+            "name": "aws-us-east-1",
+            "match": [{"cloud.provider": "aws", "cloud.region": "us-east-1"}],
+        },
+    ],
+    "models": [{"name": "fraud-xgb", "service": "fraud-scorer", "model_attribute": "ml.model"}],
+}
+CASE_COUNTS = {
+    # file: (spans, evaluations, quarantined, duplicates, pending bytes > 0)
+    "genai-semconv-versions.json": (4, 0, 0, 0, False),
+    "evaluations-as-logs.jsonl": (1, 3, 1, 0, False),
+    "bad-lines.jsonl": (3, 0, 7, 1, False),
+    "growing-tail.jsonl": (1, 0, 0, 0, True),
+}
+
+
+@pytest.mark.parametrize("name", CASE_COUNTS)
+def test_hand_made_case_files(warehouse: Warehouse, name: str):
+    from warehouse.config import parse
+
+    summary = ingest(warehouse, CASES / name, config=parse(CASE_CONFIG, "case config"))
+    spans, evals, quarantined, duplicates, pending = CASE_COUNTS[name]
+    assert (
+        summary.spans,
+        summary.evaluations,
+        summary.quarantined,
+        summary.duplicates,
+        summary.pending_bytes > 0,
+    ) == (spans, evals, quarantined, duplicates, pending)
+    if name == "genai-semconv-versions.json":
+        got = sql(
+            warehouse,
+            "SELECT span_id, environment, model, version, response_model, provider, "
+            "input_tokens, output_tokens, is_request, host, attributes::VARCHAR FROM spans "
+            "ORDER BY span_id",
+        )
+        assert got == [
+            ("00f067aa0ba902b7", "azure-westeurope", "gpt-4o", "1.4.0", "gpt-4o-2024-08-06",
+             "azure.ai.openai", 812, 97, False, None, "{}"),
+            ("53995c3f42cd8ad8", "staging", "gpt-35-turbo", None, None, "azure.ai.openai", 120,
+             30, True, "dc1-gpu-07", "{}"),
+            ("b7ad6b7169203331", "azure-westeurope", "gpt-4o", "1.4.0", None, None, None, None,
+             True, None, None),
+            ("eee19b7ec3c1b174", "aws-us-east-1", "fraud-xgb", None, None, None, None, None, True,
+             None, '{"ml.model":"fraud-xgb","http.route":"/score"}'),
+        ]  # fmt: skip
+        assert "synthetic" not in str(sql(warehouse, "SELECT * FROM spans"))
+    if name == "evaluations-as-logs.jsonl":
+        assert sql(
+            warehouse, "SELECT evaluation_name, score FROM evaluations ORDER BY score_label"
+        ) == [("accuracy", 0.0), ("accuracy", 1.0), ("relevance", 0.8)]
+        ((error,),) = sql(warehouse, "SELECT error FROM quarantine")
+        assert "no span context" in error
+    if name == "bad-lines.jsonl":
+        locations = [r[0] for r in sql(warehouse, "SELECT location FROM quarantine")]
+        assert sorted(locations) == sorted(
+            ["line 2", "line 4", "line 6"]
+            + [f"line 5: resourceSpans[0].scopeSpans[0].spans[{i}]" for i in range(4)]
+        )
+        assert sql(warehouse, "SELECT name FROM spans WHERE span_id = '1000000000000006'") == [
+            ("'; DROP TABLE spans; --",)
+        ]
+
+
+@pytest.mark.parametrize("first", ["request", "child"])
+def test_a_trace_split_across_loads_gets_its_model_and_one_request(
+    tmp_path: Path, warehouse: Warehouse, first: str
+):
+    """Children end (and are exported) before their parents, and a growing file or the
+    receiver's flushes can cut a trace in two loads: the request still gets the model."""
+    request = SpanSpec(name="POST /v1/chat", kind=2)
+    child = SpanSpec(
+        name="chat llama",
+        kind=3,
+        trace_id=request.trace_id,
+        parent_span_id=request.span_id,
+        start_ns=request.start_ns + 1000,
+        duration_ms=50,
+        attributes={"gen_ai.request.model": "llama"},
+    )
+    retry = SpanSpec(  # a second SERVER span of the same service in the trace, later
+        name="POST /v1/chat", kind=2, trace_id=request.trace_id, start_ns=request.start_ns + 10**9
+    )
+    order = [request, child] if first == "request" else [child, request]
+    for i, spec in enumerate([*order, retry]):
+        path = tmp_path / f"part{i}.jsonl"
+        path.write_bytes(jsonl(traces_request(RESOURCE, [spec])))
+        assert ingest(warehouse, path).spans == 1
+    got = sql(warehouse, "SELECT span_id, model, is_request FROM spans ORDER BY start_time")
+    assert got == [
+        (request.span_id, "llama", True),
+        (child.span_id, "llama", False),
+        (retry.span_id, "llama", False),
+    ]
+    assert sql(warehouse, "SELECT model, requests FROM rollup_hourly") == [("llama", 1.0)]
+
+
+def test_nanosecond_times_reingest_without_duplicates(tmp_path: Path, warehouse: Warehouse):
+    """The warehouse keeps microseconds; OTLP times have nanoseconds. A re-read copy must
+    still match what is stored (evaluations are keyed by their time)."""
+    spec = SpanSpec(
+        start_ns=BASE_NS + 123_456_789,
+        duration_ms=1.000_501,
+        events=[evaluation_event("accuracy", label="pass", time_ns=BASE_NS + 987_654_321)],
+    )
+    log = {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": str(BASE_NS + 555_555_555),
+                                "eventName": "gen_ai.evaluation.result",
+                                "traceId": spec.trace_id,
+                                "spanId": spec.span_id,
+                                "attributes": [attr("gen_ai.evaluation.name", "relevance")],
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    body = jsonl(traces_request(RESOURCE, [spec]), log)
+    (tmp_path / "a.jsonl").write_bytes(body)
+    (tmp_path / "b.jsonl").write_bytes(body)
+    first = ingest(warehouse, tmp_path / "a.jsonl")
+    assert (first.spans, first.evaluations) == (1, 2)
+    before = snapshot(warehouse)
+    again = ingest(warehouse, tmp_path / "b.jsonl")
+    assert (again.spans, again.evaluations, again.duplicates) == (0, 0, 3)
+    assert snapshot(warehouse) == before
+
+
+def test_a_truncated_first_line_does_not_hide_the_lines_after_it(
+    tmp_path: Path, warehouse: Warehouse
+):
+    line, spec = good_line()
+    path = tmp_path / "first-line-cut.jsonl"
+    path.write_bytes(line[: len(line) // 2] + b"\n" + line)
+    summary = ingest(warehouse, path)
+    assert span_ids(warehouse) == {spec.span_id}
+    assert summary.quarantined == 1
+    (location,) = [r[0] for r in sql(warehouse, "SELECT location FROM quarantine")]
+    assert location == "line 1"
+
+
+def test_a_growing_compressed_stream_is_read_again_not_resumed(
+    tmp_path: Path, warehouse: Warehouse
+):
+    first, a = good_line()
+    second, b = good_line()
+    path = tmp_path / "native.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(first))
+    ingest(warehouse, path)
+    with path.open("ab") as fh:  # the Collector's native zstd appends another frame
+        fh.write(zstandard.ZstdCompressor().compress(second))
+    summary = ingest(warehouse, path)
+    assert summary.files_failed == 0
+    assert span_ids(warehouse) == {a.span_id, b.span_id}
