@@ -1,0 +1,199 @@
+"""OTLP/HTTP receiver throughput: SDK exporters pushing batches at an in-process receiver.
+
+    .venv/bin/python benchmarks/receiver.py [--clients 4] [--batch 512] [--seconds 20]
+
+Each client is its own process with the real `OTLPSpanExporter` (protobuf, keep-alive),
+calling export() on batches of fresh spans back to back. The receiver runs in this
+process with its default spool and 2 s loader. Prints figures; asserts nothing. The
+clients' protobuf encoding competes with the receiver for the same cores, so quote the
+core count with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ingest.receiver import Receiver
+from warehouse.config import Config
+from warehouse.db import Warehouse
+from warehouse.lock import lock_stats, reset_lock_stats
+
+RESOURCE = {
+    "service.name": "chat-api",
+    "service.version": "1.4.2",
+    "deployment.environment.name": "eu-prod",
+    "cloud.provider": "aws",
+    "cloud.region": "eu-west-1",
+    "host.name": "gpu-node-17",
+}
+ATTRIBUTES: dict[str, str | int] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "llama-3-70b",
+    "gen_ai.response.model": "llama-3-70b-instruct",
+    "gen_ai.usage.input_tokens": 812,
+    "gen_ai.usage.output_tokens": 164,
+    "server.address": "inference.internal",
+    "server.port": 8000,
+}
+
+
+def client(url: str, batch_size: int, seconds: float, results: Any) -> None:
+    """Push batches until the deadline; report (acked spans, request and export() latencies,
+    failed exports)."""
+    import requests
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+
+    resource = Resource.create(RESOURCE)
+    scope = InstrumentationScope("benchmarks.receiver", "1")
+    flags = TraceFlags(1)
+    requests_s: list[float] = []
+
+    class TimedSession(requests.Session):
+        """Times the HTTP exchange alone, without the exporter's protobuf encoding."""
+
+        def request(self, *a: Any, **kw: Any) -> requests.Response:  # type: ignore[override]
+            started = time.perf_counter()
+            try:
+                return super().request(*a, **kw)
+            finally:
+                requests_s.append(time.perf_counter() - started)
+
+    exporter = OTLPSpanExporter(endpoint=url, timeout=30, session=TimedSession())
+    rng = random.Random(os.getpid())
+
+    def batch() -> list[ReadableSpan]:
+        now = time.time_ns()
+        spans = []
+        for _ in range(batch_size):
+            duration = int(rng.lognormvariate(19.5, 0.6))  # ~300 ms
+            spans.append(
+                ReadableSpan(
+                    name="chat llama-3-70b",
+                    context=SpanContext(
+                        rng.getrandbits(128) | 1, rng.getrandbits(64) | 1, False, flags
+                    ),
+                    resource=resource,
+                    attributes=ATTRIBUTES,
+                    kind=SpanKind.SERVER,
+                    start_time=now - duration,
+                    end_time=now,
+                    instrumentation_scope=scope,
+                )
+            )
+        return spans
+
+    acked = failed = 0
+    exports_s: list[float] = []
+    first = time.time()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        spans = batch()
+        started = time.perf_counter()
+        result = exporter.export(spans)
+        exports_s.append(time.perf_counter() - started)
+        if result == SpanExportResult.SUCCESS:
+            acked += len(spans)
+        else:
+            failed += 1
+    exporter.shutdown()
+    results.put((acked, requests_s, exports_s, failed, first, time.time()))
+
+
+def _percentiles(seconds: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds."""
+    q = statistics.quantiles(seconds, n=100, method="inclusive")
+    return q[49] * 1000, q[98] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="hybridlens-bench-receiver-") as tmp:
+        warehouse = Warehouse(Path(tmp) / "bench.duckdb")
+        receiver = Receiver(warehouse, Config(), spool_dir=Path(tmp) / "spool")
+        port = receiver.start()
+        reset_lock_stats()
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with live threads
+        results = ctx.Queue()
+        procs = [
+            ctx.Process(
+                target=client,
+                args=(f"http://127.0.0.1:{port}/v1/traces", args.batch, args.seconds, results),
+            )
+            for _ in range(args.clients)
+        ]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=args.seconds + 120) for _ in procs]
+        loaded_in_window = receiver.stats.loaded.spans
+        for p in procs:
+            p.join(30)
+        # The push window: from the first client's first export to the last one's end
+        # (process start-up and imports are not counted).
+        window = max(o[5] for o in outcomes) - min(o[4] for o in outcomes)
+        drain_started = time.monotonic()
+        receiver.stop()
+        drain = time.monotonic() - drain_started
+        stats = receiver.stats
+        with warehouse.read() as con:
+            in_warehouse = con.execute("SELECT count(*) FROM spans").fetchall()[0][0]
+
+    acked = sum(o[0] for o in outcomes)
+    request_q = _percentiles([x for o in outcomes for x in o[1]])
+    export_q = _percentiles([x for o in outcomes for x in o[2]])
+    exports = sum(len(o[2]) for o in outcomes)
+    failed = sum(o[3] for o in outcomes)
+    locks = lock_stats()
+    print(
+        f"receiver benchmark: {args.clients} SDK exporter processes x batches of {args.batch} "
+        f"spans, {args.seconds:.0f} s, {os.cpu_count()} CPUs (clients and receiver share them)"
+    )
+    print(f"  exports acknowledged:   {exports - failed:,} ({failed} failed)")
+    print(f"  spans acknowledged:     {acked:,} = {acked / window:,.0f} spans/s")
+    print(
+        f"  HTTP request latency:   p50 {request_q[0]:.1f} ms, p99 {request_q[1]:.1f} ms "
+        "(send to 200, spool fsync included)"
+    )
+    print(
+        f"  export() latency:       p50 {export_q[0]:.1f} ms, p99 {export_q[1]:.1f} ms "
+        "(adds the client's protobuf encoding)"
+    )
+    print(
+        f"  spans loaded in window: {loaded_in_window:,} = {loaded_in_window / window:,.0f} spans/s"
+    )
+    print(
+        f"  after the clients stop: final flush {drain:.1f} s; {in_warehouse:,} spans in the "
+        f"warehouse = {in_warehouse / (window + drain):,.0f} spans/s end to end"
+    )
+    print(
+        f"  loader: {stats.loaded.segments} segments, longest publish "
+        f"{stats.longest_publish_ms:.0f} ms, longest write-lock hold "
+        f"{locks['longest_write_hold_s'] * 1000:.0f} ms over {locks['write_holds']:.0f} holds"
+    )
+    if stats.rejected_requests:
+        print(f"  refused requests:       {dict(stats.rejected_requests)}")
+
+
+if __name__ == "__main__":
+    main()
