@@ -49,20 +49,20 @@ DUCKDB_LIMIT_SQL = [
     f"""CREATE TABLE flat AS
 SELECT lower(sp.traceId) AS trace_id, lower(sp.spanId) AS span_id,
        nullif(lower(sp.parentSpanId), '') AS parent_span_id,
-       {attr('res', 'service.name')} AS service,
-       {attr('res', 'deployment.environment.name')} AS environment,
-       {attr('res', 'service.version')} AS version,
-       {attr('res', 'host.name')} AS host,
+       {attr("res", "service.name")} AS service,
+       {attr("res", "deployment.environment.name")} AS environment,
+       {attr("res", "service.version")} AS version,
+       {attr("res", "host.name")} AS host,
        sp.name, sp.kind,
        make_timestamp_ns(sp.startTimeUnixNano::BIGINT) AS start_time,
        make_timestamp_ns(sp.endTimeUnixNano::BIGINT) AS end_time,
        (sp.endTimeUnixNano::BIGINT - sp.startTimeUnixNano::BIGINT) / 1e6 AS duration_ms,
        sp.status.code AS status_code,
-       {attr('sp.attributes', 'gen_ai.request.model')} AS model,
-       {attr('sp.attributes', 'gen_ai.response.model')} AS response_model,
-       {attr('sp.attributes', 'gen_ai.operation.name')} AS operation,
-       {attr('sp.attributes', 'gen_ai.usage.input_tokens', 'intValue')}::BIGINT AS input_tokens,
-       {attr('sp.attributes', 'gen_ai.usage.output_tokens', 'intValue')}::BIGINT AS output_tokens,
+       {attr("sp.attributes", "gen_ai.request.model")} AS model,
+       {attr("sp.attributes", "gen_ai.response.model")} AS response_model,
+       {attr("sp.attributes", "gen_ai.operation.name")} AS operation,
+       {attr("sp.attributes", "gen_ai.usage.input_tokens", "intValue")}::BIGINT AS input_tokens,
+       {attr("sp.attributes", "gen_ai.usage.output_tokens", "intValue")}::BIGINT AS output_tokens,
        to_json(sp.attributes) AS attributes
 FROM sp""",
 ]
@@ -109,32 +109,48 @@ def peak_memory(spans: int) -> None:
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     n, rss_kb = out.stdout.split()
-    print(f"peak memory, {int(n):,} spans from {path.stat().st_size / 1e9:.2f} GB of JSON lines: "
-          f"{int(rss_kb) / 1024:,.0f} MiB RSS ({time.perf_counter() - t:.0f} s)")
+    print(
+        f"peak memory, {int(n):,} spans from {path.stat().st_size / 1e9:.2f} GB of JSON lines: "
+        f"{int(rss_kb) / 1024:,.0f} MiB RSS ({time.perf_counter() - t:.0f} s)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spans", type=int, default=1_000_000)
-    parser.add_argument("--memory-spans", type=int, default=0,
-                        help="also measure peak RSS ingesting a file of this many spans")
+    parser.add_argument(
+        "--memory-spans",
+        type=int,
+        default=0,
+        help="also measure peak RSS ingesting a file of this many spans",
+    )
     args = parser.parse_args()
     path = corpus(args.spans)
     proto = corpus(args.spans, "proto")
-    print(f"file: {path} ({path.stat().st_size / 1e6:,.0f} MB, {args.spans:,} spans, "
-          "500 spans per request, two span shapes)")
+    print(
+        f"file: {path} ({path.stat().st_size / 1e6:,.0f} MB, {args.spans:,} spans, "
+        "500 spans per request, two span shapes)"
+    )
     n_lim, t_lim = duckdb_limit(path)
-    print(f"duckdb read_json limit: {n_lim:,} spans in {t_lim:.2f} s = {n_lim / t_lim:,.0f} spans/s")
+    print(
+        f"duckdb read_json limit: {n_lim:,} spans in {t_lim:.2f} s = {n_lim / t_lim:,.0f} spans/s"
+    )
     n, t, hold = ours(path)
-    print(f"hybridlens ingest JSON lines: {n:,} spans in {t:.2f} s = {n / t:,.0f} spans/s; "
-          f"longest writer lock hold {hold:.2f} s")
+    print(
+        f"hybridlens ingest JSON lines: {n:,} spans in {t:.2f} s = {n / t:,.0f} spans/s; "
+        f"longest writer lock hold {hold:.2f} s"
+    )
     print(f"ratio to the limit: {(n / t) / (n_lim / t_lim):.2f}")
     n_p, t_p, hold_p = ours(proto)
-    print(f"hybridlens ingest protobuf: {n_p:,} spans in {t_p:.2f} s = {n_p / t_p:,.0f} spans/s; "
-          f"longest writer lock hold {hold_p:.2f} s")
+    print(
+        f"hybridlens ingest protobuf: {n_p:,} spans in {t_p:.2f} s = {n_p / t_p:,.0f} spans/s; "
+        f"longest writer lock hold {hold_p:.2f} s"
+    )
     if args.memory_spans:
         peak_memory(args.memory_spans)
-    print(f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB)")
+    print(
+        f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,10 @@ def main() -> None:
     reset_lock_stats()
     t = time.perf_counter()
     rebuild_rollups(wh)
-    print(f"built the rollups in {time.perf_counter() - t:.1f} s "
-          f"(writer lock held {lock_stats()['longest_write_hold_s']:.1f} s)")
+    print(
+        f"built the rollups in {time.perf_counter() - t:.1f} s "
+        f"(writer lock held {lock_stats()['longest_write_hold_s']:.1f} s)"
+    )
     config = Config()
     metrics(wh, config)  # warm the OS cache once, as a dashboard would be
     runs = []
@@ -72,8 +74,10 @@ def main() -> None:
         frame = metrics(wh, config)
         runs.append(time.perf_counter() - t)
     best = min(runs)
-    print(f"metrics() from rollups, {frame.height} rows (incl. uptime over every minute): "
-          f"best of 3 {best * 1000:.0f} ms")
+    print(
+        f"metrics() from rollups, {frame.height} rows (incl. uptime over every minute): "
+        f"best of 3 {best * 1000:.0f} ms"
+    )
     minutes_from_spans = (
         "(SELECT date_trunc('minute', start_time) AS minute, environment, "
         "sum(sample_weight) AS requests, coalesce(sum(sample_weight) FILTER "
@@ -94,8 +98,10 @@ def main() -> None:
             run(con, "uptime_raw", uptime_raw, params)
         raw_runs.append(time.perf_counter() - t)
     raw = min(raw_runs)
-    print(f"same figures from raw spans (exact percentiles, uptime from span minutes): "
-          f"best of 3 {raw * 1000:.0f} ms")
+    print(
+        f"same figures from raw spans (exact percentiles, uptime from span minutes): "
+        f"best of 3 {raw * 1000:.0f} ms"
+    )
     print(f"ratio raw / rollups: {raw / best:.1f}x")
     with wh.read() as con:
         sizes = con.execute(

@@ -42,44 +42,69 @@ def _request(rng: random.Random, i: int) -> dict[str, object]:
         for _ in range(SPANS_PER_REQUEST):
             start = t + rng.randrange(10**9)
             dur = int(rng.lognormvariate(20, 0.6))
-            spans.append({
-                "traceId": rng.randbytes(16).hex(), "spanId": rng.randbytes(8).hex(),
-                "name": "chat llama-3.1-70b-instruct", "kind": 2,
-                "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + dur),
-                "attributes": [
-                    _kv("gen_ai.operation.name", "chat"),
-                    _kv("gen_ai.provider.name", "vllm"),
-                    _kv("gen_ai.request.model", "llama-3.1-70b-instruct"),
-                    _kv("gen_ai.response.model", "llama-3.1-70b-instruct"),
-                    _kv("gen_ai.usage.input_tokens", rng.randrange(50, 2000)),
-                    _kv("gen_ai.usage.output_tokens", rng.randrange(10, 800)),
-                    _kv("gen_ai.server.time_to_first_token", rng.random()),
-                    _kv("server.address", "llm.internal"),
-                ],
-                "status": {"code": 2 if rng.random() < 0.01 else 0},
-            })
+            spans.append(
+                {
+                    "traceId": rng.randbytes(16).hex(),
+                    "spanId": rng.randbytes(8).hex(),
+                    "name": "chat llama-3.1-70b-instruct",
+                    "kind": 2,
+                    "startTimeUnixNano": str(start),
+                    "endTimeUnixNano": str(start + dur),
+                    "attributes": [
+                        _kv("gen_ai.operation.name", "chat"),
+                        _kv("gen_ai.provider.name", "vllm"),
+                        _kv("gen_ai.request.model", "llama-3.1-70b-instruct"),
+                        _kv("gen_ai.response.model", "llama-3.1-70b-instruct"),
+                        _kv("gen_ai.usage.input_tokens", rng.randrange(50, 2000)),
+                        _kv("gen_ai.usage.output_tokens", rng.randrange(10, 800)),
+                        _kv("gen_ai.server.time_to_first_token", rng.random()),
+                        _kv("server.address", "llm.internal"),
+                    ],
+                    "status": {"code": 2 if rng.random() < 0.01 else 0},
+                }
+            )
     else:  # HTTP SERVER span + INTERNAL child that names the model
         for _ in range(SPANS_PER_REQUEST // 2):
             trace = rng.randbytes(16).hex()
             parent = rng.randbytes(8).hex()
             start = t + rng.randrange(10**9)
             dur = int(rng.lognormvariate(16, 0.8))
-            spans.append({
-                "traceId": trace, "spanId": parent, "name": "POST /v1/score", "kind": 2,
-                "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + dur),
-                "attributes": [
-                    _kv("http.request.method", "POST"), _kv("http.route", "/v1/score"),
-                    _kv("http.response.status_code", 200), _kv("url.path", "/v1/score"),
-                ],
-            })
-            spans.append({
-                "traceId": trace, "spanId": rng.randbytes(8).hex(), "parentSpanId": parent,
-                "name": "predict fraud-classifier", "kind": 1,
-                "startTimeUnixNano": str(start + 1000), "endTimeUnixNano": str(start + dur - 1000),
-                "attributes": [_kv("gen_ai.request.model", "fraud-classifier")],
-            })
-    return {"resourceSpans": [{"resource": {"attributes": resource},
-                               "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}]}]}
+            spans.append(
+                {
+                    "traceId": trace,
+                    "spanId": parent,
+                    "name": "POST /v1/score",
+                    "kind": 2,
+                    "startTimeUnixNano": str(start),
+                    "endTimeUnixNano": str(start + dur),
+                    "attributes": [
+                        _kv("http.request.method", "POST"),
+                        _kv("http.route", "/v1/score"),
+                        _kv("http.response.status_code", 200),
+                        _kv("url.path", "/v1/score"),
+                    ],
+                }
+            )
+            spans.append(
+                {
+                    "traceId": trace,
+                    "spanId": rng.randbytes(8).hex(),
+                    "parentSpanId": parent,
+                    "name": "predict fraud-classifier",
+                    "kind": 1,
+                    "startTimeUnixNano": str(start + 1000),
+                    "endTimeUnixNano": str(start + dur - 1000),
+                    "attributes": [_kv("gen_ai.request.model", "fraud-classifier")],
+                }
+            )
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": resource},
+                "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}],
+            }
+        ]
+    }
 
 
 def corpus(spans: int, encoding: str = "json") -> Path:
@@ -99,8 +124,9 @@ def corpus(spans: int, encoding: str = "json") -> Path:
                 msg = json_format.ParseDict(request, ExportTraceServiceRequest())
                 # json_format reads ids as base64; OTLP/JSON ids are hex, so set the bytes.
                 for rs, rs_json in zip(msg.resource_spans, request["resourceSpans"], strict=True):
-                    for span, sj in zip(rs.scope_spans[0].spans,
-                                        rs_json["scopeSpans"][0]["spans"], strict=True):
+                    for span, sj in zip(
+                        rs.scope_spans[0].spans, rs_json["scopeSpans"][0]["spans"], strict=True
+                    ):
                         span.trace_id = bytes.fromhex(sj["traceId"])
                         span.span_id = bytes.fromhex(sj["spanId"])
                         span.parent_span_id = bytes.fromhex(sj.get("parentSpanId", ""))

@@ -66,8 +66,13 @@ class SpanSpec:
         return span
 
 
-def evaluation_event(name: str = "accuracy", *, label: str | None = None,
-                     value: float | None = None, time_ns: int = BASE_NS) -> dict[str, Any]:
+def evaluation_event(
+    name: str = "accuracy",
+    *,
+    label: str | None = None,
+    value: float | None = None,
+    time_ns: int = BASE_NS,
+) -> dict[str, Any]:
     attrs = [attr("gen_ai.evaluation.name", name)]
     if label is not None:
         attrs.append(attr("gen_ai.evaluation.score.label", label))
@@ -83,8 +88,10 @@ def traces_request(resource: dict[str, Any], spans: list[SpanSpec]) -> dict[str,
             {
                 "resource": {"attributes": [attr(k, v) for k, v in resource.items()]},
                 "scopeSpans": [
-                    {"scope": {"name": "tests", "version": "1"},
-                     "spans": [s.to_json() for s in spans]}
+                    {
+                        "scope": {"name": "tests", "version": "1"},
+                        "spans": [s.to_json() for s in spans],
+                    }
                 ],
             }
         ]
@@ -102,9 +109,15 @@ def logs_request(resource: dict[str, Any], records: list[dict[str, Any]]) -> dic
     }
 
 
-def evaluation_log(trace_id: str, span_id: str, name: str = "accuracy", *,
-                   label: str | None = None, value: float | None = None,
-                   time_ns: int = BASE_NS) -> dict[str, Any]:
+def evaluation_log(
+    trace_id: str,
+    span_id: str,
+    name: str = "accuracy",
+    *,
+    label: str | None = None,
+    value: float | None = None,
+    time_ns: int = BASE_NS,
+) -> dict[str, Any]:
     event = evaluation_event(name, label=label, value=value, time_ns=time_ns)
     return {
         "timeUnixNano": str(time_ns),

@@ -211,11 +211,12 @@ def parse(raw: dict[str, Any], origin: str, *, stored: bool = False) -> Config:
         pools = []
         for j, pool_raw in enumerate(r.get("gpu_pools", list, [])):
             p = _Reader(pool_raw, f"environments[{i}].gpu_pools[{j}].", origin)
+            count = p.get("count", int, 0)  # 0: not stated
+            if count < 0:
+                raise p._bad("count", f"must be 0 or more, got {count!r}")
             pools.append(
                 GpuPool(
-                    name=p.get("name", str, f"pool-{j}"),
-                    gpu=p.get("gpu", str, ""),
-                    count=p.positive("count", int, 0) or 0,
+                    name=p.get("name", str, f"pool-{j}"), gpu=p.get("gpu", str, ""), count=count
                 )
             )
             p.done()

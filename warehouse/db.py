@@ -98,18 +98,19 @@ class Warehouse:
                 f"no warehouse at {self.path}: run `hybridlens ingest traces PATH` or "
                 "`hybridlens demo` first, or point --warehouse / HYBRIDLENS_WAREHOUSE at one."
             )
+        up_to_date = False
         with locked(self.path, exclusive=False, timeout_s=READ_TIMEOUT_S):
             con = self._connect(read_only=True)
-            try:
+            try:  # closed before the lock goes, whatever the caller still holds
                 current = self._version(con)
-                if current >= schema_version():
+                up_to_date = current >= schema_version()
+                if up_to_date:
                     self._check_not_newer(current)
                     yield con
-                    return
-            except BaseException:
+            finally:
                 con.close()
-                raise
-            con.close()
+        if up_to_date:
+            return
         with self.write():  # an older file: bring it up to date once, then read
             pass
         with self.read() as con2:

@@ -247,6 +247,10 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) 
     for statement in _statements("refresh_rollups"):
         names = {n for n in params if f"${n}" in statement}
         con.execute(statement, {n: params[n] for n in names})
+    # the histogram's bucket ratio, where 001_init.sql says it is, for SQL written by hand
+    con.execute(
+        "INSERT OR REPLACE INTO _meta VALUES ('latency_gamma', $g)", {"g": repr(LATENCY_GAMMA)}
+    )
 
 
 def rebuild_rollups(warehouse: Warehouse) -> None:

@@ -1,4 +1,4 @@
--- p50/p95/p99 latency per group from the mergeable log-bucket histogram (rank q*(n-1), as numpy's default).
+-- p50/p95/p99 latency per group from the mergeable log-bucket histogram, interpolated between ranks floor(q*(n-1)) and ceil(q*(n-1)) as numpy's default does.
 WITH h AS (
     SELECT {group}, bucket, sum(n) AS n
     FROM rollup_latency
@@ -15,15 +15,28 @@ c AS (
            sum(n) OVER (PARTITION BY {group}) AS total
     FROM h
 ),
-q AS (
-    SELECT {group},
-           min(bucket) FILTER (WHERE cum > 0.50 * (total - 1)) AS b50,
-           min(bucket) FILTER (WHERE cum > 0.95 * (total - 1)) AS b95,
-           min(bucket) FILTER (WHERE cum > 0.99 * (total - 1)) AS b99
-    FROM c GROUP BY ALL
+ranks AS (  -- the buckets holding the two values either side of rank q*(n-1)
+    SELECT {group}, q, any_value(rank) AS rank,
+           min(bucket) FILTER (WHERE cum > floor(rank)) AS b_lo,
+           min(bucket) FILTER (WHERE cum > ceil(rank)) AS b_hi
+    FROM (SELECT *, q * (total - 1) AS rank
+          FROM c CROSS JOIN (VALUES (0.50), (0.95), (0.99)) qs(q))
+    GROUP BY {group}, q
+),
+bounds AS (  -- a bucket read as its midpoint is within 0.5% of every value in it
+    SELECT {group}, q, rank,
+           CASE WHEN b_lo = -100000 THEN 0
+                ELSE 2 * pow($gamma, b_lo) / ($gamma + 1) END AS v_lo,
+           CASE WHEN coalesce(b_hi, b_lo) = -100000 THEN 0
+                ELSE 2 * pow($gamma, coalesce(b_hi, b_lo)) / ($gamma + 1) END AS v_hi
+    FROM ranks
 )
 SELECT {group},
-       CASE WHEN b50 = -100000 THEN 0 ELSE 2 * pow($gamma, b50) / ($gamma + 1) END AS latency_p50_ms,
-       CASE WHEN b95 = -100000 THEN 0 ELSE 2 * pow($gamma, b95) / ($gamma + 1) END AS latency_p95_ms,
-       CASE WHEN b99 = -100000 THEN 0 ELSE 2 * pow($gamma, b99) / ($gamma + 1) END AS latency_p99_ms
-FROM q
+       any_value(v_lo + (rank - floor(rank)) * (v_hi - v_lo)) FILTER (WHERE q = 0.50)
+           AS latency_p50_ms,
+       any_value(v_lo + (rank - floor(rank)) * (v_hi - v_lo)) FILTER (WHERE q = 0.95)
+           AS latency_p95_ms,
+       any_value(v_lo + (rank - floor(rank)) * (v_hi - v_lo)) FILTER (WHERE q = 0.99)
+           AS latency_p99_ms
+FROM bounds
+GROUP BY {group}

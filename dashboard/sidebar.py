@@ -1,0 +1,67 @@
+"""The sidebar filters every page shares: time range, environments, models.
+
+Each widget is bound to a URL query parameter (`range`, `env`, `model`), so a copied URL
+opens the same view, and a value left at its default is dropped from the URL. The chosen
+filters are handed to the pages through `st.session_state` (see `data.current_filters`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from dashboard import charts, data
+
+
+def render(snap: data.Snapshot) -> data.Filters:
+    """Draw the filters and return what they select (the default range when half-picked)."""
+    first_default, last_default = data.default_range(snap)
+    assert snap.first_day is not None and snap.last_day is not None
+    with st.sidebar:
+        st.subheader("Filters")
+        picked = st.date_input(
+            "Time range (UTC days)",
+            value=(first_default, last_default),
+            min_value=snap.first_day,
+            max_value=snap.last_day,
+            key="range",
+            bind="query-params",
+            format="YYYY-MM-DD",
+            help=f"Defaults to the last {data.default_days()} days that have data.",
+        )
+        environments = st.multiselect(
+            "Environments",
+            options=data.environments(),
+            key="env",
+            placeholder="All environments",
+            bind="query-params",
+        )
+        models = st.multiselect(
+            "Models",
+            options=data.models(),
+            key="model",
+            placeholder="All models",
+            bind="query-params",
+        )
+        st.caption(
+            f"Data from {charts.fmt_time(snap.first)} to {charts.fmt_time(snap.last)} UTC · "
+            f"{snap.requests:,} request spans · load {snap.load_id or '—'}. "
+            "The filters are kept in the URL, so a link shares this view."
+        )
+    first, last = _range(picked, first_default, last_default, snap)
+    return data.filters_for(first, last, tuple(environments), tuple(models))
+
+
+def _range(
+    picked: object, first_default: date, last_default: date, snap: data.Snapshot
+) -> tuple[date, date]:
+    """(first, last) day from the widget; while only a start is picked, that single day."""
+    days = [d for d in picked if isinstance(d, date)] if isinstance(picked, tuple | list) else []
+    if isinstance(picked, date):
+        days = [picked]
+    if not days:
+        return first_default, last_default
+    first, last = min(days), max(days)
+    assert snap.first_day is not None and snap.last_day is not None
+    return max(first, snap.first_day), min(last, snap.last_day)

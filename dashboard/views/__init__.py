@@ -1,0 +1,1 @@
+"""Dashboard pages: each file is one page that `dashboard/app.py` routes to."""

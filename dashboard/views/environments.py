@@ -1,0 +1,287 @@
+"""One environment in depth: latency over time, availability and uptime against their
+SLOs, error budget, accuracy with intervals, versions side by side and the bad minutes
+with the traces behind them.
+
+The environment, model and resolution pickers are bound to the URL (`focus`,
+`focus_model`, `res`) like the sidebar filters, so a link opens this exact view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, data
+
+ALL_MODELS = "All models"
+MAX_BAD_MINUTES = 500
+PLOT_CONFIG = {"displaylogo": False}
+
+
+def _columns(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
+    """Counts with thousands separators, numbers-as-text right-aligned, plus `extra`."""
+    config: dict[str, Any] = {}
+    for column in table.columns:
+        if column in charts.COUNT_COLUMNS:
+            config[column] = st.column_config.NumberColumn(format="localized")
+        elif column in charts.RIGHT_ALIGNED:
+            config[column] = st.column_config.TextColumn(alignment="right")
+    return config | extra
+
+
+def _pickers(f: data.Filters) -> tuple[str, str | None, data.Grain] | None:
+    envs = [e for e in data.environments() if not f.environments or e in f.environments]
+    if not envs:
+        st.info("No environment matches the sidebar filters. Clear the environment filter.")
+        return None
+    left, middle, right = st.columns([3, 3, 2])
+    env = left.selectbox("Environment", envs, key="focus", bind="query-params")
+    dims = data.dimensions()
+    present = set(dims.filter(pl.col("environment") == env)["model"].to_list())
+    models = [m for m in data.models() if m in present and (not f.models or m in f.models)]
+    choice = middle.selectbox(
+        "Model", [ALL_MODELS, *models], key="focus_model", bind="query-params"
+    )
+    grain = right.segmented_control(
+        "Resolution",
+        ["hour", "day"],
+        default=f.grain,
+        key="res",
+        bind="query-params",
+        help="Per hour shows short outages; per day smooths a month.",
+    )
+    resolution: data.Grain = "hour" if (grain or f.grain) == "hour" else "day"
+    return env, (None if choice == ALL_MODELS else choice), resolution
+
+
+def _kpis(ef: data.Filters, target: dict[str, float | None]) -> None:
+    row = data.metrics_by(ef, ("environment",))
+    r = row.row(0, named=True) if not row.is_empty() else {}
+    by_model = data.metrics_by(ef, ("environment", "model"))
+    evaluated = by_model.filter(pl.col("accuracy_n") > 0)
+    n_eval = int(evaluated["accuracy_n"].sum()) if not evaluated.is_empty() else 0
+    accuracy = (
+        float((evaluated["accuracy"] * evaluated["accuracy_n"]).sum()) / n_eval if n_eval else None
+    )
+    latency = data.fleet_latency(ef)
+    p95 = latency["latency_p95_ms"][0] if not latency.is_empty() else None
+    budget = data.error_budget(ef)
+    left = budget["budget_left"][0] if not budget.is_empty() else None
+    avail_slo, p95_slo = target.get("availability"), target.get("latency_p95_ms")
+    availability, uptime = r.get("availability"), r.get("uptime")
+
+    cols = st.columns(6)
+    cols[0].metric("Requests", charts.fmt_count(r.get("requests")), border=True)
+    cols[1].metric(
+        "Availability",
+        charts.fmt_pct(availability),
+        delta=f"{charts.fmt_pp(availability - avail_slo)} vs SLO"
+        if availability is not None and avail_slo is not None
+        else None,
+        border=True,
+        help=f"Good requests / all requests; SLO {charts.fmt_pct(avail_slo)}.",
+    )
+    cols[2].metric(
+        "Uptime",
+        charts.fmt_pct(uptime),
+        delta=f"{charts.fmt_pp(uptime - avail_slo)} vs SLO"
+        if uptime is not None and avail_slo is not None
+        else None,
+        border=True,
+        help="Up minutes / judged minutes of the environment (all models together), shown "
+        "against the availability SLO for reference.",
+    )
+    cols[3].metric(
+        "p95 latency (ms)",
+        charts.fmt_ms(p95, unit=False),
+        delta=f"{charts.fmt_ms(p95 - p95_slo, unit=False)} ms vs SLO"
+        if p95 is not None and p95_slo is not None
+        else None,
+        delta_color="inverse",
+        border=True,
+        help=f"Over every selected request of this environment together; SLO "
+        f"{charts.fmt_ms(p95_slo)}.",
+    )
+    cols[4].metric(
+        "Accuracy",
+        charts.fmt_pct(accuracy, 1) if n_eval else charts.DASH,
+        delta=f"{n_eval:,} evaluations" if n_eval else "no evaluations",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+    )
+    cols[5].metric(
+        "Error budget left",
+        charts.fmt_pct(left, 1) if avail_slo is not None else "no SLO set",
+        delta="last 30 days" if avail_slo is not None else None,
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+        help="1 − errors / ((1 − availability SLO) × requests), over the 30 days ending at "
+        "the newest data, all models of the environment.",
+    )
+
+
+def main() -> None:
+    st.title("Environments")
+    snap = data.require_data()
+    if snap is None:
+        return
+    f = data.current_filters()
+    picked = _pickers(f)
+    if picked is None:
+        return
+    env, model, grain = picked
+    ef = data.Filters(f.start, f.end, (env,), (model,) if model else f.models)
+    targets = data.slo_targets().filter(pl.col("environment") == env)
+    target = targets.row(0, named=True) if not targets.is_empty() else {}
+    configured = bool(target.get("configured"))
+    slo_target = {
+        "availability": target.get("availability_slo"),
+        "latency_p95_ms": target.get("latency_p95_slo_ms"),
+    }
+    if configured:
+        place = " · ".join(
+            str(v)
+            for v in dict.fromkeys((target["kind"], target["provider"], target["region"]))
+            if v
+        )
+        st.caption(
+            f"{place}. SLOs: p95 ≤ {charts.fmt_ms(slo_target['latency_p95_ms'])}, "
+            f"availability ≥ {charts.fmt_pct(slo_target['availability'])}. "
+            f"{charts.fmt_time(f.start, minutes=False)} to "
+            f"{charts.fmt_time(f.last_day, minutes=False)} (UTC)."
+        )
+    else:
+        st.warning(
+            "No SLO set: this environment is in the data but not in the config, so nothing "
+            "here is judged against a target. Add it under [[environments]] to set its SLOs."
+        )
+    if data.metrics_by(ef, ("environment",)).is_empty():
+        st.info("No requests for this selection in the range. Widen the time range.")
+        return
+    _kpis(ef, slo_target)
+
+    down = data.down_minutes(ef)
+    periods = charts.incidents(down)
+    changes = data.version_changes(ef)
+    models = [model] if model else [m for m in data.models() if not ef.models or m in ef.models]
+
+    st.subheader("Latency")
+    st.plotly_chart(
+        charts.latency_figure(
+            data.latency_series(ef, grain),
+            models=models,
+            slo_ms=slo_target["latency_p95_ms"],
+            incidents=periods,
+            changes=changes,
+            start=f.start,
+            end=f.end,
+            grain=grain,
+        ),
+        config=PLOT_CONFIG,
+    )
+    st.caption(
+        "p50, p95 and p99 request duration per period from the latency histograms (within "
+        "1% of exact). Red dashes: the environment's p95 SLO. Purple dashes: a new version "
+        "started serving. Shaded: periods with at least three down minutes (all are listed "
+        "at the bottom of the page). The y axis stops a little above the usual p95, so a "
+        "single slow request does not flatten the chart; hover shows every value."
+    )
+
+    st.subheader("Availability and uptime")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(
+            charts.availability_figure(
+                data.traffic_series(ef, grain),
+                slo_target=slo_target["availability"],
+                incidents=periods,
+                start=f.start,
+                end=f.end,
+                grain=grain,
+            ),
+            config=PLOT_CONFIG,
+        )
+        st.caption("Good requests / all requests per period, against the availability SLO.")
+    with right:
+        st.plotly_chart(
+            charts.uptime_figure(data.uptime_daily(ef), target=slo_target["availability"]),
+            config=PLOT_CONFIG,
+        )
+        st.caption(
+            "Up minutes / judged minutes per UTC day, all models together, drawn against the "
+            "availability SLO for reference. Minutes with too little traffic are not judged."
+        )
+
+    st.subheader("Accuracy")
+    everywhere = data.Filters(f.start, f.end, (), ef.models)
+    accuracy = data.metrics_by(everywhere, ("environment", "model"))
+    floors = dict(
+        zip(
+            data.accuracy_floors()["model"].to_list(),
+            data.accuracy_floors()["accuracy_floor"].to_list(),
+            strict=True,
+        )
+    )
+    colors = charts.environment_colors(data.environments())
+    st.plotly_chart(
+        charts.accuracy_figure(accuracy, colors, floors, highlight=env), config=PLOT_CONFIG
+    )
+    st.caption(
+        "Mean evaluation score with its 95% interval (Wilson for pass/fail, t otherwise), "
+        "this environment in full colour and the others faded; the red bar is the model's "
+        "floor. An environment is better or worse only where the intervals do not overlap."
+    )
+    accuracy_table = charts.accuracy_table(accuracy, env, floors)
+    st.dataframe(accuracy_table, hide_index=True, column_config=_columns(accuracy_table))
+
+    st.subheader("Versions side by side")
+    versions = data.versions(ef)
+    st.plotly_chart(charts.versions_figure(versions, changes), config=PLOT_CONFIG)
+    versions_table = charts.versions_table(versions, changes)
+    st.dataframe(versions_table, hide_index=True, column_config=_columns(versions_table))
+    st.caption(
+        "Every version that served requests in the range, in rollout order, with the same "
+        "definitions as above. First and last request are over all data."
+    )
+
+    st.subheader("Down periods and bad minutes")
+    if down.is_empty():
+        st.success("No down minutes in this range.")
+        return
+    st.caption(
+        "Down minutes less than half an hour apart are grouped into one period, longest "
+        "first; the minutes between them were up or had too little traffic to judge."
+    )
+    periods_table = charts.incidents_table(periods)
+    st.dataframe(periods_table, hide_index=True, column_config=_columns(periods_table))
+    shown = down.sort(["errors", "minute"], descending=True).head(MAX_BAD_MINUTES)
+    template = data.trace_link()
+    table = charts.bad_minutes_table(shown, data.minute_traces(shown), template)
+    trace_column = (
+        st.column_config.LinkColumn(
+            display_text=charts.trace_display_pattern(template), width="medium"
+        )
+        if template
+        else st.column_config.TextColumn(width="medium")
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config=_columns(table, **dict.fromkeys(charts.TRACE_COLUMNS, trace_column)),
+    )
+    st.caption(
+        f"Each down minute, most failed requests first ({min(len(down), MAX_BAD_MINUTES):,} of "
+        f"{len(down):,}), with up to three failed requests from it"
+        + (
+            ", linked to the trace viewer."
+            if template
+            else ". Set [dashboard] trace_link in the config to turn trace ids into links."
+        )
+    )
+
+
+main()

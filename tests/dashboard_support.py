@@ -1,0 +1,148 @@
+"""Shared helpers for the dashboard tests: a small scenario warehouse and rendered text.
+
+The warehouse is the demo generator's scenario (10 days ending 2026-11-01, scale 0.1)
+loaded through the real ingest, with a config that differs from the demo's on purpose:
+edge-munich is left out (so it must show "no SLO set"), a minute needs only 2 requests
+to be judged (so the light test traffic still has down minutes behind the gcp outage),
+and a trace link template is set. A few spans with hostile names are added, to prove
+that telemetry text never reaches markdown or plotly's HTML-ish labels unescaped.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from otlp_factory import BASE_NS, SpanSpec, jsonl, traces_request
+
+from ingest.traces import ingest_paths
+from sample_data.generator import generate
+from warehouse.config import Config, parse
+from warehouse.db import Warehouse
+from warehouse.load import store_config
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "dashboard" / "app.py"
+END = datetime(2026, 11, 1, tzinfo=UTC)
+DAYS = 10
+UNCONFIGURED = "edge-munich"
+TRACE_LINK = "https://traces.example/trace/{trace_id}?from=hybridlens"
+HOSTILE_ENV = "[pwned](javascript:alert(1)) <b>env</b>"
+HOSTILE_SERVICE = "**svc** <script>alert(1)</script>"
+HOSTILE_MODEL = "<img src=x onerror=alert(1)>"
+PAGES = {
+    None: "Fleet overview",
+    "views/environments.py": "Environments",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    warehouse: Warehouse
+    config: Config
+    data_dir: Path
+
+
+def scenario_config() -> Config:
+    """The demo config with the differences described in the module docstring."""
+    raw: dict[str, Any] = tomllib.loads((ROOT / "sample_data" / "scenario.toml").read_text())
+    raw["environments"] = [e for e in raw["environments"] if e["name"] != UNCONFIGURED]
+    for env in raw["environments"]:
+        env["slo"]["uptime_min_requests"] = 2
+    raw["dashboard"]["trace_link"] = TRACE_LINK
+    return parse(raw, "tests/dashboard_support.py")
+
+
+def hostile_spans(path: Path) -> None:
+    """A few failing request spans whose names try markdown and HTML injection."""
+    resource = {"service.name": HOSTILE_SERVICE, "deployment.environment.name": HOSTILE_ENV}
+    spans = [
+        SpanSpec(
+            name="POST /<i>x</i>",
+            kind=2,
+            start_ns=BASE_NS + i * 5_000_000_000,
+            duration_ms=120.0 + i,
+            status_code=2 if i % 2 else 0,
+            attributes={"gen_ai.request.model": HOSTILE_MODEL},
+        )
+        for i in range(8)
+    ]
+    path.write_bytes(jsonl(traces_request(resource, spans)))
+
+
+def build_scenario(root: Path) -> Scenario:
+    """Generate, configure and ingest the test scenario under `root` (about 2 s)."""
+    data = root / "scenario"
+    generate(data, days=DAYS, seed=7, scale=0.1, end=END)
+    hostile = root / "hostile"
+    hostile.mkdir()
+    hostile_spans(hostile / "hostile.jsonl")
+    config = scenario_config()
+    warehouse = Warehouse(root / "dash.duckdb")
+    store_config(warehouse, config.origin, config.to_json())
+    summary = ingest_paths(warehouse, [data / "traces", data / "logs", hostile], config)
+    assert summary.ok, summary.failures
+    return Scenario(warehouse, config, data)
+
+
+# -- reading what a page rendered ---------------------------------------------------------------
+MARKDOWN_KINDS = (
+    "title",
+    "header",
+    "subheader",
+    "markdown",
+    "caption",
+    "info",
+    "warning",
+    "error",
+    "success",
+)
+
+
+def markdown_texts(at: Any) -> list[str]:
+    """Every string a page rendered through Streamlit's markdown path."""
+    texts: list[str] = []
+    for kind in MARKDOWN_KINDS:
+        texts += [str(e.value) for e in getattr(at, kind)]
+        texts += [str(e.value) for e in getattr(at.sidebar, kind)]
+    for metric in at.metric:
+        texts += [metric.label, str(metric.value), str(metric.delta or "")]
+    return texts
+
+
+def dataframe_cells(at: Any) -> list[str]:
+    return [str(v) for df in at.dataframe for v in df.value.astype(str).to_numpy().ravel()]
+
+
+def plotly_specs(at: Any) -> list[str]:
+    """The JSON spec of every plotly chart on the page."""
+    return [e.proto.spec for e in at.get("plotly_chart")]
+
+
+def metric(at: Any, label: str) -> Any:
+    found = [m for m in at.metric if m.label == label]
+    assert found, f"no st.metric labelled {label!r}; got {[m.label for m in at.metric]}"
+    return found[0]
+
+
+NUMBER = re.compile(r"[-+]?[\d,]*\.?\d+")
+
+
+def number(text: str) -> float:
+    """The first number in a label: "4,794" -> 4794.0, "99.38%" -> 99.38."""
+    found = NUMBER.search(str(text))
+    assert found, f"no number in {text!r}"
+    return float(found.group().replace(",", ""))
+
+
+def percent(text: str) -> float:
+    """A percent label as a fraction: "99.38%" -> 0.9938."""
+    assert str(text).endswith("%"), text
+    return number(text) / 100
+
+
+RAW_MISSING = re.compile(r"(?<![\w.])(nan|NaN|None|inf|-inf|Infinity|null)(?![\w.])")

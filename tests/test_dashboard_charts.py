@@ -1,0 +1,117 @@
+"""The pure pieces of the dashboard: label formatting, SLO verdicts, down periods, links."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from dashboard import charts, slo
+
+
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, "x", True])
+def test_missing_values_are_a_dash_never_nan_or_none(bad: object) -> None:
+    for fmt in (charts.fmt_count, charts.fmt_pct, charts.fmt_ms, charts.fmt_pp):
+        assert fmt(bad) == charts.DASH
+    assert charts.fmt_interval(bad, 0.5) == charts.DASH
+
+
+def test_labels_carry_their_units() -> None:
+    assert charts.fmt_pct(0.996174) == "99.62%"
+    assert charts.fmt_ms(48.21) == "48.2 ms"
+    assert charts.fmt_ms(4793.7) == "4,794 ms"
+    assert charts.fmt_ms(4793.7, unit=False) == "4,794"
+    assert charts.fmt_interval(0.9026, 0.9365) == "90.3% – 93.7%"
+    assert charts.fmt_pp(0.0038) == "+0.38 pp"
+    assert charts.fmt_count(178213.4) == "178,213"
+
+
+def _targets(**slos: tuple[float | None, float | None]) -> pl.DataFrame:
+    rows = [(env, True, "cloud", "", "", "", p95, avail) for env, (p95, avail) in slos.items()]
+    return pl.DataFrame(rows, schema=slo.TARGET_SCHEMA, orient="row")
+
+
+def _row(env: str, model: str = "m", **values: float | None) -> dict[str, object]:
+    base: dict[str, object] = {
+        "environment": env,
+        "model": model,
+        "latency_p95_ms": 100.0,
+        "availability": 0.999,
+        "uptime": 0.5,  # informs, never judges
+        "accuracy": None,
+        "accuracy_lo": None,
+        "accuracy_hi": None,
+        "accuracy_n": 0,
+    }
+    return base | values
+
+
+def test_slo_verdicts_and_worst_first_order() -> None:
+    frame = pl.DataFrame(
+        [
+            _row("ok"),
+            _row("slow", latency_p95_ms=130.0),
+            _row("slow_and_flaky", latency_p95_ms=101.0, availability=0.98),
+            _row("unknown"),
+            _row("ok", model="acc", accuracy=0.80, accuracy_lo=0.70, accuracy_hi=0.90),
+            _row("ok", model="bad", accuracy=0.70, accuracy_lo=0.65, accuracy_hi=0.75),
+        ]
+    )
+    targets = _targets(ok=(120.0, 0.99), slow=(120.0, 0.99), slow_and_flaky=(100.0, 0.99))
+    floors = pl.DataFrame([("acc", 0.85), ("bad", 0.85)], schema=slo.FLOOR_SCHEMA, orient="row")
+    out = slo.worst_first(slo.evaluate(frame, targets, floors), ["environment", "model"])
+    got = [
+        (r["environment"], r["model"], r["status"], r["breaches"])
+        for r in out.iter_rows(named=True)
+    ]
+    assert got == [
+        ("slow_and_flaky", "m", slo.BREACH, "p95 latency, availability"),
+        ("ok", "bad", slo.BREACH, "accuracy"),  # 18% under its floor
+        ("slow", "m", slo.BREACH, "p95 latency"),  # 8% over its SLO
+        ("ok", "acc", slo.AT_RISK, ""),  # mean below the floor, interval reaches it
+        ("ok", "m", slo.MET, ""),
+        ("unknown", "m", slo.NO_SLO, ""),
+    ]
+    assert out.filter(pl.col("environment") == "unknown")["configured"].to_list() == [False]
+
+
+def test_down_minutes_merge_into_periods() -> None:
+    t0 = datetime(2026, 11, 16, 9, 45, tzinfo=UTC)
+    minutes = [t0 + timedelta(minutes=m) for m in (0, 1, 2, 20, 100)]
+    down = pl.DataFrame(
+        {
+            "environment": ["gcp"] * 5,
+            "minute": minutes,
+            "requests": [10.0, 9.0, 0.0, 8.0, 6.0],
+            "errors": [9.0, 9.0, 0.0, 8.0, 6.0],
+            "expected": [7.0] * 5,
+            "cause": ["errors", "errors", "no traffic", "errors", "errors"],
+        }
+    )
+    periods = charts.incidents(down)
+    assert periods["down_minutes"].to_list() == [4, 1]
+    first = periods.row(0, named=True)
+    assert first["start"] == t0 and first["end"] == t0 + timedelta(minutes=21)
+    assert (first["error_minutes"], first["silent_minutes"]) == (3, 1)
+    assert charts.incidents(down.clear()).is_empty()
+
+
+def test_trace_links_keep_the_id_an_id() -> None:
+    template = "http://localhost:16686/trace/{trace_id}"
+    assert charts.trace_url(template, "abc123") == "http://localhost:16686/trace/abc123"
+    hostile = charts.trace_url(template, "x/../../?q=<script>")
+    assert hostile.startswith("http://localhost:16686/trace/x%2F..%2F..%2F%3Fq%3D%3Cscript%3E")
+    match = re.match(charts.trace_display_pattern(template), charts.trace_url(template, "ab12"))
+    assert match and match.group(1) == "ab12"
+
+
+def test_empty_frames_give_titled_figures_that_say_why() -> None:
+    empty = pl.DataFrame(
+        schema={"environment": pl.String, "model": pl.String, "period": pl.Datetime("us", "UTC")}
+    )
+    fig = charts.requests_figure(empty, {}, "day")
+    assert fig.layout.title.text.startswith("Requests per day")
+    assert fig.layout.annotations[0].text == "No requests in the selected range"
