@@ -23,7 +23,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from otlp_corpus import corpus  # noqa: E402
+from otlp_corpus import corpus
 
 ANY = "STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue DOUBLE, boolValue BOOLEAN)"
 KV = f"STRUCT(key VARCHAR, value {ANY})[]"
@@ -148,9 +148,8 @@ def main() -> None:
     )
     if args.memory_spans:
         peak_memory(args.memory_spans)
-    print(
-        f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB)"
-    )
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"(this process peak RSS {rss_mib:,.0f} MiB)")
 
 
 if __name__ == "__main__":

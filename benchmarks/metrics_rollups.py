@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from warehouse.config import Config  # noqa: E402
-from warehouse.db import Warehouse, read_sql, run  # noqa: E402
-from warehouse.load import rebuild_rollups  # noqa: E402
-from warehouse.lock import lock_stats, reset_lock_stats  # noqa: E402
-from warehouse.metrics import filter_params, metrics, slo_params  # noqa: E402
+from warehouse.config import Config
+from warehouse.db import Warehouse, read_sql, run
+from warehouse.load import rebuild_rollups
+from warehouse.lock import lock_stats, reset_lock_stats
+from warehouse.metrics import filter_params, metrics, slo_params
 
 FILL = """
 INSERT INTO spans

@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 
 import orjson
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 CACHE = Path(os.environ.get("HYBRIDLENS_BENCH_CACHE", "/tmp/hybridlens-bench"))
 SPANS_PER_REQUEST = 500
