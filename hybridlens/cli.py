@@ -363,8 +363,6 @@ def serve_dashboard(warehouse: Warehouse, config: Path | None, host: str, port: 
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from importlib import resources
-
     from ingest.traces import ingest_paths
     from sample_data.generator import generate
     from warehouse.config import load_file
@@ -386,9 +384,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.config:
         config = load_file(args.config)
     else:
-        scenario = resources.files("sample_data").joinpath("scenario.toml")
-        with resources.as_file(scenario) as path:
-            config = load_file(path)
+        # Beside the installed package, as the dashboard's app.py is found: a file path
+        # works for a wheel and a checkout alike.
+        config = load_file(Path(__file__).resolve().parent.parent / "sample_data" / "scenario.toml")
     store_config(warehouse, config.origin, config.to_json())
     update, close = _bar("ingesting")
     try:
