@@ -81,8 +81,7 @@ def test_only_the_warehouse_imports_duckdb() -> None:
 @pytest.mark.parametrize("package", OURS)
 def test_imports_flow_one_way(package: str) -> None:
     files = package_files(package)
-    if not files:
-        pytest.skip(f"{package}/ has no Python files yet")
+    assert files, f"{package}/ has no Python files: the layout of DESIGN.md is broken"
     allowed = ALLOWED[package] | {package}
     offenders = [
         f"{path.relative_to(ROOT)}:{line} imports {module}"
@@ -293,8 +292,6 @@ def commands() -> list[str]:
 
 
 def test_readme_mentions_every_command() -> None:
-    if not README.exists():
-        pytest.skip("README.md does not exist yet; nothing to check the commands against")
     text = README.read_text(encoding="utf-8")
     cmds = commands()
     assert {"metrics", "ingest traces", "demo"} <= set(cmds)
