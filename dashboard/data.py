@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 import streamlit as st
@@ -323,104 +323,43 @@ def versions(f: Filters) -> pl.DataFrame:
 
 
 def fleet_latency(f: Filters) -> pl.DataFrame:
-    snap = snapshot()
-    return _fleet_latency(snap.path, snap.key, f.start, f.end, f.environments, f.models)
-
-
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _fleet_latency(
-    path: str,
-    key: str,
-    start: datetime,
-    end: datetime,
-    environments: tuple[str, ...],
-    models: tuple[str, ...],
-) -> pl.DataFrame:
-    return reads.fleet_latency(
-        Warehouse(path), start=start, end=end, environments=environments, models=models
+    return _cached(
+        "fleet_latency", start=f.start, end=f.end, environments=f.environments, models=f.models
     )
 
 
 def latency_series(f: Filters, grain: Grain | None = None) -> pl.DataFrame:
-    snap = snapshot()
-    return _latency_series(
-        snap.path, snap.key, f.start, f.end, grain or f.grain, f.environments, f.models
-    )
-
-
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _latency_series(
-    path: str,
-    key: str,
-    start: datetime,
-    end: datetime,
-    grain: Grain,
-    environments: tuple[str, ...],
-    models: tuple[str, ...],
-) -> pl.DataFrame:
-    return reads.latency_series(
-        Warehouse(path),
-        start=start,
-        end=end,
-        grain=grain,
-        environments=environments,
-        models=models,
+    return _cached(
+        "latency_series",
+        start=f.start,
+        end=f.end,
+        grain=grain or f.grain,
+        environments=f.environments,
+        models=f.models,
     )
 
 
 def traffic_series(f: Filters, grain: Grain | None = None) -> pl.DataFrame:
-    snap = snapshot()
-    return _traffic_series(
-        snap.path, snap.key, f.start, f.end, grain or f.grain, f.environments, f.models
-    )
-
-
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _traffic_series(
-    path: str,
-    key: str,
-    start: datetime,
-    end: datetime,
-    grain: Grain,
-    environments: tuple[str, ...],
-    models: tuple[str, ...],
-) -> pl.DataFrame:
-    return reads.traffic_series(
-        Warehouse(path),
-        start=start,
-        end=end,
-        grain=grain,
-        environments=environments,
-        models=models,
+    return _cached(
+        "traffic_series",
+        start=f.start,
+        end=f.end,
+        grain=grain or f.grain,
+        environments=f.environments,
+        models=f.models,
     )
 
 
 def uptime_daily(f: Filters) -> pl.DataFrame:
     """Uptime per environment and day; all models together, as uptime is defined."""
-    snap = snapshot()
-    return _uptime_daily(snap.path, snap.key, f.start, f.end, f.environments)
-
-
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _uptime_daily(
-    path: str, key: str, start: datetime, end: datetime, environments: tuple[str, ...]
-) -> pl.DataFrame:
-    return reads.uptime_daily(
-        Warehouse(path), _config(path, key), start=start, end=end, environments=environments
+    return _cached(
+        "uptime_daily", with_config=True, start=f.start, end=f.end, environments=f.environments
     )
 
 
 def down_minutes(f: Filters) -> pl.DataFrame:
-    snap = snapshot()
-    return _down_minutes(snap.path, snap.key, f.start, f.end, f.environments)
-
-
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _down_minutes(
-    path: str, key: str, start: datetime, end: datetime, environments: tuple[str, ...]
-) -> pl.DataFrame:
-    return reads.down_minutes(
-        Warehouse(path), _config(path, key), start=start, end=end, environments=environments
+    return _cached(
+        "down_minutes", with_config=True, start=f.start, end=f.end, environments=f.environments
     )
 
 
@@ -444,23 +383,24 @@ def _minute_traces(
 
 
 def version_changes(f: Filters) -> pl.DataFrame:
-    snap = snapshot()
-    return _version_changes(snap.path, snap.key, f.environments, f.models)
-
-
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _version_changes(
-    path: str, key: str, environments: tuple[str, ...], models: tuple[str, ...]
-) -> pl.DataFrame:
-    return reads.version_changes(Warehouse(path), environments=environments, models=models)
+    return _cached("version_changes", environments=f.environments, models=f.models)
 
 
 def error_budget(f: Filters) -> pl.DataFrame:
     """Rolling 30-day error budget per environment, ending at the newest data."""
+    return _cached("error_budget", with_config=True, environments=f.environments)
+
+
+def _cached(query: str, *, with_config: bool = False, **params: Any) -> pl.DataFrame:
+    """`reads.<query>(...)` through the one cache, keyed by the newest load and the params."""
     snap = snapshot()
-    return _error_budget(snap.path, snap.key, f.environments)
+    return _read(query, snap.path, snap.key, with_config, **params)
 
 
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _error_budget(path: str, key: str, environments: tuple[str, ...]) -> pl.DataFrame:
-    return reads.error_budget(Warehouse(path), _config(path, key), environments=environments)
+@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES * 8, show_spinner=False)
+def _read(query: str, path: str, key: str, with_config: bool, **params: Any) -> pl.DataFrame:
+    warehouse = Warehouse(path)
+    read = getattr(reads, query)
+    if with_config:
+        return read(warehouse, _config(path, key), **params)  # type: ignore[no-any-return]
+    return read(warehouse, **params)  # type: ignore[no-any-return]
