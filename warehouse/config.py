@@ -86,6 +86,14 @@ class IngestPolicy:
     deny_attributes: tuple[str, ...] = DEFAULT_DENY
     redaction: str = "drop"  # drop | redact
     max_attribute_bytes: int = 4096
+    # Records dated further than this past the time of ingest are quarantined: one span
+    # from 2028 must not move every environment's figures.
+    max_clock_skew_hours: float = 24.0
+    # A compressed file that ends mid-frame is still being written while it was modified
+    # less than this long ago; after that its cut tail is reported as truncated.
+    settle_minutes: float = 10.0
+    # One span (its attributes, events and links together) larger than this is quarantined.
+    max_span_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -275,6 +283,9 @@ def parse(raw: dict[str, Any], origin: str, *, stored: bool = False) -> Config:
         deny_attributes=ing.strings("deny_attributes", DEFAULT_DENY),
         redaction=ing.choice("redaction", ("drop", "redact"), "drop"),
         max_attribute_bytes=ing.positive("max_attribute_bytes", int, 4096),
+        max_clock_skew_hours=ing.positive("max_clock_skew_hours", float, 24.0),
+        settle_minutes=ing.positive("settle_minutes", float, 10.0),
+        max_span_bytes=ing.positive("max_span_bytes", int, 1_048_576),
     )
     ing.done()
     dash = _Reader(top.get("dashboard", dict, {}), "dashboard.", origin)
