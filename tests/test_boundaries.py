@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hybridlens.cli import build_parser
+from warehouse.config import key_paths
 from warehouse.db import Warehouse, migrations, read_sql
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,6 @@ QUERIES = ROOT / "warehouse" / "queries"
 SCHEMA_DOC = ROOT / "docs" / "schema.md"
 CONFIG_DOC = ROOT / "docs" / "config.md"
 README = ROOT / "README.md"
-READER_METHODS = {"get", "ratio", "positive", "choice", "strings"}
 
 
 def package_files(package: str) -> list[Path]:
@@ -209,45 +209,9 @@ def test_every_table_and_column_is_documented() -> None:
 def config_keys() -> set[str]:
     """Every key warehouse/config.py accepts, as a path: `environments[].slo.availability`.
 
-    Read from the source: each `_Reader(table, "prefix", origin)` assignment gives a
-    variable its table's path, and each reader call (`r.get("key", ...)`, `r.ratio(...)`,
-    ...) takes one key out of the table the variable held last (the code reuses names).
+    Read from the declarations the parser itself reads (warehouse/config_schema.py).
     """
-    tree = ast.parse((ROOT / "warehouse" / "config.py").read_text(encoding="utf-8"))
-    parse = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "parse")
-    assignments: list[tuple[int, int, str, str]] = []  # (line, col, variable, prefix)
-    calls: list[tuple[int, int, str, str]] = []  # (line, col, variable, key)
-    for node in ast.walk(parse):
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Call)
-            and isinstance(node.value.func, ast.Name)
-            and node.value.func.id == "_Reader"
-        ):
-            where = node.value.args[1]
-            if isinstance(where, ast.JoinedStr):
-                text = "".join(v.value if isinstance(v, ast.Constant) else "" for v in where.values)
-            else:
-                assert isinstance(where, ast.Constant)
-                text = where.value
-            for target in node.targets:
-                assert isinstance(target, ast.Name)
-                assignments.append((node.lineno, node.col_offset, target.id, text))
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in READER_METHODS
-            and isinstance(node.func.value, ast.Name)
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-        ):
-            calls.append((node.lineno, node.col_offset, node.func.value.id, node.args[0].value))
-    keys = set()
-    for line, col, variable, key in calls:
-        before = [a for a in assignments if a[2] == variable and a[:2] < (line, col)]
-        if before:
-            keys.add(max(before)[3] + key)
-    return keys
+    return set(key_paths())
 
 
 def test_config_keys_are_found() -> None:
@@ -273,7 +237,8 @@ def test_every_config_key_is_documented() -> None:
 def test_the_config_doc_names_no_key_that_is_not_accepted() -> None:
     doc = CONFIG_DOC.read_text(encoding="utf-8")
     keys = config_keys()
-    named = set(re.findall(r"`((?:environments|models|ingest|dashboard)[a-z_.\[\]]*)`", doc))
+    sections = "|".join(k for k in keys if "." not in k and "[" not in k)
+    named = set(re.findall(rf"`((?:{sections})[a-z_.\[\]]*)`", doc))
     assert sorted(named - keys) == [], "docs/config.md names keys the parser rejects"
 
 

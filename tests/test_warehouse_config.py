@@ -72,6 +72,9 @@ name = "m2"
 deny_attributes = ["secret.*", "user.email"]
 redaction = "redact"
 max_attribute_bytes = 100
+max_clock_skew_hours = 2.5
+settle_minutes = 1
+max_span_bytes = 65536
 
 [dashboard]
 trace_link = "http://jaeger/trace/{trace_id}"
@@ -130,6 +133,9 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
     assert config.models[1] == Model("m2", "internal", (), None, "accuracy", None, None)
     assert config.ingest.deny_attributes == ("secret.*", "user.email")
     assert (config.ingest.redaction, config.ingest.max_attribute_bytes) == ("redact", 100)
+    assert (config.ingest.max_clock_skew_hours, config.ingest.settle_minutes) == (2.5, 1.0)
+    assert config.ingest.max_span_bytes == 65536
+    assert isinstance(config.ingest.settle_minutes, float)
     assert config.dashboard.trace_link == "http://jaeger/trace/{trace_id}"
     assert config.dashboard.default_days == 7
     assert config.model_attributes() == {"vision": "ml.model.name"}
