@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,6 @@ from warehouse.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "config.md"
-EXAMPLE = ROOT / "examples" / "hybridlens.toml"
 
 
 def declared() -> list[tuple[str, Spec]]:
@@ -86,15 +84,6 @@ def test_the_doc_renderer_adds_a_new_section_and_drops_a_gone_one() -> None:
         "many days of data the pages show until you pick a range |\n"
         "<!-- /keys -->\n"
     )
-
-
-def test_the_example_parses_and_sets_every_key() -> None:
-    config = load_file(EXAMPLE)
-    text = EXAMPLE.read_text(encoding="utf-8")
-    missing = [p for p in key_paths() if not re.search(rf"\b{p.rsplit('.', 1)[-1]}\b", text)]
-    assert missing == []
-    assert config.to_json() != Config().to_json()
-    assert tomllib.loads(text)  # TOML, not just our parser's leniency
 
 
 # -- bounds on every number, generated from the declaration --------------------------------------
@@ -308,7 +297,7 @@ def a_config_or_a_config_error(raw: Any) -> Config | None:
     return config
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(*[tables(Config, True)] * 6, st.dictionaries(NAMES, TREES, max_size=4), TREES))
 def test_any_value_tree_is_a_config_or_a_config_error(raw: Any) -> None:
     a_config_or_a_config_error(raw)

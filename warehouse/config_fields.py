@@ -221,7 +221,7 @@ class Rules(Kind):
                     "resource attribute = value"
                 )
             for attribute, wanted in rule.items():
-                if isinstance(wanted, dict | list) or not isinstance(wanted, str | int | float):
+                if not isinstance(wanted, str | int | float):  # bool is an int
                     raise at.bad(
                         f"{key}[{j}]",
                         f"the value of {show(attribute)} must be a string, number or boolean, "
