@@ -8,20 +8,22 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warehouse.config import Config, key_paths, load_file, parse
-from warehouse.config_docs import BLOCK, TOP, sections, update
+from warehouse.config_docs import BLOCK, TOP, render, sections, update
 from warehouse.config_fields import (
     Choice,
     Integer,
     Kind,
     Number,
+    Place,
     Rules,
     Section,
     Sections,
@@ -29,8 +31,11 @@ from warehouse.config_fields import (
     Strings,
     Text,
     UrlTemplate,
+    read_section,
+    setting,
     specs,
 )
+from warehouse.config_fields import key_paths as key_paths_of
 from warehouse.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,3 +324,55 @@ def test_a_value_nested_past_what_repr_can_show_is_still_a_config_error() -> Non
         parse({"environments": deep}, "c")
     with pytest.raises(ConfigError, match=r"dashboard\.trace_link: expected str"):
         parse({"dashboard": {"trace_link": [deep]}}, "c")
+
+
+# -- a new section is one dataclass: the vocabulary is not tied to today's sections ---------------
+def _positive_budget(budget: Budget) -> str | None:
+    return "warn_at must not exceed amount" if budget.warn_at > budget.amount else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    CHECKS: ClassVar[tuple[Callable[[Budget], str | None], ...]] = (_positive_budget,)
+
+    name: str = setting(Text(), "the budget's name", required=True)
+    currency: str = setting(
+        Text(pattern="[A-Z]{3}", means="a 3-letter ISO 4217 code"), "the currency", "USD"
+    )
+    amount: float = setting(Number(0, 1e12), "the amount per month", 1.0)
+    warn_at: float = setting(Number(0, 1e12), "warn when spend passes this", 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finance:
+    budgets: tuple[Budget, ...] = setting(Sections(Budget, unique="name"), "budgets", ())
+
+
+def test_a_section_declared_elsewhere_is_parsed_checked_and_rendered() -> None:
+    def read(raw: Any) -> Finance:
+        return read_section(Finance, raw, Place("f.toml"))
+
+    budgets = read(
+        {"budgets": [{"name": "gpu", "currency": "EUR", "amount": 5000, "warn_at": 4000}]}
+    )
+    assert budgets == Finance((Budget("gpu", "EUR", 5000.0, 4000.0),))
+    with pytest.raises(
+        ConfigError, match=r"^f\.toml: budgets\[0\]\.currency: must be a 3-letter ISO"
+    ):
+        read({"budgets": [{"name": "gpu", "currency": "euro"}]})
+    with pytest.raises(
+        ConfigError, match=r"^f\.toml: budgets\[0\]: warn_at must not exceed amount"
+    ):
+        read({"budgets": [{"name": "gpu", "amount": 10, "warn_at": 20}]})
+    with pytest.raises(ConfigError, match=r"^f\.toml: budgets: 'a' is defined twice"):
+        read({"budgets": [{"name": "a"}, {"name": "a"}]})
+    assert key_paths_of(Finance) == [
+        "budgets",
+        "budgets[].name",
+        "budgets[].currency",
+        "budgets[].amount",
+        "budgets[].warn_at",
+    ]
+    assert "| `finance.budgets[].currency` | string: a 3-letter ISO 4217 code | `USD` |" in render(
+        Budget, "finance.budgets[]."
+    )

@@ -52,9 +52,12 @@ def _cell(text: str) -> str:
 
 
 def table(path: str) -> str:
-    """The markdown table of one section's keys."""
-    cls = sections()[path]
-    prefix = f"{path}." if path else ""
+    """The markdown table of the keys of the config's section at `path`."""
+    return render(sections()[path], f"{path}." if path else "")
+
+
+def render(cls: type, prefix: str) -> str:
+    """The markdown table of a section's keys, each named with `prefix`."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for f, spec in specs(cls):
         rows.append(

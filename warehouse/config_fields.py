@@ -138,12 +138,23 @@ def _bounds(value: float, low: float, high: float, low_open: bool, at: Place, ke
 
 @dataclass(frozen=True)
 class Text(Kind):
+    """A string; with `pattern`, one the whole of which matches it (`means` says what it is
+    in words, for the message and the docs: "a 3-letter currency code")."""
+
+    pattern: str | None = None
+    means: str = ""
+
     def read(self, value: Any, at: Place, key: str) -> str:
         _expect(value, str, at, key)
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            what = self.means or f"a string matching {self.pattern}"
+            raise at.bad(key, f"must be {what}, got {show(value)}")
         return str(value)
 
     def describe(self) -> str:
-        return "string"
+        if self.pattern is None:
+            return "string"
+        return f"string: {self.means}" if self.means else f"string matching `{self.pattern}`"
 
 
 @dataclass(frozen=True)
