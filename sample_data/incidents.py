@@ -27,11 +27,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sample_data.traffic_shape import NS_PER_MIN
+from sample_data.fleet import Fleet
+from sample_data.traffic_shape import MIN_PER_DAY, NS_PER_MIN
+
+# the parameters each kind needs; text for the ones that are messages, else numbers
+PARAMS: dict[str, dict[str, type]] = {
+    "outage": {
+        "error_minutes": float,
+        "error_ratio": float,
+        "http_status": float,
+        "message": str,
+        "description": str,
+    },
+    "latency_regression": {"latency_factor": float},
+    "accuracy_drop": {"accuracy": float},
+}
 
 
 @dataclass(frozen=True)
 class Window:
+    """When an incident is on; with neither `at` nor `rollout`, from the start of the range."""
+
     at: float | None = None
     minute_of_day: int | None = None
     minutes: int | None = None
@@ -124,6 +140,36 @@ class Active:
     def silent(self, t: np.ndarray) -> np.ndarray:
         silent: np.ndarray = (t >= self.errors_until_ns) & (t < self.end_ns)
         return silent
+
+
+def problems(fleet: Fleet, incidents: Sequence[Incident]) -> list[str]:
+    """Every mistake in the records, as a sentence: a typo must not make an incident vanish
+    silently (an outage of a site that does not exist changes nothing)."""
+    out: list[str] = []
+    for n, inc in enumerate(incidents):
+        where = f"incident {n} ({inc.kind} in {inc.environment})"
+        deployed = {d.model for d in fleet.in_environment(inc.environment)}
+        if inc.kind not in PARAMS:
+            out.append(f"{where}: unknown kind; known are {', '.join(PARAMS)}")
+            continue
+        if not deployed:
+            out.append(f"{where}: no deployment in that environment")
+        out += [f"{where}: {m} is not deployed there" for m in inc.models if m not in deployed]
+        for key, want in PARAMS[inc.kind].items():
+            value = inc.params.get(key)
+            is_text = isinstance(value, str)
+            if value is None or is_text != (want is str) or isinstance(value, bool):
+                out.append(f"{where}: parameter {key} must be {want.__name__}")
+        w = inc.window
+        if w.at is not None and not 0.0 <= w.at <= 1.0:
+            out.append(f"{where}: window at {w.at} is outside 0..1")
+        if w.at is not None and w.rollout is not None:
+            out.append(f"{where}: a window starts at a fraction or at a rollout, not both")
+        if w.minute_of_day is not None and not 0 <= w.minute_of_day < MIN_PER_DAY:
+            out.append(f"{where}: minute_of_day {w.minute_of_day} is outside 0..1439")
+        if w.minutes is not None and w.minutes <= 0:
+            out.append(f"{where}: a window lasts at least a minute")
+    return out
 
 
 def of_kind(active: Sequence[Active], kind: str, env: str, model: str) -> list[Active]:

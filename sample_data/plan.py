@@ -18,6 +18,7 @@ import numpy as np
 
 from sample_data.fleet import Deployment, Fleet, Model
 from sample_data.incidents import Active, Incident, pinned_rollout_minute
+from sample_data.incidents import problems as incident_problems
 from sample_data.otlp_json import attrs, iso, token
 from sample_data.resources import resource_attrs
 from sample_data.traffic_shape import DAY_NS, ENV_NOISE, MODEL_NOISE, NS_PER_MIN, NS_PER_S, ar1
@@ -124,6 +125,9 @@ def make_plan(
     problems = fleet.check()
     if problems:
         raise ValueError("inconsistent fleet: " + "; ".join(problems))
+    problems = incident_problems(fleet, incidents)
+    if problems:
+        raise ValueError("bad incident records: " + "; ".join(problems))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     end_ns = int(end.timestamp()) * NS_PER_S
     start_ns = end_ns - days * DAY_NS

@@ -276,3 +276,37 @@ def test_the_regression_record_slows_what_it_names_from_its_rollout(
     assert 1.25 < step("mistral-7b-instruct") < 1.7
     for model in ("fraud-classifier", "yolov8-l"):  # not named: no step at the rollout
         assert 0.8 < step(model) < 1.25, model
+
+
+def test_mistyped_incident_records_are_refused_with_what_is_wrong(tmp_path: Path) -> None:
+    """A typo must not make an incident silently vanish from the data."""
+    cases = {
+        "no deployment in that environment": dataclasses.replace(
+            INCIDENTS[0], environment="gcp-europe-west-4"
+        ),
+        "llama-3-70b is not deployed there": dataclasses.replace(
+            INCIDENTS[0], models=("llama-3-70b",)
+        ),
+        "unknown kind": dataclasses.replace(INCIDENTS[0], kind="outgae"),
+        "parameter latency_factor must be float": dataclasses.replace(
+            INCIDENTS[1], params={"latency_factor": "1.45"}
+        ),
+        "parameter message must be str": dataclasses.replace(
+            INCIDENTS[0], params={**INCIDENTS[0].params, "message": 503}
+        ),
+        "parameter accuracy must be float": dataclasses.replace(INCIDENTS[2], params={}),
+        "window at 55.0 is outside 0..1": dataclasses.replace(
+            INCIDENTS[0], window=Window(at=55.0, minute_of_day=9 * 60, minutes=60)
+        ),
+        "minute_of_day 1440 is outside 0..1439": dataclasses.replace(
+            INCIDENTS[0], window=Window(at=0.5, minute_of_day=1440, minutes=60)
+        ),
+        "a window lasts at least a minute": dataclasses.replace(
+            INCIDENTS[0], window=Window(at=0.5, minutes=0)
+        ),
+    }
+    for expected, record in cases.items():
+        with pytest.raises(ValueError, match="bad incident records") as info:
+            generate(tmp_path, days=1, scale=0.01, end=END, incidents=(record,))
+        assert expected in str(info.value), (expected, str(info.value))
+    assert not list(tmp_path.iterdir()), "nothing is written before the records are checked"
