@@ -152,6 +152,7 @@ def _publish(
         for hook, hours in load.touched.items():
             if hours:
                 with load.writing(None):
+                    hook_started = time.perf_counter()
                     try:
                         hook(con, hours)
                     except duckdb.Error as exc:
@@ -160,6 +161,12 @@ def _publish(
                             table=None,
                             uris=tuple(stage.inputs[i].uri for i in inputs),
                         ) from exc
+                    log.debug(
+                        "publish step hook %s over %d hours took %.1f ms",
+                        getattr(hook, "__name__", hook),
+                        len(hours),
+                        (time.perf_counter() - hook_started) * 1000,
+                    )
         _quarantine(load, source)
         duration_ms = (time.perf_counter() - started) * 1000
         for index in inputs:
@@ -213,9 +220,11 @@ def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> N
         f", {load.load_id}::BIGINT AS {_q(spec.load_id_column)}" if spec.load_id_column else ""
     )
     load.run(read_sql("publish_insert").format(**fmt, load_id=load_id), what="the insert")
+    if not spec.prepare:  # a prepare query leaves a narrow `_new_<name>` of the new rows
+        load.run(f"CREATE OR REPLACE TEMP VIEW _new_{name} AS FROM _fresh_{name}", what="new rows")
     counts = load.run(
         f"SELECT {INPUT_COLUMN}, count(*), min({time_col}), max({time_col}) "
-        f"FROM _fresh_{name} GROUP BY 1",
+        f"FROM _new_{name} GROUP BY 1",
         what="counting the new rows",
     )
     for index, n, _, _ in counts:
@@ -230,7 +239,7 @@ def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> N
     elif spec.time_column:
         hours |= _hours(
             load.run(
-                f"SELECT DISTINCT date_trunc('hour', {time_col}) FROM _fresh_{name}",
+                f"SELECT DISTINCT date_trunc('hour', {time_col}) FROM _new_{name}",
                 what="the hours touched",
             )
         )

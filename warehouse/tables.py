@@ -41,9 +41,11 @@ class TableSpec:
     time_column: str | None = None  # bounds the anti-join and says which hours a row touches
     keep_first_by: str | None = None  # in-batch duplicates of a key: the first by this order
     # a query (warehouse/queries/<prepare>.sql) that turns `_batch_<name>` into
-    # `_fresh_<name>` itself, for tables whose rows are completed at publish (spans)
+    # `_fresh_<name>` (the rows to insert) and `_new_<name>` (their key, time and `_file`
+    # columns at least) itself, for tables whose rows are completed at publish (spans)
     prepare: str | None = None
     # queries run after the insert, each returning the times of older rows it changed
+    # (they read `_new_<name>`)
     after: tuple[str, ...] = ()
     touches: str | None = None  # a query returning the times the new rows touch
     hooks: tuple[Hook, ...] = ()
