@@ -240,6 +240,8 @@ def test_publish_each_sets_the_failing_input_aside_and_publishes_the_others(
         ("a.prom", "ok"), ("evil.prom", "failed"), ("b.prom", "ok"),
     ]  # fmt: skip
     assert rows(warehouse, "SELECT uri, location FROM quarantine") == [("evil.prom", "publish")]
+    assert report.quarantined == 1  # the row saying why, as ingest_log says
+    assert rows(warehouse, "SELECT quarantined FROM ingest_log WHERE status = 'failed'") == [(1,)]
 
 
 def test_publish_each_isolates_a_poisoned_span_input(warehouse: Warehouse, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def _failed(warehouse: Warehouse, stage: Stage, source: str, index: int, error: 
     entry = stage.inputs[index]
     entry.status, entry.message = Status.FAILED, error
     entry.rows, entry.duplicates = {}, {}
-    entry.quarantined = sum(1 for q in stage.quarantine if q[0] == index) + 1
+    entry.quarantined = 1  # the row saying why; its records are read again next time
     load_id = log_failure(warehouse, source=source, uri=entry.uri, error=error, location="publish")
     return LoadReport(load_ids=[load_id], inputs=[entry])
 
