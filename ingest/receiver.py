@@ -4,7 +4,7 @@ A request is decoded and mapped in its handler thread (that is how it knows how 
 to report as rejected), then its decompressed body is appended to a spool segment and
 fsync'd before the 200 goes out, so an acknowledged span survives a crash or SIGKILL. A
 loader thread rotates the active segment every couple of seconds and publishes it with
-`publish_traces` in one short transaction; only that publish holds the warehouse write
+`warehouse.publish` in one short transaction; only that publish holds the warehouse write
 lock. The rows mapped at accept time are kept with the segment so the loader does not parse
 them twice; a segment left by an earlier process is parsed again from disk. Loads dedupe by
 (trace_id, span_id), so loading a segment twice is harmless; a segment whose exact content
@@ -59,10 +59,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from ingest.errors import IngestError
 from ingest.framing import MAX_RECORD_BYTES
-from ingest.otlp import EVALUATION_SCHEMA, SPAN_SCHEMA, Batch, Mapping
+from ingest.otlp import Batch, Mapping
 from warehouse.config import Config
 from warehouse.db import Warehouse
-from warehouse.load import Input, Stage, content_hash, file_state, publish_traces
+from warehouse.ingest_state import content_hash, file_state
+from warehouse.publish import publish_each
+from warehouse.report import InputReport
+from warehouse.stage import Stage
 
 try:  # ships with googleapis-common-protos, which the OTLP exporters depend on
     from google.rpc.status_pb2 import Status as _RpcStatus
@@ -1069,7 +1072,7 @@ class Receiver:
             digest = seg.digest.hexdigest()
         stage = Stage()
         try:
-            index = stage.begin(Input(uri=uri, content_hash=digest, byte_offset=seg.size))
+            index = stage.begin(InputReport(uri=uri, content_hash=digest, byte_offset=seg.size))
             if seg.batch is not None:
                 requests = seg.records
                 self._stage(stage, index, seg.batch)
@@ -1077,17 +1080,15 @@ class Receiver:
                 requests = self._stage_from_disk(stage, index, seg)
             if stage.rows() == 0 and not stage.quarantine:
                 return FlushResult(segments=1, requests=requests, bytes=seg.size)
-            result = publish_traces(
-                self.warehouse, stage, SPAN_SCHEMA, EVALUATION_SCHEMA, source=SOURCE
-            )
+            result = publish_each(self.warehouse, stage, source=SOURCE)
         finally:
             stage.close()
         return FlushResult(
             segments=1,
             requests=requests,
-            spans=result.rows,
-            duplicates=result.duplicates + result.evaluation_duplicates,
-            evaluations=result.evaluations,
+            spans=result.rows("spans"),
+            duplicates=result.duplicates(),
+            evaluations=result.rows("evaluations"),
             quarantined=result.quarantined,
             bytes=seg.size,
             publish_ms=result.duration_ms,
@@ -1100,9 +1101,7 @@ class Receiver:
         for location, error, excerpt in batch.quarantine:
             stage.reject(index, location, error, excerpt)
         if batch.skipped:
-            entry = stage.inputs[index]
-            done = Counter(_parse_skipped(entry.skipped)) + batch.skipped
-            entry.skipped = "; ".join(f"{n} {what}" for what, n in sorted(done.items()))
+            stage.inputs[index].skipped.update(batch.skipped)
 
     def _stage_from_disk(self, stage: Stage, index: int, seg: _Segment) -> int:
         """Parse a segment again from its file, staging it in bounded pieces."""
@@ -1134,13 +1133,6 @@ class Receiver:
                 batch = Batch(self.mapping)
         self._stage(stage, index, batch)
         return requests
-
-
-def _parse_skipped(text: str | None) -> Iterator[tuple[str, int]]:
-    for part in (text or "").split("; "):
-        n, _, what = part.partition(" ")
-        if n.isdigit():
-            yield what, int(n)
 
 
 # -- the command ---------------------------------------------------------------------------------

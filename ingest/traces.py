@@ -25,10 +25,13 @@ from typing import Any
 import pyarrow as pa
 
 from ingest.framing import GZIP_MAGIC, ZSTD_MAGIC, Framing, iter_records
-from ingest.otlp import EVALUATION_SCHEMA, SPAN_SCHEMA, Batch, Mapping
+from ingest.otlp import Batch, Mapping
 from warehouse.config import Config
 from warehouse.db import Warehouse
-from warehouse.load import Input, LoadResult, Stage, content_hash, file_states, publish_traces
+from warehouse.ingest_state import content_hash, file_states
+from warehouse.publish import publish_each
+from warehouse.report import InputReport, LoadReport, Status
+from warehouse.stage import Stage
 
 log = logging.getLogger(__name__)
 SOURCE = "otlp-file"
@@ -50,7 +53,7 @@ class Summary:
     pending_bytes: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
-    loads: list[LoadResult] = field(default_factory=list)
+    loads: list[LoadReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -243,7 +246,7 @@ def ingest_paths(
         line_base = 0
         for unit, parsed in _parse_all(units, mapping, signal, pool, workers):
             if unit.first:
-                index = stage.begin(Input(uri=str(unit.path.absolute())))
+                index = stage.begin(InputReport(uri=str(unit.path.absolute())))
                 line_base = 0
             _take(stage, index, parsed, line_base, summary)
             line_base += parsed.framing.lines
@@ -309,7 +312,7 @@ def _size(path: Path) -> int:
 
 
 def _fail(stage: Stage, summary: Summary, path: Path, reason: str) -> None:
-    index = stage.begin(Input(uri=str(path.absolute()), status="failed", message=reason))
+    index = stage.begin(InputReport(uri=str(path.absolute()), status=Status.FAILED, message=reason))
     stage.reject(index, "file", reason, "")
     summary.files_failed += 1
     summary.failures.append(reason)
@@ -324,22 +327,13 @@ def _take(stage: Stage, index: int, parsed: Parsed, line_base: int, summary: Sum
         stage.reject(index, location, error, excerpt)
     summary.skipped.update(parsed.skipped)
     entry = stage.inputs[index]
-    if parsed.skipped:
-        done = Counter(dict(_parse_skipped(entry.skipped))) + parsed.skipped
-        entry.skipped = "; ".join(f"{n} {what}" for what, n in sorted(done.items()))
+    entry.skipped.update(parsed.skipped)
     if parsed.error:
         stage.reject(index, "file", parsed.error, "")
-        entry.status = "failed"
+        entry.status = Status.FAILED
         entry.message = parsed.error
         summary.files_failed += 1
         summary.failures.append(parsed.error)
-
-
-def _parse_skipped(text: str | None) -> Iterator[tuple[str, int]]:
-    for part in (text or "").split("; "):
-        n, _, what = part.partition(" ")
-        if n.isdigit():
-            yield what, int(n)
 
 
 def _finish(stage: Stage, index: int, path: Path, parsed: Parsed, summary: Summary) -> None:
@@ -364,11 +358,16 @@ def _publish(warehouse: Warehouse, stage: Stage, summary: Summary) -> None:
     if not stage.inputs:
         return
     try:
-        result = publish_traces(warehouse, stage, SPAN_SCHEMA, EVALUATION_SCHEMA, source=SOURCE)
+        failed = {i for i, e in enumerate(stage.inputs) if e.status is Status.FAILED}
+        result = publish_each(warehouse, stage, source=SOURCE)
     finally:
         stage.close()
     summary.loads.append(result)
-    summary.spans += result.rows
-    summary.duplicates += result.duplicates + result.evaluation_duplicates
-    summary.evaluations += result.evaluations
-    summary.quarantined += len(stage.quarantine)
+    summary.spans += result.rows("spans")
+    summary.duplicates += result.duplicates()
+    summary.evaluations += result.rows("evaluations")
+    summary.quarantined += result.quarantined
+    for i, entry in enumerate(stage.inputs):  # set aside by publish_each: it poisoned a publish
+        if entry.status is Status.FAILED and i not in failed:
+            summary.files_failed += 1
+            summary.failures.append(entry.message or entry.uri)

@@ -569,17 +569,17 @@ def test_a_failed_publish_keeps_the_segment_for_the_next_flush(
     receiver = start(flush_interval_s=3600)
     body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI) for _ in range(4)]))
     assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200
-    real = receiver_module.publish_traces
+    real = receiver_module.publish_each
 
     def busy(*args: Any, **kwargs: Any) -> Any:
         raise WarehouseBusyError("the warehouse stayed busy (simulated)")
 
-    monkeypatch.setattr(receiver_module, "publish_traces", busy)
+    monkeypatch.setattr(receiver_module, "publish_each", busy)
     with pytest.raises(WarehouseBusyError):
         receiver.flush()
     assert receiver.spool.pending == 1
     assert post(receiver.port, "/v1/traces", body.replace(b"chat", b"chat2"), JSON)[0] == 200
-    monkeypatch.setattr(receiver_module, "publish_traces", real)
+    monkeypatch.setattr(receiver_module, "publish_each", real)
     result = receiver.flush()
     assert (result.segments, result.spans) == (2, 4)  # the replayed request deduplicated
     assert result.duplicates == 4

@@ -27,7 +27,7 @@ from otlp_factory import BASE_NS, SpanSpec, attr, evaluation_event, jsonl, trace
 
 from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
 from ingest.traces import Summary, ingest_paths
-from warehouse import load as wload
+from warehouse import rollups as wload
 from warehouse.config import Config
 from warehouse.db import Warehouse
 

@@ -25,7 +25,7 @@ from otlp_factory import NS, SpanSpec, evaluation_event, jsonl, traces_request
 
 from ingest.traces import ingest_paths
 from warehouse import db as wdb
-from warehouse import load as wload
+from warehouse import rollups as wload
 from warehouse.config import Config
 from warehouse.db import Warehouse, schema_version
 from warehouse.errors import (
@@ -234,14 +234,14 @@ def test_a_process_killed_mid_load_leaves_the_previous_state(
         import os
         from pathlib import Path
         from ingest.traces import ingest_paths
-        from warehouse import load
+        from warehouse import rollups
         from warehouse.config import Config
         from warehouse.db import Warehouse
 
         def die(*args, **kwargs):
             os._exit(9)
 
-        load.refresh_rollups = die
+        rollups.refresh_rollups = die
         ingest_paths(Warehouse({str(warehouse.path)!r}), [Path({str(second)!r})], Config())
         """
     )

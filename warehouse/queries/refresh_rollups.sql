@@ -10,8 +10,8 @@ WITH nearby AS (
     WHERE start_time >= $lo - INTERVAL 1 HOUR AND start_time < $hi + INTERVAL 1 HOUR
 ),
 service_tokens AS (
-    SELECT trace_id, service, sum(input_tokens) AS input_tokens,
-           sum(output_tokens) AS output_tokens
+    SELECT trace_id, service, sum(input_tokens::HUGEINT) AS input_tokens,
+           sum(output_tokens::HUGEINT) AS output_tokens
     FROM nearby
     WHERE NOT is_request AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
     GROUP BY ALL
@@ -19,19 +19,33 @@ service_tokens AS (
 SELECT date_trunc('hour', r.start_time) AS hour, date_trunc('minute', r.start_time) AS minute,
        r.environment, r.model, coalesce(r.version, 'unknown') AS version,
        r.duration_ms, r.status_code = 'ERROR' AS is_error, r.sample_weight, r.ttft_ms,
-       coalesce(r.input_tokens, t.input_tokens) AS input_tokens,
-       coalesce(r.output_tokens, t.output_tokens) AS output_tokens,
+       coalesce(r.input_tokens, t.input_tokens)::HUGEINT AS input_tokens,
+       coalesce(r.output_tokens, t.output_tokens)::HUGEINT AS output_tokens,
        CASE WHEN r.ttft_ms IS NOT NULL AND coalesce(r.output_tokens, t.output_tokens) > 1
             THEN greatest(r.duration_ms - r.ttft_ms, 0)
                  / (coalesce(r.output_tokens, t.output_tokens) - 1) END AS tpot_ms
 FROM spans r
 LEFT JOIN service_tokens t USING (trace_id, service)
 WHERE r.is_request AND r.start_time >= $lo AND r.start_time < $hi;
+-- Tokens are scaled by the sampling weight like the request counts, exactly (HUGEINT: a
+-- poisoned hour of 2^53 - 1 tokens per span does not overflow) where the weight is whole,
+-- rounded to whole tokens where it is not.
 INSERT INTO rollup_hourly
 SELECT hour, environment, model, version, sum(sample_weight), count(*),
        coalesce(sum(sample_weight) FILTER (WHERE is_error), 0),
-       sum(input_tokens), sum(output_tokens), sum(ttft_ms), count(ttft_ms),
-       sum(tpot_ms), count(tpot_ms)
+       CASE WHEN count(input_tokens) > 0 THEN
+           coalesce(sum(input_tokens * sample_weight::HUGEINT)
+                    FILTER (WHERE sample_weight = floor(sample_weight)), 0)
+           + coalesce(round(sum(input_tokens * sample_weight)
+                            FILTER (WHERE sample_weight <> floor(sample_weight)))::HUGEINT, 0)
+       END,
+       CASE WHEN count(output_tokens) > 0 THEN
+           coalesce(sum(output_tokens * sample_weight::HUGEINT)
+                    FILTER (WHERE sample_weight = floor(sample_weight)), 0)
+           + coalesce(round(sum(output_tokens * sample_weight)
+                            FILTER (WHERE sample_weight <> floor(sample_weight)))::HUGEINT, 0)
+       END,
+       sum(ttft_ms), count(ttft_ms), sum(tpot_ms), count(tpot_ms)
 FROM _requests GROUP BY ALL;
 INSERT INTO rollup_latency
 SELECT hour, environment, model, version,

@@ -1,0 +1,311 @@
+"""The one write path: publish a staged load, any set of tables, in one short transaction.
+
+Each staged table is written by its spec (`warehouse/tables.py`) — append, merge on the
+key, or replace its partitions — under one load id, then the after-publish hooks rebuild
+what derives from the rows (the rollups of the hours touched), and `quarantine` and
+`ingest_log` say what happened to each input: all or nothing. Every statement goes through
+one choke point, so a DuckDB error becomes a `PublishError` naming the table and inputs;
+`publish_each` uses that to set a poisoned input aside and publish the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.db import Warehouse, read_sql
+from warehouse.errors import WarehouseError
+from warehouse.ingest_state import log_failure
+from warehouse.report import InputReport, LoadReport, Status
+from warehouse.rollups import statements
+from warehouse.stage import INPUT_COLUMN, Stage
+from warehouse.tables import TABLES, Disposition, Hook, TableSpec
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(WarehouseError):
+    """A statement of a publish failed: the transaction was rolled back, nothing written."""
+
+    def __init__(self, message: str, *, table: str | None, uris: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.table = table
+        self.uris = uris
+
+
+@dataclass
+class _Load:
+    """The running state of one publish: its connection, id, inputs and touched hours."""
+
+    con: duckdb.DuckDBPyConnection
+    load_id: int
+    stage: Stage
+    inputs: list[int]  # indexes into stage.inputs that this publish writes
+    only: int | None
+    touched: dict[Hook, set[datetime]] = field(default_factory=dict)
+    table: str | None = None  # the table being written, for error messages
+
+    @contextmanager
+    def writing(self, table: str | None) -> Iterator[None]:
+        self.table, before = table, self.table
+        try:
+            yield
+        finally:
+            self.table = before
+
+    def run(self, sql: str, params: dict[str, Any] | None = None, *, what: str) -> list[Any]:
+        """Execute one statement; a DuckDB error becomes a sentence, never a traceback."""
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+        started = time.perf_counter()
+        try:
+            rows = self.con.execute(sql, used).fetchall()
+        except duckdb.Error as exc:
+            uris = tuple(self.stage.inputs[i].uri for i in self.inputs)
+            shown = ", ".join(uris[:3]) + (f" and {len(uris) - 3} more" if len(uris) > 3 else "")
+            target = f"table {self.table!r}" if self.table else "the load's bookkeeping"
+            log.error("publish step %s failed: %s\n%s", what, exc, sql)
+            raise PublishError(
+                f"publishing {target} from {shown or 'no input'} failed at {what}: {exc}",
+                table=self.table,
+                uris=uris,
+            ) from exc
+        log.debug("publish step %s took %.1f ms", what, (time.perf_counter() - started) * 1000)
+        return rows
+
+
+def publish(
+    warehouse: Warehouse,
+    stage: Stage,
+    *,
+    source: str,
+    specs: Mapping[str, TableSpec] | None = None,
+) -> LoadReport:
+    """Write every staged table by its spec, run the hooks, log each input; one transaction."""
+    return _publish(warehouse, stage, source, specs or TABLES, None)
+
+
+def publish_each(
+    warehouse: Warehouse,
+    stage: Stage,
+    *,
+    source: str,
+    specs: Mapping[str, TableSpec] | None = None,
+) -> LoadReport:
+    """`publish`, and when it fails, each input alone: the failing ones end FAILED (with a
+    quarantine row saying why, and nothing written), the others are published."""
+    specs = specs or TABLES
+    try:
+        return _publish(warehouse, stage, source, specs, None)
+    except PublishError as exc:
+        if len(stage.inputs) == 1:
+            return _failed(warehouse, stage, source, 0, str(exc))
+        log.warning("a publish of %d inputs failed; publishing them one by one", len(stage.inputs))
+    report = LoadReport()
+    for index in range(len(stage.inputs)):
+        try:
+            report.add(_publish(warehouse, stage, source, specs, index))
+        except PublishError as exc:
+            report.add(_failed(warehouse, stage, source, index, str(exc)))
+    return report
+
+
+def _failed(warehouse: Warehouse, stage: Stage, source: str, index: int, error: str) -> LoadReport:
+    entry = stage.inputs[index]
+    entry.status, entry.message = Status.FAILED, error
+    entry.rows, entry.duplicates = {}, {}
+    entry.quarantined = 1  # the row saying why; its records are read again next time
+    load_id = log_failure(warehouse, source=source, uri=entry.uri, error=error, location="publish")
+    return LoadReport(load_ids=[load_id], inputs=[entry])
+
+
+def _publish(
+    warehouse: Warehouse,
+    stage: Stage,
+    source: str,
+    specs: Mapping[str, TableSpec],
+    only: int | None,
+) -> LoadReport:
+    unknown = [t for t in stage.tables() if t not in specs]
+    if unknown:
+        raise WarehouseError(
+            f"no write spec for table(s) {', '.join(unknown)}: declare one in warehouse/tables.py"
+        )
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    inputs = list(range(len(stage.inputs))) if only is None else [only]
+    fresh: dict[tuple[str, int], int] = {}
+    with warehouse.write() as con:
+        load = _Load(con, 0, stage, inputs, only)
+        load.load_id = int(load.run("SELECT nextval('load_ids')", what="the load id")[0][0])
+        for spec in specs.values():  # in declaration order: spans before their evaluations
+            if spec.name in stage.tables() and any(stage.staged_rows(spec.name, i) for i in inputs):
+                with load.writing(spec.name):
+                    _write(load, spec, fresh)
+        for hook, hours in load.touched.items():
+            if hours:
+                with load.writing(None):
+                    hook_started = time.perf_counter()
+                    try:
+                        hook(con, hours)
+                    except duckdb.Error as exc:
+                        raise PublishError(
+                            f"refreshing what derives from the load failed: {exc}",
+                            table=None,
+                            uris=tuple(stage.inputs[i].uri for i in inputs),
+                        ) from exc
+                    log.debug(
+                        "publish step hook %s over %d hours took %.1f ms",
+                        getattr(hook, "__name__", hook),
+                        len(hours),
+                        (time.perf_counter() - hook_started) * 1000,
+                    )
+        _quarantine(load, source)
+        duration_ms = (time.perf_counter() - started) * 1000
+        for index in inputs:
+            _log_input(load, source, index, fresh, started_at, duration_ms)
+    return LoadReport(
+        load_ids=[load.load_id],
+        inputs=[stage.inputs[i] for i in inputs],
+        duration_ms=duration_ms,
+        longest_publish_ms=duration_ms,
+    )
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> None:
+    """Apply one table's disposition to its staged rows; tally the new rows per input."""
+    name, stage = spec.name, load.stage
+    staged = stage.register(load.con, name, load.only)
+    keys = ", ".join(_q(k) for k in spec.key)
+    time_col = _q(spec.time_column) if spec.time_column else "NULL"
+    merge = spec.disposition is Disposition.MERGE
+    distinct = f"count(DISTINCT ({keys}))" if merge else "count(*)"
+    total, unique, lo, hi = load.run(
+        f"SELECT count(*), {distinct}, min({time_col}), max({time_col}) FROM {staged}",
+        what="reading the staged rows",
+    )[0]
+    fmt = {"table": name, "key": keys, "time": time_col}
+    batch = f"_batch_{name}"
+    if merge and unique < total:
+        order = spec.keep_first_by or INPUT_COLUMN
+        load.run(read_sql("publish_unique").format(**fmt, order=order), what="in-batch dedupe")
+    else:
+        load.run(f"CREATE OR REPLACE TEMP VIEW {batch} AS FROM {staged}", what="the batch")
+    params = {"lo": lo, "hi": hi, "load_id": load.load_id}
+    hours: set[datetime] = set()
+    if spec.prepare:
+        for i, statement in enumerate(statements(spec.prepare)):
+            load.run(statement, params, what=f"{spec.prepare}.sql statement {i + 1}")
+    elif spec.disposition is Disposition.MERGE:
+        load.run(read_sql("publish_merge").format(**fmt), params, what="the merge anti-join")
+    else:
+        if spec.disposition is Disposition.REPLACE:
+            match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM p.{k}" for k in map(_q, spec.key))
+            returning = f"RETURNING t.{time_col}" if spec.time_column else ""
+            sql = read_sql("publish_replace").format(**fmt, match=match, returning=returning)
+            hours |= _hours(load.run(sql, what="deleting the replaced partitions"))
+        load.run(f"CREATE OR REPLACE TEMP VIEW _fresh_{name} AS FROM {batch}", what="the batch")
+    load_id = (
+        f", {load.load_id}::BIGINT AS {_q(spec.load_id_column)}" if spec.load_id_column else ""
+    )
+    load.run(read_sql("publish_insert").format(**fmt, load_id=load_id), what="the insert")
+    if not spec.prepare:  # a prepare query leaves a narrow `_new_<name>` of the new rows
+        load.run(f"CREATE OR REPLACE TEMP VIEW _new_{name} AS FROM _fresh_{name}", what="new rows")
+    counts = load.run(
+        f"SELECT {INPUT_COLUMN}, count(*), min({time_col}), max({time_col}) "
+        f"FROM _new_{name} GROUP BY 1",
+        what="counting the new rows",
+    )
+    for index, n, _, _ in counts:
+        fresh[(name, int(index))] = int(n)
+    if not counts:
+        return
+    if spec.touches:
+        found: list[Any] = []
+        for i, statement in enumerate(statements(spec.touches)):
+            found = load.run(statement, params, what=f"{spec.touches}.sql statement {i + 1}")
+        hours |= _hours(found)
+    elif spec.time_column:
+        hours |= _hours(
+            load.run(
+                f"SELECT DISTINCT date_trunc('hour', {time_col}) FROM _new_{name}",
+                what="the hours touched",
+            )
+        )
+    for query in spec.after:
+        hours |= _hours(load.run(read_sql(query), params, what=f"{query}.sql"))
+    for hook in spec.hooks:
+        load.touched.setdefault(hook, set()).update(hours)
+
+
+def _hours(rows: list[Any]) -> set[datetime]:
+    return {r[0].replace(minute=0, second=0, microsecond=0) for r in rows if r[0] is not None}
+
+
+def _quarantine(load: _Load, source: str) -> None:
+    rejects = [q for q in load.stage.quarantine if q[0] in load.inputs]
+    if not rejects:
+        return
+    frame = pa.table(
+        {
+            "uri": [load.stage.inputs[q[0]].uri for q in rejects],
+            "location": [q[1] for q in rejects],
+            "error": [q[2] for q in rejects],
+            "raw_excerpt": [q[3] for q in rejects],
+        }
+    )
+    load.con.register("_rejects", frame)
+    load.run(
+        "INSERT INTO quarantine SELECT $id, $source, uri, location, error, raw_excerpt, now() "
+        "FROM _rejects",
+        {"id": load.load_id, "source": source},
+        what="writing the quarantine",
+    )
+
+
+def _log_input(
+    load: _Load,
+    source: str,
+    index: int,
+    fresh: dict[tuple[str, int], int],
+    started_at: datetime,
+    duration_ms: float,
+) -> None:
+    entry: InputReport = load.stage.inputs[index]
+    tables = load.stage.input_tables(index)
+    entry.rows = {t: fresh.get((t, index), 0) for t in tables}
+    entry.duplicates = {t: load.stage.staged_rows(t, index) - entry.rows[t] for t in tables}
+    if entry.status is Status.OK and entry.quarantined:
+        entry.status = Status.PARTIAL
+    skipped = "; ".join(f"{n} {what}" for what, n in sorted(entry.skipped.items())) or None
+    load.run(
+        "INSERT INTO ingest_log VALUES ($id, $source, $uri, $hash, $offset, $rows, $dups, "
+        "$q, $skipped, $at, $ms, $status, $msg)",
+        {
+            "id": load.load_id,
+            "source": source,
+            "uri": entry.uri,
+            "hash": entry.content_hash,
+            "offset": entry.byte_offset,
+            "rows": sum(entry.rows.values()),
+            "dups": sum(entry.duplicates.values()),
+            "q": entry.quarantined,
+            "skipped": skipped,
+            "at": started_at,
+            "ms": duration_ms,
+            "status": str(entry.status),
+            "msg": entry.message,
+        },
+        what="writing the ingest log",
+    )

@@ -1,0 +1,130 @@
+"""The rows of one load, kept outside the warehouse until `warehouse.publish` writes them.
+
+Collectors parse outside the write lock; the stage holds their Arrow frames (spilled to
+zstd Parquet when large) per table, tagged with the input they came from, so that the
+publish is a few short INSERT ... SELECT statements and an input that poisons a publish
+can be retried alone.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from warehouse.report import InputReport
+
+SPILL_ROWS = 250_000
+INPUT_COLUMN = "_file"  # the input index each staged row carries
+
+
+@dataclass
+class Stage:
+    """Staged frames for any set of tables, plus the inputs and rejects they came with."""
+
+    spill_dir: Path | None = None
+    inputs: list[InputReport] = field(default_factory=list)
+    quarantine: list[tuple[int, str, str, str]] = field(default_factory=list)
+    _tables: dict[str, list[pa.Table]] = field(default_factory=dict)
+    _files: dict[str, list[Path]] = field(default_factory=dict)
+    _rows: dict[str, int] = field(default_factory=dict)
+    _per_input: dict[tuple[str, int], int] = field(default_factory=dict)
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def begin(self, entry: InputReport) -> int:
+        """Start an input; the returned index tags its rows and quarantine entries."""
+        self.inputs.append(entry)
+        return len(self.inputs) - 1
+
+    def add(self, table: str, rows: pa.Table, index: int) -> None:
+        if rows.num_rows == 0:
+            return
+        if not 0 <= index < len(self.inputs):
+            raise IndexError(f"input {index} was never begun on this stage")
+        rows = rows.append_column(INPUT_COLUMN, pa.array([index] * rows.num_rows, pa.int32()))
+        self._tables.setdefault(table, []).append(rows)
+        self._rows[table] = self._rows.get(table, 0) + rows.num_rows
+        key = (table, index)
+        self._per_input[key] = self._per_input.get(key, 0) + rows.num_rows
+        if sum(t.num_rows for t in self._tables[table]) >= SPILL_ROWS:
+            self._spill(table)
+
+    def reject(self, index: int, location: str, error: str, excerpt: str) -> None:
+        self.quarantine.append((index, location, error, excerpt))
+        self.inputs[index].quarantined += 1
+
+    def rows(self, table: str | None = None) -> int:
+        if table is None:
+            return sum(self._rows.values())
+        return self._rows.get(table, 0)
+
+    def input_rows(self, index: int) -> int:
+        """Rows staged by one input, all tables together."""
+        return sum(n for (_, i), n in self._per_input.items() if i == index)
+
+    def staged_rows(self, table: str, index: int) -> int:
+        """Rows one input staged for one table (before any dedupe)."""
+        return self._per_input.get((table, index), 0)
+
+    def input_tables(self, index: int) -> list[str]:
+        """The tables one input staged rows for."""
+        return sorted({t for t, i in self._per_input if i == index})
+
+    def tables(self) -> list[str]:
+        """The tables with staged rows, in the order they were first added."""
+        return [t for t, n in self._rows.items() if n]
+
+    def _spill(self, table: str) -> None:
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hybridlens-stage-", dir=self.spill_dir)
+        path = Path(self._tmp.name) / f"{table}-{len(self._files.get(table, []))}.parquet"
+        pq.write_table(_concat(self._tables.pop(table)), path, compression="zstd")
+        self._files.setdefault(table, []).append(path)
+
+    def register(self, con: duckdb.DuckDBPyConnection, table: str, only: int | None = None) -> str:
+        """Expose the staged rows of `table` (of one input, with `only`) as a view; its name."""
+        frames = self._tables.get(table) or []
+        parts = []
+        if frames:
+            con.register(f"_staged_mem_{table}", _concat(frames))
+            parts.append(f"SELECT * FROM _staged_mem_{table}")
+        for path in self._files.get(table, []):
+            parts.append(f"SELECT * FROM read_parquet('{_sql_path(path)}')")
+        if not parts:
+            raise ValueError(f"nothing staged for table {table!r}")
+        union = " UNION ALL ".join(parts)
+        if only is not None:
+            union = f"SELECT * FROM ({union}) WHERE {INPUT_COLUMN} = {int(only)}"
+        # OTLP times are nanoseconds, the warehouse keeps microseconds: round the staged
+        # times as an INSERT would, so that dedupe keys (evaluations are keyed by their time)
+        # and time ranges compare equal to what is already stored.
+        schema = frames[0].schema if frames else pq.read_schema(self._files[table][0])
+        times = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+        if times:
+            casts = ", ".join(f'"{c}"::TIMESTAMPTZ AS "{c}"' for c in times)
+            union = f"SELECT * REPLACE ({casts}) FROM ({union})"
+        view = f"staged_{table}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {union}")
+        return view
+
+    def close(self) -> None:
+        self._tables.clear()
+        self._files.clear()
+        self._rows.clear()
+        self._per_input.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _concat(frames: list[pa.Table]) -> pa.Table:
+    # a frame whose column is all null has type null: unify it with its neighbours' type
+    return pa.concat_tables(frames, promote_options="default")
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
