@@ -49,7 +49,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from otlp_factory import BASE_NS, SpanSpec, evaluation_log, logs_request, traces_request
 
-import ingest.receiver as receiver_module
+import ingest.spool_loader as loader_module
 from ingest.receiver import Receiver, ReceiverError, read_segment
 from warehouse.config import Config
 from warehouse.db import Warehouse
@@ -300,7 +300,7 @@ def test_json_posted_by_hand(
     assert status == 200, reply
     assert headers["content-type"] == "application/json"
     assert orjson.loads(reply) == {}
-    assert receiver.flush().spans == 3
+    assert receiver.flush().rows("spans") == 3
     assert rows(warehouse, "SELECT DISTINCT environment, model FROM spans") == [
         ("eu-prod", "llama-3-70b")
     ]
@@ -343,7 +343,7 @@ def test_evaluation_logs_json_and_sdk_protobuf(
     provider.shutdown()
 
     result = receiver.flush()
-    assert result.evaluations == 2
+    assert result.rows("evaluations") == 2
     assert sorted(
         rows(warehouse, "SELECT trace_id, span_id, evaluation_name, score, origin FROM evaluations")
     ) == [
@@ -478,7 +478,7 @@ def test_bearer_token(start: Callable[..., Receiver], warehouse: Warehouse) -> N
     )
     assert exporter.export(make_spans(4)) == SpanExportResult.SUCCESS
     exporter.shutdown()
-    assert receiver.flush().spans == 4
+    assert receiver.flush().rows("spans") == 4
 
 
 def _raw_exchange(port: int, head: bytes, body: bytes = b"") -> bytes:
@@ -547,8 +547,8 @@ def test_acknowledged_means_spooled_and_reloading_is_harmless(
     logs_before = rows(warehouse, "SELECT count(*) FROM ingest_log")[0][0]
     receiver = start(flush_interval_s=3600)  # loads what it finds at once, then every hour
     wait_for(lambda: receiver.spool.pending == 0, 10, "the recovered segments loaded")
-    result = receiver.stats.loaded
-    assert (result.segments, result.spans, result.duplicates) == (2, 0, 5)
+    stats = receiver.stats
+    assert (stats.segments_loaded, stats.loaded_spans, stats.duplicates) == (2, 0, 5)
     assert span_count(warehouse) == 5
     assert rows(warehouse, "SELECT count(*) FROM ingest_log")[0][0] == logs_before + 1
     receiver.stop()  # its own active segment is empty and goes with it
@@ -569,20 +569,20 @@ def test_a_failed_publish_keeps_the_segment_for_the_next_flush(
     receiver = start(flush_interval_s=3600)
     body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI) for _ in range(4)]))
     assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200
-    real = receiver_module.publish_traces
+    real = loader_module.publish
 
     def busy(*args: Any, **kwargs: Any) -> Any:
         raise WarehouseBusyError("the warehouse stayed busy (simulated)")
 
-    monkeypatch.setattr(receiver_module, "publish_traces", busy)
+    monkeypatch.setattr(loader_module, "publish", busy)
     with pytest.raises(WarehouseBusyError):
         receiver.flush()
     assert receiver.spool.pending == 1
     assert post(receiver.port, "/v1/traces", body.replace(b"chat", b"chat2"), JSON)[0] == 200
-    monkeypatch.setattr(receiver_module, "publish_traces", real)
+    monkeypatch.setattr(loader_module, "publish", real)
     result = receiver.flush()
-    assert (result.segments, result.spans) == (2, 4)  # the replayed request deduplicated
-    assert result.duplicates == 4
+    assert (len(result.inputs), result.rows("spans")) == (2, 4)  # the replay deduplicated
+    assert result.duplicates("spans") == 4
     assert span_count(warehouse) == 4
 
 
