@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ingest.admission import BodyReader, Charge
+from ingest.admission import BodyReader, Charge, DecodeSlot
 from ingest.otlp_http import (
     CONTENT_TYPES,
     MEDIA,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ingest.receiver")
 
 _DRAIN_LIMIT = 1 << 20  # bodies of rejected requests up to this size are read and dropped
-_MIN_DECODE_CHARGE = 64 * 1024  # what even a tiny request costs to decode (objects, rows)
+CACHE_REQUEST_SPANS = 16_384  # requests up to this many spans keep their mapped rows
 
 
 class Server(ThreadingHTTPServer):
@@ -200,16 +200,12 @@ class Handler(BaseHTTPRequestHandler):
         buffered = Charge(receiver.buffered, receiver.admission_wait_s)
         try:
             body = self._receive(receiver, coding, buffered)
-            need = max(len(body), _MIN_DECODE_CHARGE)
-            slot = receiver.decoding.acquire(need, receiver.admission_wait_s)
-            if not slot:
-                raise Reply(
-                    503, "too many requests in progress", headers={"Retry-After": "1"}, close=True
-                )
+            slot = DecodeSlot(receiver.decoding, receiver.admission_wait_s)
             try:
-                self._accept(receiver, signal, encoding, body)
+                slot.take(len(body))  # only now, with the whole body in
+                self._accept(receiver, signal, encoding, body, slot)
             finally:
-                receiver.decoding.release(slot)
+                slot.release()
         finally:
             buffered.release()
             receiver.inflight(-1)
@@ -243,18 +239,26 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def _accept(
-        self, receiver: Receiver, signal: str, encoding: str, body: bytes | bytearray
+        self,
+        receiver: Receiver,
+        signal: str,
+        encoding: str,
+        body: bytes | bytearray,
+        slot: DecodeSlot,
     ) -> None:
         received = time.time_ns()
         peer = self.client_address[0] if self.client_address else "?"
         location = request_location(self.path, peer, received)
-        decoded = decode(signal, encoding, body, receiver.mapping, location)
+        decoded = decode(signal, encoding, body, receiver.mapping, location, slot.items)
         if not decoded.empty:
             meta = orjson.dumps(
                 {"signal": signal, "encoding": encoding, "peer": peer, "at": received}
             )
             try:
-                receiver.spool.append(meta, body, decoded.batch)
+                # A large request's rows (~1.5 KB a span) are not kept for the loader: it
+                # parses them again from the spool, under the decode budget, instead.
+                cached = decoded.batch if len(decoded.batch) <= CACHE_REQUEST_SPANS else None
+                receiver.spool.append(meta, body, cached)
             except OSError as exc:
                 log.error("cannot write the spool %s: %s", receiver.spool.directory, exc)
                 raise Reply(

@@ -160,11 +160,7 @@ def count_json_items(signal: str, doc: dict[str, Any]) -> int:
     Both the current scope lists and the pre-1.0 instrumentation-library ones count, so a
     span the parser rejects is reported as rejected whichever name its list had.
     """
-    outer, inners, leaf = (
-        ("resourceLogs", ("scopeLogs", "instrumentationLibraryLogs"), "logRecords")
-        if signal == "logs"
-        else ("resourceSpans", ("scopeSpans", "instrumentationLibrarySpans"), "spans")
-    )
+    outer, inners, leaf = _shape(signal)
     total = 0
     for resource in doc.get(outer) or ():
         for inner in inners:
@@ -173,6 +169,46 @@ def count_json_items(signal: str, doc: dict[str, Any]) -> int:
                 items = scope.get(leaf) if isinstance(scope, dict) else None
                 total += len(items) if isinstance(items, list) else 0
     return total
+
+
+def check_json_shape(signal: str, doc: dict[str, Any]) -> None:
+    """400 for a request whose lists are not lists (`"scopeLogs": 5`, `"logRecords": "x"`).
+
+    Such a request has no countable items, so no exact `partial_success` could describe
+    it; it is refused whole and nothing of it is spooled. Items that are not objects are
+    counted and rejected one by one by the parser instead.
+    """
+    outer, inners, leaf = _shape(signal)
+    for i, resource in enumerate(doc[outer]):
+        if not isinstance(resource, dict):
+            raise Reply(400, f"{outer}[{i}] is not an object (got {type(resource).__name__})")
+        for inner in inners:
+            scopes = resource.get(inner)
+            if scopes is None:
+                continue
+            if not isinstance(scopes, list):
+                raise Reply(
+                    400, f"{outer}[{i}].{inner} is not a list (got {type(scopes).__name__})"
+                )
+            for j, scope in enumerate(scopes):
+                if not isinstance(scope, dict):
+                    raise Reply(
+                        400,
+                        f"{outer}[{i}].{inner}[{j}] is not an object (got {type(scope).__name__})",
+                    )
+                items = scope.get(leaf)
+                if items is not None and not isinstance(items, list):
+                    raise Reply(
+                        400,
+                        f"{outer}[{i}].{inner}[{j}].{leaf} is not a list "
+                        f"(got {type(items).__name__})",
+                    )
+
+
+def _shape(signal: str) -> tuple[str, tuple[str, str], str]:
+    if signal == "logs":
+        return "resourceLogs", ("scopeLogs", "instrumentationLibraryLogs"), "logRecords"
+    return "resourceSpans", ("scopeSpans", "instrumentationLibrarySpans"), "spans"
 
 
 @dataclass
@@ -190,12 +226,19 @@ class Decoded:
 
 
 def decode(
-    signal: str, encoding: str, body: bytes | bytearray, mapping: Mapping, location: str
+    signal: str,
+    encoding: str,
+    body: bytes | bytearray,
+    mapping: Mapping,
+    location: str,
+    admit: Callable[[int], None] | None = None,
 ) -> Decoded:
     """Map one request body; raises Reply(400) when it is not an OTLP request at all.
 
     The protobuf request parsed for counting is dropped before the Batch parses it again,
-    so the two decoded copies are never in memory at once.
+    so the two decoded copies are never in memory at once. `admit` is told the item count
+    before the items are mapped (the mapped rows cost per item, not per byte), and may
+    wait for memory or raise Reply(503).
     """
     batch = Batch(mapping)
     if encoding == "proto":
@@ -206,8 +249,10 @@ def decode(
             raise Reply(400, f"not a valid OTLP protobuf {signal} request: {exc}") from None
         total = count_items(signal, request)
         del request
+        if admit is not None:
+            admit(total)
         if total:
-            _parse(batch.add_proto, bytes(body), location, signal)
+            _parse(batch.add_proto, body, location, signal)
     else:
         try:
             doc = orjson.loads(body)
@@ -225,7 +270,10 @@ def decode(
             return Decoded(batch, 0, 0)  # only unknown fields: an empty request
         if not isinstance(doc[key], list):
             raise Reply(400, f"{key} is not a list")
+        check_json_shape(signal, doc)
         total = count_json_items(signal, doc)
+        if admit is not None:
+            admit(total)
         _parse(batch.add_json, doc, location, signal)
     if signal == "logs":
         ignored = sum(n for what, n in batch.skipped.items() if what.startswith("log records"))
@@ -289,9 +337,14 @@ def success_body(encoding: str, signal: str, rejected: int, message: str) -> byt
 
 def partial_message(decoded: Decoded, signal: str) -> str:
     q = decoded.batch.quarantine
-    if not q:
-        return ""
     what = "log records" if signal == "logs" else "spans"
+    if not q:
+        if not decoded.rejected:
+            return ""
+        return (
+            f"{decoded.rejected} of {decoded.total} {what} rejected: in a form this receiver "
+            "does not read (pre-1.0 instrumentationLibrary lists); send scopeSpans/scopeLogs"
+        )
     head = "; ".join(f"{loc.split(': ', 1)[-1]}: {err}" for loc, err, _ in q[:3])
     more = f" (and {len(q) - 3} more)" if len(q) > 3 else ""
     lead = f"{decoded.rejected} of {decoded.total} {what} rejected" if decoded.rejected else ""

@@ -42,8 +42,8 @@ __all__ = ["SOURCE", "Receiver", "ReceiverError", "Stats", "read_segment"]
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BACKLOG_BYTES = 256 * 1024 * 1024
-DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024  # request bodies in memory (wire + inflated)
-DEFAULT_MAX_DECODE_BYTES = 64 * 1024 * 1024  # decompressed bytes being decoded at once
+DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024  # request bodies in memory (wire + inflated)
+DEFAULT_MAX_DECODE_BYTES = 32 * 1024 * 1024  # decompressed bytes being decoded at once
 DEFAULT_BODY_TIMEOUT_S = 30.0  # a whole body must arrive within this (SDKs give up at 10 s)
 DEFAULT_MIN_BODY_RATE = 16 * 1024  # bytes/s a body must average once past the grace period
 DEFAULT_BODY_GRACE_S = 2.0
@@ -166,7 +166,9 @@ class Receiver:
                 f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
             ) from exc
         self._server.receiver = self
-        self._loader_ = SpoolLoader(self.warehouse, self.mapping, self._spool)
+        self._loader_ = SpoolLoader(
+            self.warehouse, self.mapping, self._spool, self.decoding, self.admission_wait_s
+        )
         self.port = int(self._server.server_address[1])
         recovered = self._spool.pending
         if recovered:

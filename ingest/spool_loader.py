@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 
 import orjson
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from ingest.admission import DECODE_BYTES_PER_ITEM, ByteBudget
 from ingest.otlp import Batch, Mapping
-from ingest.otlp_http import request_location
+from ingest.otlp_http import count_items, request_location
 from ingest.spool import Segment, Spool, read_segment
 from warehouse.db import Warehouse
 from warehouse.load import content_hash, file_state
-from warehouse.publish import publish
+from warehouse.publish import publish as publish  # re-exported: tests patch it here
 from warehouse.report import InputReport, LoadReport, Status
 from warehouse.stage import Stage
 
@@ -31,10 +35,21 @@ LOAD_CHUNK_SPANS = 100_000  # a segment parsed from disk is staged in pieces of 
 class SpoolLoader:
     """Turns sealed segments into warehouse rows for one receiver."""
 
-    def __init__(self, warehouse: Warehouse, mapping: Mapping, spool: Spool) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        mapping: Mapping,
+        spool: Spool,
+        decoding: ByteBudget | None = None,
+        wait_s: float = 10.0,
+    ) -> None:
         self.warehouse = warehouse
         self.mapping = mapping
         self.spool = spool
+        # Parsing a record again takes the same decode budget as a request, so the loader
+        # and the handlers never decode more than that budget's bytes at once between them.
+        self.decoding = decoding
+        self.wait_s = wait_s
 
     def load(self, seg: Segment) -> tuple[LoadReport, int]:
         """Publish one sealed segment; (its report, requests in it). Raises to retry later."""
@@ -103,15 +118,42 @@ class SpoolLoader:
                 str(meta.get("peer", "?")),
                 int(meta.get("at") or 0),
             )
-            if meta.get("encoding") == "json":
-                try:
-                    batch.add_json(orjson.loads(record.body), location, signal=signal)
-                except orjson.JSONDecodeError as exc:  # was valid when accepted: disk damage
-                    batch.quarantine.append((location, f"not valid JSON: {exc}", ""))
-            else:
-                batch.add_proto(record.body, location, signal=signal)
+            held = self._decode_slot(_decode_cost(record.body, meta.get("encoding"), signal))
+            try:
+                if meta.get("encoding") == "json":
+                    try:
+                        batch.add_json(orjson.loads(record.body), location, signal=signal)
+                    except orjson.JSONDecodeError as exc:  # valid when accepted: disk damage
+                        batch.quarantine.append((location, f"not valid JSON: {exc}", ""))
+                else:
+                    batch.add_proto(record.body, location, signal=signal)
+            finally:
+                if self.decoding is not None:
+                    self.decoding.release(held)
+            del record
             if len(batch) >= LOAD_CHUNK_SPANS:
                 self._stage(stage, report, index, batch)
                 batch = Batch(self.mapping)
         self._stage(stage, report, index, batch)
         return requests
+
+    def _decode_slot(self, size: int) -> int:
+        """Wait for decode budget (the loader never gives up: it only waits longer)."""
+        if self.decoding is None:
+            return 0
+        while True:
+            held = self.decoding.acquire(max(size, 1), self.wait_s)
+            if held:
+                return held
+
+
+def _decode_cost(body: bytes, encoding: object, signal: str) -> int:
+    """What mapping one spooled request costs, as the handler charged it when it came in."""
+    if encoding == "json":
+        return len(body)
+    cls = ExportLogsServiceRequest if signal == "logs" else ExportTraceServiceRequest
+    try:
+        items = count_items(signal, cls.FromString(body))
+    except DecodeError:
+        return len(body)  # the parser quarantines it; it maps to nothing
+    return max(len(body), items * DECODE_BYTES_PER_ITEM)

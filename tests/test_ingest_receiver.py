@@ -35,6 +35,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ProtoResource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
@@ -61,7 +62,7 @@ RESOURCE = {
     "service.version": "1.4.2",
     "deployment.environment.name": "eu-prod",
 }
-GEN_AI = {
+GEN_AI: dict[str, str | int] = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
     "gen_ai.request.model": "llama-3-70b",
@@ -220,13 +221,14 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 def proto_spans(*spans: Span) -> bytes:
-    resource = {
-        "attributes": [KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in RESOURCE.items()]
-    }
+    resource = ProtoResource(
+        attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in RESOURCE.items()]
+    )
     request = ExportTraceServiceRequest(
         resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
     )
-    return request.SerializeToString()
+    body: bytes = request.SerializeToString()
+    return body
 
 
 def proto_span(span_id: bytes) -> Span:
@@ -477,7 +479,7 @@ def test_bearer_token(start: Callable[..., Receiver], warehouse: Warehouse) -> N
         endpoint=f"{receiver.url}/v1/traces", headers={"Authorization": "Bearer s3cret"}
     )
     assert exporter.export(make_spans(4)) == SpanExportResult.SUCCESS
-    exporter.shutdown()
+    exporter.shutdown()  # type: ignore[no-untyped-call]
     assert receiver.flush().rows("spans") == 4
 
 
@@ -677,7 +679,7 @@ def test_every_acknowledged_span_survives_sigkill(tmp_path: Path) -> None:
                 else:
                     exports["failed"] += 1
         finally:
-            exporter.shutdown()
+            exporter.shutdown()  # type: ignore[no-untyped-call]
 
     proc = start_server(port, db, log)
     client = threading.Thread(target=push, daemon=True)
