@@ -1,12 +1,17 @@
 """OTLP/HTTP receiver throughput: SDK exporters pushing batches at an in-process receiver.
 
     .venv/bin/python benchmarks/receiver.py [--clients 4] [--batch 512] [--seconds 20]
+    .venv/bin/python benchmarks/receiver.py --mode discard   # the clients' own limit
+    .venv/bin/python benchmarks/receiver.py --mode compare   # both, and their ratio
 
 Each client is its own process with the real `OTLPSpanExporter` (protobuf, keep-alive),
 calling export() on batches of fresh spans back to back. The receiver runs in this
 process with its default spool and 2 s loader. Prints figures; asserts nothing. The
 clients' protobuf encoding competes with the receiver for the same cores, so quote the
-core count with the numbers.
+core count with the numbers. `--mode discard` points the same clients at a server that
+reads each body and answers an empty 200 (no decode, no spool, no warehouse): what the
+clients can push on this machine. `--mode compare` runs both and prints the receiver's
+acknowledged spans/s as a ratio of the discard server's (the target is >= 0.8).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +75,7 @@ def client(url: str, batch_size: int, seconds: float, results: Any) -> None:
     class TimedSession(requests.Session):
         """Times the HTTP exchange alone, without the exporter's protobuf encoding."""
 
-        def request(self, *a: Any, **kw: Any) -> requests.Response:  # type: ignore[override]
+        def request(self, *a: Any, **kw: Any) -> requests.Response:
             started = time.perf_counter()
             try:
                 return super().request(*a, **kw)
@@ -112,7 +119,7 @@ def client(url: str, batch_size: int, seconds: float, results: Any) -> None:
             acked += len(spans)
         else:
             failed += 1
-    exporter.shutdown()
+    exporter.shutdown()  # type: ignore[no-untyped-call]
     results.put((acked, requests_s, exports_s, failed, first, time.time()))
 
 
@@ -122,63 +129,93 @@ def _percentiles(seconds: list[float]) -> tuple[float, float]:
     return q[49] * 1000, q[98] * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    args = parser.parse_args()
+class _Discard(BaseHTTPRequestHandler):
+    """Reads the body and acknowledges it: the cheapest server an exporter can talk to."""
 
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _push(port: int, args: argparse.Namespace) -> tuple[list[Any], float]:
+    """Run the client processes against a port; (their outcomes, the push window in s)."""
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with live threads
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=client,
+            args=(f"http://127.0.0.1:{port}/v1/traces", args.batch, args.seconds, results),
+        )
+        for _ in range(args.clients)
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=args.seconds + 120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    # The push window: from the first client's first export to the last one's end
+    # (process start-up and imports are not counted).
+    window = max(o[5] for o in outcomes) - min(o[4] for o in outcomes)
+    return outcomes, window
+
+
+def _summary(label: str, outcomes: list[Any], window: float) -> float:
+    acked = sum(o[0] for o in outcomes)
+    request_q = _percentiles([x for o in outcomes for x in o[1]])
+    export_q = _percentiles([x for o in outcomes for x in o[2]])
+    exports = sum(len(o[2]) for o in outcomes)
+    failed = sum(o[3] for o in outcomes)
+    print(f"{label}:")
+    print(f"  exports acknowledged:   {exports - failed:,} ({failed} failed)")
+    print(f"  spans acknowledged:     {acked:,} = {acked / window:,.0f} spans/s")
+    print(
+        f"  HTTP request latency:   p50 {request_q[0]:.1f} ms, p99 {request_q[1]:.1f} ms "
+        "(send to 200)"
+    )
+    print(
+        f"  export() latency:       p50 {export_q[0]:.1f} ms, p99 {export_q[1]:.1f} ms "
+        "(adds the client's protobuf encoding)"
+    )
+    return float(acked / window)
+
+
+def run_discard(args: argparse.Namespace) -> float:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Discard)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        outcomes, window = _push(int(server.server_address[1]), args)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return _summary("discard server (acknowledges and drops)", outcomes, window)
+
+
+def run_receiver(args: argparse.Namespace) -> float:
     with tempfile.TemporaryDirectory(prefix="hybridlens-bench-receiver-") as tmp:
         warehouse = Warehouse(Path(tmp) / "bench.duckdb")
         receiver = Receiver(warehouse, Config(), spool_dir=Path(tmp) / "spool")
         port = receiver.start()
         reset_lock_stats()
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process with live threads
-        results = ctx.Queue()
-        procs = [
-            ctx.Process(
-                target=client,
-                args=(f"http://127.0.0.1:{port}/v1/traces", args.batch, args.seconds, results),
-            )
-            for _ in range(args.clients)
-        ]
-        for p in procs:
-            p.start()
-        outcomes = [results.get(timeout=args.seconds + 120) for _ in procs]
-        loaded_in_window = receiver.stats.loaded.spans
-        for p in procs:
-            p.join(30)
-        # The push window: from the first client's first export to the last one's end
-        # (process start-up and imports are not counted).
-        window = max(o[5] for o in outcomes) - min(o[4] for o in outcomes)
+        outcomes, window = _push(port, args)
+        loaded_in_window = receiver.stats.loaded_spans
         drain_started = time.monotonic()
         receiver.stop()
         drain = time.monotonic() - drain_started
         stats = receiver.stats
         with warehouse.read() as con:
             in_warehouse = con.execute("SELECT count(*) FROM spans").fetchall()[0][0]
-
-    acked = sum(o[0] for o in outcomes)
-    request_q = _percentiles([x for o in outcomes for x in o[1]])
-    export_q = _percentiles([x for o in outcomes for x in o[2]])
-    exports = sum(len(o[2]) for o in outcomes)
-    failed = sum(o[3] for o in outcomes)
+    rate = _summary("hybridlens receiver (spooled, fsync'd, loaded)", outcomes, window)
     locks = lock_stats()
-    print(
-        f"receiver benchmark: {args.clients} SDK exporter processes x batches of {args.batch} "
-        f"spans, {args.seconds:.0f} s, {os.cpu_count()} CPUs (clients and receiver share them)"
-    )
-    print(f"  exports acknowledged:   {exports - failed:,} ({failed} failed)")
-    print(f"  spans acknowledged:     {acked:,} = {acked / window:,.0f} spans/s")
-    print(
-        f"  HTTP request latency:   p50 {request_q[0]:.1f} ms, p99 {request_q[1]:.1f} ms "
-        "(send to 200, spool fsync included)"
-    )
-    print(
-        f"  export() latency:       p50 {export_q[0]:.1f} ms, p99 {export_q[1]:.1f} ms "
-        "(adds the client's protobuf encoding)"
-    )
     print(
         f"  spans loaded in window: {loaded_in_window:,} = {loaded_in_window / window:,.0f} spans/s"
     )
@@ -187,12 +224,35 @@ def main() -> None:
         f"warehouse = {in_warehouse / (window + drain):,.0f} spans/s end to end"
     )
     print(
-        f"  loader: {stats.loaded.segments} segments, longest publish "
-        f"{stats.longest_publish_ms:.0f} ms, longest write-lock hold "
+        f"  loader: {stats.segments_loaded} segments ({stats.segments_failed} set aside), "
+        f"longest publish {stats.longest_publish_ms:.0f} ms, longest write-lock hold "
         f"{locks['longest_write_hold_s'] * 1000:.0f} ms over {locks['write_holds']:.0f} holds"
+    )
+    print(
+        f"  memory budgets: decode peak {receiver.decoding.peak:,} of "
+        f"{receiver.decoding.capacity:,} B, buffered peak {receiver.buffered.peak:,} of "
+        f"{receiver.buffered.capacity:,} B"
     )
     if stats.rejected_requests:
         print(f"  refused requests:       {dict(stats.rejected_requests)}")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--mode", choices=("receiver", "discard", "compare"), default="receiver")
+    args = parser.parse_args()
+    print(
+        f"receiver benchmark: {args.clients} SDK exporter processes x batches of {args.batch} "
+        f"spans, {args.seconds:.0f} s, {os.cpu_count()} CPUs (clients and server share them)"
+    )
+    discard = run_discard(args) if args.mode in ("discard", "compare") else None
+    received = run_receiver(args) if args.mode in ("receiver", "compare") else None
+    if discard and received is not None:
+        print(f"receiver / discard spans/s: {received / discard:.2f} (target >= 0.8)")
 
 
 if __name__ == "__main__":

@@ -315,7 +315,7 @@ def _cell(value: Any) -> str:
 
 
 def cmd_serve_otlp(args: argparse.Namespace) -> int:
-    from ingest.receiver import serve
+    from hybridlens.serve_otlp import serve
 
     warehouse = _warehouse(args)
     config, from_file = _config(args, warehouse)

@@ -35,6 +35,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ProtoResource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
@@ -49,7 +50,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from otlp_factory import BASE_NS, SpanSpec, evaluation_log, logs_request, traces_request
 
-import ingest.receiver as receiver_module
+import ingest.spool_loader as loader_module
 from ingest.receiver import Receiver, ReceiverError, read_segment
 from warehouse.config import Config
 from warehouse.db import Warehouse
@@ -61,7 +62,7 @@ RESOURCE = {
     "service.version": "1.4.2",
     "deployment.environment.name": "eu-prod",
 }
-GEN_AI = {
+GEN_AI: dict[str, str | int] = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
     "gen_ai.request.model": "llama-3-70b",
@@ -220,13 +221,14 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 def proto_spans(*spans: Span) -> bytes:
-    resource = {
-        "attributes": [KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in RESOURCE.items()]
-    }
+    resource = ProtoResource(
+        attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in RESOURCE.items()]
+    )
     request = ExportTraceServiceRequest(
         resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
     )
-    return request.SerializeToString()
+    body: bytes = request.SerializeToString()
+    return body
 
 
 def proto_span(span_id: bytes) -> Span:
@@ -300,7 +302,7 @@ def test_json_posted_by_hand(
     assert status == 200, reply
     assert headers["content-type"] == "application/json"
     assert orjson.loads(reply) == {}
-    assert receiver.flush().spans == 3
+    assert receiver.flush().rows("spans") == 3
     assert rows(warehouse, "SELECT DISTINCT environment, model FROM spans") == [
         ("eu-prod", "llama-3-70b")
     ]
@@ -343,7 +345,7 @@ def test_evaluation_logs_json_and_sdk_protobuf(
     provider.shutdown()
 
     result = receiver.flush()
-    assert result.evaluations == 2
+    assert result.rows("evaluations") == 2
     assert sorted(
         rows(warehouse, "SELECT trace_id, span_id, evaluation_name, score, origin FROM evaluations")
     ) == [
@@ -477,8 +479,8 @@ def test_bearer_token(start: Callable[..., Receiver], warehouse: Warehouse) -> N
         endpoint=f"{receiver.url}/v1/traces", headers={"Authorization": "Bearer s3cret"}
     )
     assert exporter.export(make_spans(4)) == SpanExportResult.SUCCESS
-    exporter.shutdown()
-    assert receiver.flush().spans == 4
+    exporter.shutdown()  # type: ignore[no-untyped-call]
+    assert receiver.flush().rows("spans") == 4
 
 
 def _raw_exchange(port: int, head: bytes, body: bytes = b"") -> bytes:
@@ -547,8 +549,8 @@ def test_acknowledged_means_spooled_and_reloading_is_harmless(
     logs_before = rows(warehouse, "SELECT count(*) FROM ingest_log")[0][0]
     receiver = start(flush_interval_s=3600)  # loads what it finds at once, then every hour
     wait_for(lambda: receiver.spool.pending == 0, 10, "the recovered segments loaded")
-    result = receiver.stats.loaded
-    assert (result.segments, result.spans, result.duplicates) == (2, 0, 5)
+    stats = receiver.stats
+    assert (stats.segments_loaded, stats.loaded_spans, stats.duplicates) == (2, 0, 5)
     assert span_count(warehouse) == 5
     assert rows(warehouse, "SELECT count(*) FROM ingest_log")[0][0] == logs_before + 1
     receiver.stop()  # its own active segment is empty and goes with it
@@ -569,20 +571,20 @@ def test_a_failed_publish_keeps_the_segment_for_the_next_flush(
     receiver = start(flush_interval_s=3600)
     body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI) for _ in range(4)]))
     assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200
-    real = receiver_module.publish_each
+    real = loader_module.publish
 
     def busy(*args: Any, **kwargs: Any) -> Any:
         raise WarehouseBusyError("the warehouse stayed busy (simulated)")
 
-    monkeypatch.setattr(receiver_module, "publish_each", busy)
+    monkeypatch.setattr(loader_module, "publish", busy)
     with pytest.raises(WarehouseBusyError):
         receiver.flush()
     assert receiver.spool.pending == 1
     assert post(receiver.port, "/v1/traces", body.replace(b"chat", b"chat2"), JSON)[0] == 200
-    monkeypatch.setattr(receiver_module, "publish_each", real)
+    monkeypatch.setattr(loader_module, "publish", real)
     result = receiver.flush()
-    assert (result.segments, result.spans) == (2, 4)  # the replayed request deduplicated
-    assert result.duplicates == 4
+    assert (len(result.inputs), result.rows("spans")) == (2, 4)  # the replay deduplicated
+    assert result.duplicates("spans") == 4
     assert span_count(warehouse) == 4
 
 
@@ -677,7 +679,7 @@ def test_every_acknowledged_span_survives_sigkill(tmp_path: Path) -> None:
                 else:
                     exports["failed"] += 1
         finally:
-            exporter.shutdown()
+            exporter.shutdown()  # type: ignore[no-untyped-call]
 
     proc = start_server(port, db, log)
     client = threading.Thread(target=push, daemon=True)
