@@ -26,7 +26,7 @@ from ingest.otlp.fields import (
     ns,
 )
 from ingest.otlp.mapping import ResourceContext
-from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row
+from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row, split
 
 # what a malformed document raises on the way down, besides our own RecordError
 _BAD = (RecordError, AttributeError, TypeError, ValueError, KeyError)
@@ -126,7 +126,7 @@ def _span(
         end,
         code,
         status.get("message") or None,
-        json_attrs(span.get("attributes")),
+        *split(json_attrs(span.get("attributes"))),
     )
     rows.rows.append(row)
     rows.accepted += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,6 +23,28 @@ from ingest.otlp.fields import iso, short
 from warehouse.config import Config
 
 NS_PER_HOUR = 3600 * 10**9
+# Attributes that become span columns; everything else stays in the `attributes` JSON.
+MAPPED = frozenset(
+    {
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.usage.completion_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
+        "gen_ai.server.time_to_first_token",
+        "gen_ai.response.time_to_first_chunk",
+    }
+)
+# What `Mapping.key_kind` says of an attribute key
+COLUMN, DENIED, KEPT, KEPT_CUT = 0, 1, 2, 3  # KEPT_CUT: kept, its key cut to 256 chars
+_KEY_CACHE_MAX = 65_536  # distinct keys remembered; a hostile sender's stream of fresh keys
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,8 @@ class Mapping:
     max_span_bytes: int = 1_048_576
     max_clock_skew_hours: float = 24.0
     now_ns: int | None = None  # the time of ingest; None reads the clock at each add
+    # key -> COLUMN/DENIED/KEPT/KEPT_CUT: the same few keys recur on every span
+    key_kinds: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config, *, now_ns: int | None = None) -> Mapping:
@@ -88,6 +112,20 @@ class Mapping:
         return key in self.deny_exact or (
             bool(self.deny_prefixes) and key.startswith(self.deny_prefixes)
         )
+
+    def key_kind(self, key: str) -> int:
+        """COLUMN, DENIED, KEPT or KEPT_CUT for an attribute key, remembered for the next span."""
+        kind = self.key_kinds.get(key)
+        if kind is None:
+            if key in MAPPED:
+                kind = COLUMN
+            elif self.denied(key):
+                kind = DENIED
+            else:
+                kind = KEPT if len(key) <= 256 else KEPT_CUT
+            if len(self.key_kinds) < _KEY_CACHE_MAX:
+                self.key_kinds[key] = kind
+        return kind
 
     def ingest_time_ns(self) -> int:
         return self.now_ns if self.now_ns is not None else time.time_ns()
@@ -129,12 +167,13 @@ class Mapping:
         """Apply the deny list and the size cap to one attribute map."""
         out: dict[str, Any] = {}
         limit = self.max_bytes
+        exact, prefixes = self.deny_exact, self.deny_prefixes
         for key, value in attrs.items():
-            if self.denied(key):
+            if key in exact or (prefixes and key.startswith(prefixes)):
                 if self.redact:
                     out[key] = "[redacted]"
                 continue
-            if isinstance(value, str):
+            if value.__class__ is str:
                 if len(value) > limit:
                     value = f"{value[:limit]}…[truncated {len(value) - limit} chars]"
             elif isinstance(value, list | dict):
@@ -146,5 +185,5 @@ class Mapping:
                     value = f"{text[:limit]}…[truncated {len(text) - limit} chars]"
             elif isinstance(value, float) and not math.isfinite(value):
                 value = str(value)
-            out[key[:256]] = value
+            out[key if len(key) <= 256 else key[:256]] = value
         return out

@@ -20,8 +20,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans
 
 from ingest.errors import RecordError
-from ingest.otlp.fields import KINDS, STATUSES, bytes_id, message, ns, proto_value
-from ingest.otlp.mapping import ResourceContext
+from ingest.otlp.fields import KINDS, MAX_NS, MIN_NS, STATUSES, bytes_id, message, ns, proto_value
+from ingest.otlp.mapping import COLUMN, DENIED, KEPT, Mapping, ResourceContext
 from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row
 
 LEGACY_FIELD = 1000  # instrumentation_library_spans / _logs before OTLP 1.0
@@ -75,22 +75,74 @@ def walk_traces(
             rows.reject(where, f"bad resource: {message(exc)}", str(rs)[:500], items)
             continue
         for j, ss in enumerate(scope_list):
+            scope_where = f"{where}.{name}[{j}].spans"  # a span's location is built on error only
             for k, span in enumerate(ss.spans):
-                here = f"{where}.{name}[{j}].spans[{k}]"
                 try:
-                    _span(rows, span, ctx, here, measure)
+                    _span(rows, span, ctx, scope_where, k, measure)
                 except _BAD as exc:
-                    rows.reject(here, message(exc), _span_excerpt(span))
+                    rows.reject(f"{scope_where}[{k}]", message(exc), _span_excerpt(span))
 
 
-def _span(rows: Rows, span: Any, ctx: ResourceContext, where: str, measure: bool) -> None:
+def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """`split(_attrs(items))` in one pass, and whether `mapping.clean` would change nothing.
+
+    A value the deny list drops is not decoded at all; a plain string within the cap, an
+    int or a bool is kept as it is, and anything else leaves the map to `mapping.clean`.
+    """
+    mapped: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    clean = True
+    kinds, limit = mapping.key_kinds, mapping.max_bytes
+    for kv in items:
+        key = kv.key
+        kind = kinds.get(key)
+        if kind is None:
+            kind = mapping.key_kind(key)
+        value = kv.value
+        text = value.string_value  # most values are strings: one call, not two
+        if kind == KEPT:
+            if text:
+                rest[key] = text
+                if len(text) > limit:
+                    clean = False
+                continue
+            decoded = proto_value(value)
+            rest[key] = decoded
+            if decoded.__class__ not in (int, bool, str):
+                clean = False
+        elif kind == COLUMN:
+            mapped[key] = text if text else proto_value(value)
+        elif kind == DENIED:
+            if mapping.redact:
+                rest[key] = None  # mapping.clean writes "[redacted]"
+                clean = False
+        else:
+            rest[key] = text if text else proto_value(value)
+            clean = False
+    return mapped, rest, clean
+
+
+def _span(
+    rows: Rows, span: Any, ctx: ResourceContext, scope_where: str, k: int, measure: bool
+) -> None:
+    """Stage one span; the checks of `fields` run only where the cheap test fails."""
     mapping = rows.mapping
-    trace_id = bytes_id(span.trace_id, 16, "traceId")
-    span_id = bytes_id(span.span_id, 8, "spanId")
-    parent_raw = span.parent_span_id
-    parent = bytes_id(parent_raw, 8, "parentSpanId") if parent_raw else None
-    start = rows.check_time("start time", ns(span.start_time_unix_nano, "startTimeUnixNano"))
-    end = rows.check_time("end time", ns(span.end_time_unix_nano, "endTimeUnixNano"))
+    tid, sid, pid = span.trace_id, span.span_id, span.parent_span_id
+    trace_id = tid.hex() if len(tid) == 16 and any(tid) else bytes_id(tid, 16, "traceId")
+    span_id = sid.hex() if len(sid) == 8 and any(sid) else bytes_id(sid, 8, "spanId")
+    parent = None
+    if pid:
+        parent = pid.hex() if len(pid) == 8 and any(pid) else bytes_id(pid, 8, "parentSpanId")
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if not MIN_NS <= start < MAX_NS:
+        ns(start, "startTimeUnixNano")  # raises, saying why
+    if not MIN_NS <= end < MAX_NS:
+        ns(end, "endTimeUnixNano")
+    latest = rows.latest_ns
+    if start > latest:
+        rows.check_time("start time", start)
+    if end > latest:
+        rows.check_time("end time", end)
     kind = span.kind
     kind_name = KINDS[kind] if 0 <= kind < 6 else _enum_error("kind", kind, KINDS)
     status = span.status
@@ -103,22 +155,26 @@ def _span(rows: Rows, span: Any, ctx: ResourceContext, where: str, measure: bool
         size = _size(span)
         if size > mapping.max_span_bytes:
             raise mapping.span_size_error(size)
-    row = span_row(
-        mapping,
-        ctx,
-        trace_id,
-        span_id,
-        parent,
-        span.trace_state or None,
-        name,
-        kind_name,
-        start,
-        end,
-        code_name,
-        status.message or None,
-        _attrs(span.attributes),
+    mapped, rest, rest_clean = _split_attrs(span.attributes, mapping)
+    rows.rows.append(
+        span_row(
+            mapping,
+            ctx,
+            trace_id,
+            span_id,
+            parent,
+            span.trace_state or None,
+            name,
+            kind_name,
+            start,
+            end,
+            code_name,
+            status.message or None,
+            mapped,
+            rest,
+            rest_clean,
+        )
     )
-    rows.rows.append(row)
     rows.accepted += 1
     events = span.events
     if not events:
@@ -139,7 +195,8 @@ def _span(rows: Rows, span: Any, ctx: ResourceContext, where: str, measure: bool
             )
             rows.add_evaluation(evaluation)
         except _BAD as exc:  # the evaluation is its own record: the span stays staged
-            rows.quarantine.append((f"{where}.events[{n}]", message(exc), str(event)[:500]))
+            where = f"{scope_where}[{k}].events[{n}]"
+            rows.quarantine.append((where, message(exc), str(event)[:500]))
 
 
 def _enum_error(field_name: str, value: int, names: tuple[str, ...]) -> str:

@@ -19,33 +19,13 @@ import orjson
 import pyarrow as pa
 
 from ingest.errors import RecordError
-from ingest.otlp.fields import count, seconds_to_ms, short, tracestate_weight
-from ingest.otlp.mapping import Mapping, ResourceContext
+from ingest.otlp.fields import MAX_COUNT, count, seconds_to_ms, short, tracestate_weight
+from ingest.otlp.mapping import MAPPED, Mapping, ResourceContext
 
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 PASS_LABELS = frozenset({"pass", "passed", "true", "correct", "yes", "1", "success"})
 FAIL_LABELS = frozenset({"fail", "failed", "false", "incorrect", "no", "0", "failure"})
 _PROVIDER_ALIASES = {"az.ai.openai": "azure.ai.openai", "az.ai.inference": "azure.ai.inference"}
-# Attributes that become columns; everything else stays in the `attributes` JSON.
-MAPPED = frozenset(
-    {
-        "gen_ai.request.model",
-        "gen_ai.response.model",
-        "gen_ai.operation.name",
-        "gen_ai.provider.name",
-        "gen_ai.system",
-        "gen_ai.usage.input_tokens",
-        "gen_ai.usage.output_tokens",
-        "gen_ai.usage.prompt_tokens",
-        "gen_ai.usage.completion_tokens",
-        "gen_ai.usage.cache_read.input_tokens",
-        "gen_ai.usage.cache_creation.input_tokens",
-        "gen_ai.usage.reasoning.output_tokens",
-        "gen_ai.server.time_to_first_token",
-        "gen_ai.response.time_to_first_chunk",
-    }
-)
-
 SPAN_SCHEMA = pa.schema(
     [
         ("trace_id", pa.string()),
@@ -111,6 +91,29 @@ class Counts(NamedTuple):
         return self.accepted + self.ignored + self.rejected
 
 
+def split(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A decoded attribute map as (the attributes that become columns, the rest)."""
+    mapped: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if key in MAPPED:
+            mapped[key] = value
+        else:
+            rest[key] = value
+    return mapped, rest
+
+
+def _count(mapped: dict[str, Any], key: str, fallback: str | None = None) -> int | None:
+    value = mapped.get(key)
+    if value is None and fallback is not None:
+        value = mapped.get(fallback)
+    if value is None:
+        return None
+    if value.__class__ is int and 0 <= value < MAX_COUNT:  # the common case, kept cheap
+        return int(value)
+    return count(value, key)
+
+
 def span_row(
     mapping: Mapping,
     ctx: ResourceContext,
@@ -124,63 +127,75 @@ def span_row(
     end: int,
     code: str,
     status_message: str | None,
-    attrs: dict[str, Any],
+    mapped: dict[str, Any],
+    rest: dict[str, Any],
+    rest_clean: bool = False,
 ) -> tuple[Any, ...]:
-    """One span's row in SPAN_SCHEMA order; raises RecordError for a value it cannot keep."""
+    """One span's row in SPAN_SCHEMA order from its attributes, already `split`.
+
+    `rest_clean` says the caller found nothing in `rest` for the deny list or the caps to
+    change, so it is serialized as it is. Raises RecordError for a value it cannot keep.
+    """
     if end < start:
         raise RecordError(
             f"span ends before it starts (end - start = {(end - start) / 1e6:.3f} ms)"
         )
-    get = attrs.get
-    model = get("gen_ai.request.model")
+    if mapped:
+        get = mapped.get
+        model = get("gen_ai.request.model")
+        provider = get("gen_ai.provider.name") or get("gen_ai.system")
+        provider = _PROVIDER_ALIASES.get(provider, provider) if isinstance(provider, str) else None
+        ttft = get("gen_ai.server.time_to_first_token")
+        if ttft is None:
+            ttft = get("gen_ai.response.time_to_first_chunk")
+        response_model = short(get("gen_ai.response.model"))
+        operation = short(get("gen_ai.operation.name"))
+        input_tokens = _count(mapped, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+        output_tokens = _count(
+            mapped, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"
+        )
+        cache_read = _count(mapped, "gen_ai.usage.cache_read.input_tokens")
+        cache_creation = _count(mapped, "gen_ai.usage.cache_creation.input_tokens")
+        reasoning = _count(mapped, "gen_ai.usage.reasoning.output_tokens")
+        ttft_ms = seconds_to_ms(ttft) if ttft is not None else None
+    else:  # most spans of a trace carry no gen_ai.* attribute at all
+        model = provider = response_model = operation = ttft_ms = None
+        input_tokens = output_tokens = cache_read = cache_creation = reasoning = None
     if model is None and ctx.model_attribute:
-        model = get(ctx.model_attribute)
-    provider = get("gen_ai.provider.name") or get("gen_ai.system")
-    provider = _PROVIDER_ALIASES.get(provider, provider) if isinstance(provider, str) else None
-    input_tokens = count(
-        get("gen_ai.usage.input_tokens", get("gen_ai.usage.prompt_tokens")),
-        "gen_ai.usage.input_tokens",
-    )
-    output_tokens = count(
-        get("gen_ai.usage.output_tokens", get("gen_ai.usage.completion_tokens")),
-        "gen_ai.usage.output_tokens",
-    )
-    ttft = get("gen_ai.server.time_to_first_token")
-    if ttft is None:
-        ttft = get("gen_ai.response.time_to_first_chunk")
-    rest = {k: v for k, v in attrs.items() if k not in MAPPED}
+        model = (mapped if ctx.model_attribute in MAPPED else rest).get(ctx.model_attribute)
+    if rest:
+        attributes = orjson.dumps(rest if rest_clean else mapping.clean(rest)).decode()
+    else:
+        attributes = None
     return (
         trace_id,
         span_id,
         parent,
-        short(trace_state, 512),
+        short(trace_state, 512) if trace_state else None,
         ctx.service,
         ctx.environment,
-        short(model),
+        model if model is None or (model.__class__ is str and len(model) <= 256) else short(model),
         ctx.version,
-        short(get("gen_ai.response.model")),
-        short(get("gen_ai.operation.name")),
+        response_model,
+        operation,
         provider,
-        short(name, 1024),
+        name if len(name) <= 1024 else short(name, 1024),
         kind,
         start,
         end,
         (end - start) / 1e6,
         code,
-        short(status_message, 1024),
+        short(status_message, 1024) if status_message else None,
         input_tokens,
         output_tokens,
-        seconds_to_ms(ttft),
-        ctx.weight or tracestate_weight(trace_state),
+        ttft_ms,
+        ctx.weight or (tracestate_weight(trace_state) if trace_state else 1.0),
         ctx.host,
         ctx.json,
-        orjson.dumps(mapping.clean(rest)).decode() if rest else None,
-        count(get("gen_ai.usage.cache_read.input_tokens"), "gen_ai.usage.cache_read.input_tokens"),
-        count(
-            get("gen_ai.usage.cache_creation.input_tokens"),
-            "gen_ai.usage.cache_creation.input_tokens",
-        ),
-        count(get("gen_ai.usage.reasoning.output_tokens"), "gen_ai.usage.reasoning.output_tokens"),
+        attributes,
+        cache_read,
+        cache_creation,
+        reasoning,
     )
 
 
