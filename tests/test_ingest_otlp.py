@@ -296,7 +296,8 @@ def test_custom_deny_list_with_a_prefix_pattern():
 def test_a_huge_attribute_value_is_capped():
     big = "x" * 1_000_000
     _, doc = span_with({"blob": big, "list": ["y" * 1000] * 1000}, {**RESOURCE, "huge.res": big})
-    span = one_span(feed(doc, config(ingest={"max_attribute_bytes": 1024})))
+    roomy = {"max_span_bytes": 8 << 20}  # this span's 2 MB is within the per-span cap here
+    span = one_span(feed(doc, config(ingest={"max_attribute_bytes": 1024, **roomy})))
     attrs = orjson.loads(span["attributes"])
     assert attrs["blob"].startswith("x" * 1024)
     assert attrs["blob"].endswith(f"…[truncated {1_000_000 - 1024} chars]")
@@ -306,7 +307,7 @@ def test_a_huge_attribute_value_is_capped():
     res = orjson.loads(span["resource_attributes"])
     assert len(res["huge.res"]) < 1100 and "[truncated" in res["huge.res"]
     # the default cap is 4 KiB
-    span = one_span(feed(doc))
+    span = one_span(feed(doc, config(ingest=roomy)))
     assert len(orjson.loads(span["attributes"])["blob"]) < 4096 + 64
 
 

@@ -355,7 +355,7 @@ def test_a_segment_that_always_fails_is_set_aside_and_later_ones_load(
     real = loader_module.publish
 
     def overflow(wh: Warehouse, stage: Any, *, source: str) -> Any:
-        if stage.reports[0].uri == str(segment.absolute()) and stage.rows():
+        if stage.inputs[0].uri == str(segment.absolute()) and stage.rows():
             raise OverflowError("INT32 overflow in the rollups (simulated)")
         return real(wh, stage, source=source)
 

@@ -45,6 +45,7 @@ SELECT f.trace_id, f.span_id, f.parent_span_id, f.trace_state, f.service, f.envi
        n.is_request, f.start_time, f.end_time, f.duration_ms, f.status_code, f.status_message,
        f.input_tokens, f.output_tokens, f.ttft_ms, f.sample_weight, f.host,
        f.resource_attributes::JSON AS resource_attributes, f.attributes::JSON AS attributes,
+       f.cache_read_input_tokens, f.cache_creation_input_tokens, f.reasoning_output_tokens,
        f._file
 FROM _batch_spans f
 JOIN _new_spans n USING (trace_id, span_id)

@@ -1,0 +1,241 @@
+"""The walk over a decoded OTLP/JSON request: resources, scopes, spans and log records.
+
+Every level checks its own shape and quarantines only what it cannot read: a resource
+whose `scopeLogs` is a number costs that resource, a scope whose `logRecords` is a string
+costs that scope, and the next ones still load. Pre-1.0 senders' field names
+(`instrumentationLibrarySpans`, `instrumentationLibraryLogs`) are read as the current ones.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+import orjson
+
+from ingest.errors import RecordError
+from ingest.otlp.fields import (
+    KINDS,
+    STATUSES,
+    UNSET_TIMES,
+    enum,
+    excerpt_json,
+    hex_id,
+    json_attrs,
+    message,
+    ns,
+)
+from ingest.otlp.mapping import ResourceContext
+from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row, split
+
+# what a malformed document raises on the way down, besides our own RecordError
+_BAD = (RecordError, AttributeError, TypeError, ValueError, KeyError)
+
+
+def _scopes(parent: dict[str, Any], current: str, legacy: str) -> tuple[str, Any]:
+    """The scope list of a resource, under its current name or its pre-1.0 one."""
+    scopes = parent.get(current)
+    if not scopes and parent.get(legacy):
+        return legacy, parent[legacy]
+    return current, scopes
+
+
+def _countable(resource: Any, inner: str, legacy: str, leaf: str) -> int:
+    """How many items a resource holds, counting only where the shape allows (at least 1)."""
+    total = 0
+    if isinstance(resource, dict):
+        _, scopes = _scopes(resource, inner, legacy)
+        for scope in scopes if isinstance(scopes, list) else ():
+            items = scope.get(leaf) if isinstance(scope, dict) else None
+            total += len(items) if isinstance(items, list) else 1
+    return max(total, 1)
+
+
+def walk_traces(rows: Rows, resource_spans: Any, location: str, *, measure: bool) -> None:
+    """Stage the spans of one request; `measure` checks each span against max_span_bytes."""
+    if not isinstance(resource_spans, list):
+        rows.reject(location, "wrong schema: resourceSpans is not a list", "")
+        return
+    for i, rs in enumerate(resource_spans):
+        where = f"{location}: resourceSpans[{i}]"
+        try:
+            resource = json_attrs((rs.get("resource") or {}).get("attributes"))
+            name, scope_spans = _scopes(rs, "scopeSpans", "instrumentationLibrarySpans")
+            if scope_spans is None:
+                continue
+            if not isinstance(scope_spans, list):
+                raise RecordError(f"{name} is not a list")
+            ctx = rows.mapping.resource_context(resource)
+        except _BAD as exc:
+            items = _countable(rs, "scopeSpans", "instrumentationLibrarySpans", "spans")
+            rows.reject(where, f"bad resource: {message(exc)}", excerpt_json(rs), items)
+            continue
+        for j, ss in enumerate(scope_spans):
+            if not isinstance(ss, dict):
+                rows.reject(f"{where}.{name}[{j}]", "wrong schema: not an object", excerpt_json(ss))
+                continue
+            spans = ss.get("spans")
+            if spans is None:
+                continue  # proto3 JSON leaves out an empty list
+            if not isinstance(spans, list):
+                rows.reject(
+                    f"{where}.{name}[{j}]", "wrong schema: spans is not a list", excerpt_json(ss)
+                )
+                continue
+            for k, span in enumerate(spans):
+                here = f"{where}.{name}[{j}].spans[{k}]"
+                try:
+                    _span(rows, span, ctx, here, measure)
+                except _BAD as exc:
+                    rows.reject(here, message(exc), _span_excerpt(span))
+
+
+def _span(
+    rows: Rows, span: dict[str, Any], ctx: ResourceContext, where: str, measure: bool
+) -> None:
+    mapping = rows.mapping
+    trace_id = hex_id(span.get("traceId"), 16, "traceId")
+    span_id = hex_id(span.get("spanId"), 8, "spanId")
+    parent = span.get("parentSpanId") or None
+    if parent is not None:
+        parent = hex_id(parent, 8, "parentSpanId")
+    start = rows.check_time("start time", ns(span.get("startTimeUnixNano"), "startTimeUnixNano"))
+    end = rows.check_time("end time", ns(span.get("endTimeUnixNano"), "endTimeUnixNano"))
+    kind = enum(span.get("kind", 0), KINDS, "SPAN_KIND_", "kind")
+    status = span.get("status") or {}
+    code = enum(status.get("code", 0), STATUSES, "STATUS_CODE_", "status.code")
+    name = span.get("name")
+    if not isinstance(name, str) or not name:
+        raise RecordError("span has no name")
+    events = _objects(span.get("events"), "events")
+    _objects(span.get("links"), "links")
+    if measure:
+        size = _size(span)
+        if size > mapping.max_span_bytes:
+            raise mapping.span_size_error(size)
+    row = span_row(
+        mapping,
+        ctx,
+        trace_id,
+        span_id,
+        parent,
+        span.get("traceState") or None,
+        name,
+        kind,
+        start,
+        end,
+        code,
+        status.get("message") or None,
+        *split(json_attrs(span.get("attributes"))),
+    )
+    rows.rows.append(row)
+    rows.accepted += 1
+    for n, event in enumerate(events):
+        if event.get("name") != EVALUATION_EVENT:
+            continue
+        try:
+            t = event.get("timeUnixNano")
+            t = ns(t, "event timeUnixNano") if t not in UNSET_TIMES else end
+            attrs = json_attrs(event.get("attributes"))
+            rows.add_evaluation(
+                evaluation_row(
+                    mapping, trace_id, span_id, rows.check_time("time", t), attrs, "span_event"
+                )
+            )
+        except _BAD as exc:  # the evaluation is its own record: the span stays staged
+            rows.quarantine.append((f"{where}.events[{n}]", message(exc), excerpt_json(event)))
+
+
+def _objects(value: Any, field_name: str) -> list[dict[str, Any]]:
+    """A span's events or links: a list of objects, else the span is unreadable."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RecordError(f"{field_name} is not a list (got {type(value).__name__})")
+    for n, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise RecordError(f"{field_name}[{n}] is not an object (got {type(item).__name__})")
+    return value
+
+
+def _size(span: dict[str, Any]) -> int:
+    """Bytes of a span's attributes, events and links, as JSON."""
+    size = 0
+    for key in ("attributes", "events", "links"):
+        value = span.get(key)
+        if value:
+            with suppress(TypeError):  # nested deeper than orjson serializes: decoding says so
+                size += len(orjson.dumps(value))
+    return size
+
+
+def _span_excerpt(span: Any) -> str:
+    """A quarantine excerpt that never serializes a huge span whole."""
+    if isinstance(span, dict) and len(span) > 0:
+        head = {k: span[k] for k in ("traceId", "spanId", "name") if k in span}
+        if _size(span) > 4096:
+            return excerpt_json({**head, "…": "attributes, events and links left out"})
+    return excerpt_json(span)
+
+
+def walk_logs(rows: Rows, resource_logs: Any, location: str) -> None:
+    """Stage the evaluations among one request's log records; count the others as ignored."""
+    if not isinstance(resource_logs, list):
+        rows.reject(location, "wrong schema: resourceLogs is not a list", "")
+        return
+    for i, rl in enumerate(resource_logs):
+        where = f"{location}: resourceLogs[{i}]"
+        if not isinstance(rl, dict):
+            rows.reject(where, "wrong schema: a resourceLogs entry is not an object", "")
+            continue
+        name, scope_logs = _scopes(rl, "scopeLogs", "instrumentationLibraryLogs")
+        if scope_logs is None:
+            continue
+        if not isinstance(scope_logs, list):
+            rows.reject(where, f"wrong schema: {name} is not a list", excerpt_json(rl))
+            continue
+        for j, sl in enumerate(scope_logs):
+            if not isinstance(sl, dict):
+                rows.reject(f"{where}.{name}[{j}]", "wrong schema: not an object", excerpt_json(sl))
+                continue
+            records = sl.get("logRecords")
+            if records is None:
+                continue
+            if not isinstance(records, list):
+                rows.reject(
+                    f"{where}.{name}[{j}]",
+                    "wrong schema: logRecords is not a list",
+                    excerpt_json(sl),
+                )
+                continue
+            for k, lr in enumerate(records):
+                here = f"{where}.{name}[{j}].logRecords[{k}]"
+                try:
+                    _log_record(rows, lr)
+                except _BAD as exc:
+                    rows.reject(here, message(exc), excerpt_json(lr))
+
+
+def _log_record(rows: Rows, lr: dict[str, Any]) -> None:
+    attrs = json_attrs(lr.get("attributes"))
+    name = lr.get("eventName") or attrs.get("event.name")
+    if name != EVALUATION_EVENT:
+        rows.ignore("log records that are not gen_ai.evaluation.result")
+        return
+    if not lr.get("traceId") or not lr.get("spanId"):
+        raise RecordError(
+            "evaluation has no span context (traceId/spanId); it cannot be joined to a request"
+        )
+    t = lr.get("timeUnixNano")
+    if t in UNSET_TIMES:  # 0 is "unknown", as in the protobuf path
+        t = lr.get("observedTimeUnixNano")
+    row = evaluation_row(
+        rows.mapping,
+        hex_id(lr.get("traceId"), 16, "traceId"),
+        hex_id(lr.get("spanId"), 8, "spanId"),
+        rows.check_time("time", ns(t, "timeUnixNano")),
+        attrs,
+        "log_record",
+    )
+    rows.add_evaluation(row)
+    rows.accepted += 1
