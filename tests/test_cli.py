@@ -105,8 +105,8 @@ def test_metrics_on_a_missing_warehouse_is_a_sentence(tmp_path: Path) -> None:
     assert done.returncode == 2, "the user's to fix: point at a warehouse or load one"
     assert done.stdout == ""
     assert done.stderr.strip() == (
-        "hybridlens: error: no warehouse at hybridlens.duckdb: run `hybridlens ingest traces PATH` or "
-        "`hybridlens demo` first, or point --warehouse / HYBRIDLENS_WAREHOUSE at one."
+        "hybridlens: error: no warehouse at hybridlens.duckdb: run `hybridlens ingest traces "
+        "PATH` or `hybridlens demo` first, or point --warehouse / HYBRIDLENS_WAREHOUSE at one."
     )
     assert "Traceback" not in done.stderr
     assert not list(tmp_path.iterdir())

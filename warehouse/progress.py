@@ -57,7 +57,7 @@ def write_progress(db_path: Path, progress: LoadProgress) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, target)
+    tmp.replace(target)
 
 
 def read_progress(db_path: Path) -> LoadProgress | None:
