@@ -1,8 +1,12 @@
 """`hybridlens`: the command line. Every command takes --warehouse and --config.
 
 Results go to stdout (only results: `metrics --format json` pipes into jq); progress,
-logs and summaries go to stderr. Exit codes: 0 ok, 1 something was quarantined or
-failed (the summary says what and where to look), 2 bad usage or config.
+logs and summaries go to stderr. Exit codes (`hybridlens.errors`): 0 ok, 1 something was
+quarantined or failed (the summary says what and where to look), 2 bad usage, bad config
+or no warehouse, 70 a bug in hybridlens, 130 interrupted, 141 stdout closed early (`| head`).
+
+Only what `--help` needs is imported at the top: each command imports DuckDB, Polars, the
+ingest or the generator when it runs, so `hybridlens --help` and a typo answer at once.
 """
 
 from __future__ import annotations
@@ -10,19 +14,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from hybridlens import __version__
-from warehouse.config import Config, resolve
-from warehouse.db import Warehouse, default_path
-from warehouse.errors import ConfigError, WarehouseError, WarehouseMissingError
+from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
+from hybridlens.output import positive_float, positive_int, print_table
+from hybridlens.output import progress_bar as _bar
+
+if TYPE_CHECKING:
+    from warehouse.config import Config
+    from warehouse.db import Warehouse
 
 log = logging.getLogger("hybridlens")
 
@@ -30,25 +35,23 @@ log = logging.getLogger("hybridlens")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
-        return int(args.run(args) or 0)
-    except (ConfigError, ValueError) as exc:
-        print(f"hybridlens: error: {exc}", file=sys.stderr)
-        return 2
-    except WarehouseMissingError as exc:
-        print(f"hybridlens: {exc}", file=sys.stderr)
-        return 1
-    except WarehouseError as exc:
-        print(f"hybridlens: error: {exc}", file=sys.stderr)
-        return 1
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return status
+    except BrokenPipeError:
+        return broken_pipe()
     except KeyboardInterrupt:
         print("hybridlens: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return report(exc, verbose=verbose)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,19 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("hybridlens-demo"),
         help="where the scenario is generated (default ./hybridlens-demo)",
     )
-    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--days", type=positive_int, default=90)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--no-serve", action="store_true", help="stop after the ingest")
+    p.add_argument("--scale", type=positive_float, default=1.0)
+    p.add_argument("--no-serve", action="store_true", help="load everything, serve nothing")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("sample", parents=[common], help="write the demo scenario's files")
     p.add_argument("outdir", type=Path)
-    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--days", type=positive_int, default=90)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--scale", type=positive_float, default=1.0)
     p.add_argument(
         "--end",
         type=_parse_time,
@@ -163,37 +166,15 @@ def _parse_time(text: str) -> datetime:
 
 
 def _warehouse(args: argparse.Namespace) -> Warehouse:
+    from warehouse.db import Warehouse, default_path
+
     return Warehouse(args.warehouse or default_path())
 
 
 def _config(args: argparse.Namespace, warehouse: Warehouse) -> tuple[Config, bool]:
+    from warehouse.config import resolve
+
     return resolve(args.config, warehouse)
-
-
-def _bar(desc: str, unit: str = "B") -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A tqdm bar on stderr (only on a terminal) driven by (done, total) callbacks."""
-    bar: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(
-                total=total,
-                desc=desc,
-                unit=unit,
-                unit_scale=True,
-                file=sys.stderr,
-                disable=None,
-                mininterval=0.5,
-            )
-        b = bar["bar"]
-        b.total = total
-        b.update(done - b.n)
-
-    def close() -> None:
-        if "bar" in bar:
-            bar["bar"].close()
-
-    return update, close
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -266,7 +247,10 @@ def report_ingest(summary: Any, warehouse: Warehouse) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from warehouse.metrics import check_group, metrics
 
-    by = check_group(args.by.split(","))
+    try:
+        by = check_group(args.by.split(","))
+    except ValueError as exc:  # a bad --by is the user's to fix, not a bug
+        raise UsageError(str(exc)) from None
     warehouse = _warehouse(args)
     config, _ = _config(args, warehouse)
     frame = metrics(
@@ -287,33 +271,6 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_table(frame: Any) -> None:
-    if frame.is_empty():
-        print("no requests in the selected range", file=sys.stderr)
-        return
-    headers = frame.columns
-    rows = [[_cell(v) for v in row] for row in frame.iter_rows()]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    for r in rows:
-        print(
-            "  ".join(
-                c.rjust(w) if i >= 1 and c[:1].isdigit() else c.ljust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 def cmd_serve_otlp(args: argparse.Namespace) -> int:
     from hybridlens.serve_otlp import serve
 
@@ -329,74 +286,16 @@ def cmd_serve_otlp(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    from hybridlens.dashboard_server import serve_dashboard
+
     warehouse = _warehouse(args)
     return serve_dashboard(warehouse, args.config, args.host, args.port)
-
-
-def serve_dashboard(warehouse: Warehouse, config: Path | None, host: str, port: int) -> int:
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    env = dict(os.environ, HYBRIDLENS_WAREHOUSE=str(warehouse.path.absolute()))
-    if config:
-        env["HYBRIDLENS_CONFIG"] = str(Path(config).absolute())
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--theme.base",
-        "light",
-    ]
-    print(f"serving the dashboard on http://{host}:{port} (Ctrl-C stops it)", file=sys.stderr)
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ingest.traces import ingest_paths
-    from sample_data.generator import generate
-    from warehouse.config import load_file
-    from warehouse.load import store_config
+    from hybridlens.demo import run_demo
 
-    warehouse = _warehouse(args)
-    data: Path = args.data
-    if not (data / "scenario.json").exists():
-        update, close = _bar("generating the demo scenario", unit="day")
-        try:
-            summary = generate(
-                data, days=args.days, seed=args.seed, scale=args.scale, progress=update
-            )
-        finally:
-            close()
-        print(f"generated {summary['spans']:,} spans in {data}", file=sys.stderr)
-    else:
-        print(f"using the scenario already in {data}", file=sys.stderr)
-    if args.config:
-        config = load_file(args.config)
-    else:
-        # Beside the installed package, as the dashboard's app.py is found: a file path
-        # works for a wheel and a checkout alike.
-        config = load_file(Path(__file__).resolve().parent.parent / "sample_data" / "scenario.toml")
-    store_config(warehouse, config.origin, config.to_json())
-    update, close = _bar("ingesting")
-    try:
-        summary = ingest_paths(warehouse, [data / "traces", data / "logs"], config, progress=update)
-    finally:
-        close()
-    status = report_ingest(summary, warehouse)
-    if args.no_serve:
-        return status
-    return serve_dashboard(warehouse, args.config, args.host, args.port)
+    return run_demo(args, _warehouse(args))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,32 @@ def test_only_the_warehouse_imports_duckdb() -> None:
     assert any(m == "duckdb" for p in package_files("warehouse") for m, _ in imports(p))
 
 
+def test_only_the_dashboard_imports_streamlit() -> None:
+    """A page framework inside the warehouse or the CLI would load it for every command."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in OURS
+        if package != "dashboard"
+        for path in package_files(package)
+        for module, line in imports(path)
+        if module == "streamlit"
+    ]
+    assert offenders == [], "only dashboard/ may import streamlit (the preamble's house rules)"
+    assert any(m == "streamlit" for p in package_files("dashboard") for m, _ in imports(p))
+
+
+def test_the_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
+    """The boundary scans walk the whole tree, so a lazy import cannot slip past them."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "def page():\n    import streamlit as st\n"
+        "    from duckdb import connect\n"
+        "    importlib.import_module('polars.io')\n",
+        encoding="utf-8",
+    )
+    assert sorted(m for m, _ in imports(probe)) == ["duckdb", "polars", "streamlit"]
+
+
 @pytest.mark.parametrize("package", OURS)
 def test_imports_flow_one_way(package: str) -> None:
     files = package_files(package)
@@ -246,11 +272,12 @@ def commands() -> list[str]:
     """Every command, with its subcommands: ['demo', 'ingest traces', ...]."""
     found = []
     parser = build_parser()
-    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
+    assert parser._subparsers is not None
+    for action in parser._subparsers._group_actions:
         for name, sub in action.choices.items():  # type: ignore[union-attr]
             nested = [a for a in sub._actions if a.__class__.__name__ == "_SubParsersAction"]
             if nested:
-                found += [f"{name} {n}" for n in nested[0].choices]  # type: ignore[union-attr]
+                found += [f"{name} {n}" for n in nested[0].choices or ()]
             else:
                 found.append(name)
     return found

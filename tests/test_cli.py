@@ -102,11 +102,11 @@ def test_no_command_is_usage_exit_2(tmp_path: Path) -> None:
 # -- the warehouse --------------------------------------------------------------------------------
 def test_metrics_on_a_missing_warehouse_is_a_sentence(tmp_path: Path) -> None:
     done = hybridlens("metrics", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2, "the user's to fix: point at a warehouse or load one"
     assert done.stdout == ""
     assert done.stderr.strip() == (
-        "hybridlens: no warehouse at hybridlens.duckdb: run `hybridlens ingest traces PATH` or "
-        "`hybridlens demo` first, or point --warehouse / HYBRIDLENS_WAREHOUSE at one."
+        "hybridlens: error: no warehouse at hybridlens.duckdb: run `hybridlens ingest traces "
+        "PATH` or `hybridlens demo` first, or point --warehouse / HYBRIDLENS_WAREHOUSE at one."
     )
     assert "Traceback" not in done.stderr
     assert not list(tmp_path.iterdir())
@@ -135,7 +135,7 @@ def test_warehouse_flag_variable_and_default(tmp_path: Path, loaded: Path) -> No
         "metrics", cwd=tmp_path, env={"HYBRIDLENS_WAREHOUSE": str(tmp_path / "missing.duckdb")}
     )
     assert (
-        missing.returncode == 1
+        missing.returncode == 2
         and f"no warehouse at {tmp_path / 'missing.duckdb'}" in missing.stderr
     )
     # default: ./hybridlens.duckdb

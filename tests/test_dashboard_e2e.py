@@ -7,6 +7,7 @@ Screenshots of every page are kept under the test's temporary directory.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -161,3 +162,53 @@ def test_filters_live_in_the_url_and_follow_the_navigation(server: str, browser:
     assert page.locator("[data-testid='stException']").count() == 0
     assert "Latency per day" in page.locator("[data-testid='stPlotlyChart']").first.inner_text()
     assert "env=gcp-europe-west4" in page.url
+
+
+def test_the_demo_serves_pages_while_it_loads(
+    tmp_path: Path, browser: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hybridlens demo` answers within seconds with the days loaded so far and a banner
+    saying how many are left; the page takes in the rest by itself and the banner goes."""
+    port = free_port()
+    log = tmp_path / "demo.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDLENS_")}
+    command = [
+        str(Path(sys.executable).with_name("hybridlens")),
+        "demo", "--days", "12", "--scale", "0.2", "--data", "d", "--warehouse", "w.duckdb",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    started = time.monotonic()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, proc, log, limit_s=60)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(url, timeout=60_000)
+        page.wait_for_selector("[data-testid='stMetric']", timeout=60_000)
+        first_data = time.monotonic() - started
+        main = page.locator("[data-testid='stMain']")
+        text = main.inner_text()
+        record = json.loads((tmp_path / "w.duckdb.progress.json").read_text())
+        if record["state"] == "loading":  # the banner names only what is loaded
+            assert "Loading the demo scenario:" in text and "of 12 days loaded" in text, text
+        page.wait_for_function(
+            "() => !document.body.innerText.includes('Loading the demo scenario')",
+            timeout=180_000,
+        )
+        full = time.monotonic() - started
+        assert json.loads((tmp_path / "w.duckdb.progress.json").read_text())["state"] == "done"
+        assert page.locator("[data-testid='stException']").count() == 0
+        with capsys.disabled():
+            print(f"\ndemo: first page with data {first_data:.1f} s, banner gone {full:.1f} s")
+        assert first_data < 60, f"the first page with data took {first_data:.0f} s"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the CLI, the generator and streamlit
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)

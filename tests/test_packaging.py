@@ -48,3 +48,12 @@ def test_wheel_has_the_dashboard(wheel: zipfile.ZipFile) -> None:
 def test_wheel_declares_the_console_script(wheel: zipfile.ZipFile) -> None:
     (entry_points,) = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
     assert "hybridlens = hybridlens.cli:main" in wheel.read(entry_points).decode()
+
+
+def test_wheel_has_every_module_of_ours(wheel: zipfile.ZipFile) -> None:
+    """A new module (the demo's loader, the error mapping) ships without a packaging edit."""
+    names = set(wheel.namelist())
+    for package in ("hybridlens", "warehouse", "ingest", "forecasting", "dashboard", "sample_data"):
+        for module in (ROOT / package).rglob("*.py"):
+            assert module.relative_to(ROOT).as_posix() in names
+    assert "hybridlens/demo.py" in names and "warehouse/progress.py" in names

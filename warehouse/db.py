@@ -2,7 +2,9 @@
 
 A connection lives for one operation only and is always taken under the lock file, so a
 dashboard that is reading never blocks an ingest for longer than one query, and no
-"database is locked" error ever reaches a user.
+"database is locked" error ever reaches a user. A read also has a time limit: a timer
+thread calls DuckDB's `interrupt()` when it runs past it, so one runaway query from a page
+cannot hold the shared lock (and with it every writer) or a Streamlit thread forever.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,20 +23,78 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from warehouse.errors import SchemaVersionError, WarehouseError, WarehouseMissingError
+from warehouse.errors import (
+    ConfigError,
+    ReadTimeoutError,
+    SchemaVersionError,
+    WarehouseError,
+    WarehouseMissingError,
+)
 from warehouse.lock import locked
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "hybridlens.duckdb"
-READ_TIMEOUT_S = 120.0
-WRITE_TIMEOUT_S = 300.0
+READ_TIMEOUT_S = 120.0  # the longest wait for the shared lock
+WRITE_TIMEOUT_S = 300.0  # the longest wait for the exclusive lock
+# The longest a read may run once it has its connection. Pages and `metrics` read rollups
+# and answer in well under a second on a 90-day demo; 30 s means something went wrong.
+READ_LIMIT_S = 30.0
+READ_LIMIT_ENV = "HYBRIDLENS_READ_LIMIT_S"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
 def default_path() -> Path:
     """`HYBRIDLENS_WAREHOUSE`, else ./hybridlens.duckdb."""
     return Path(os.environ.get("HYBRIDLENS_WAREHOUSE") or DEFAULT_PATH)
+
+
+def read_limit() -> float | None:
+    """$HYBRIDLENS_READ_LIMIT_S (seconds; 0 turns the limit off), else `READ_LIMIT_S`."""
+    raw = os.environ.get(READ_LIMIT_ENV, "").strip()
+    if not raw:
+        return READ_LIMIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):  # NaN fails the comparison
+        raise ConfigError(
+            f"{READ_LIMIT_ENV}={raw!r} is not a number of seconds (0 turns the limit off)"
+        )
+    return value or None
+
+
+class _Deadline:
+    """Interrupts one connection's running statement once `limit_s` has passed.
+
+    The timer and `cancel` share a lock, so the interrupt never lands on a connection that
+    the reader has already closed.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self.fired = False
+        self._con = con
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if limit_s is not None:
+            self._timer = threading.Timer(limit_s, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.fired = True
+                self._con.interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -62,8 +123,12 @@ def read_sql(name: str) -> str:
 class Warehouse:
     """One DuckDB file and its lock; every read and write goes through here."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(
+        self, path: Path | str | None = None, *, read_limit_s: float | None = None
+    ) -> None:
+        """`read_limit_s`: how long one `read()` may run (None: `read_limit()`; 0: no limit)."""
         self.path = Path(path) if path is not None else default_path()
+        self.read_limit_s = read_limit_s
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
@@ -98,16 +163,27 @@ class Warehouse:
                 f"no warehouse at {self.path}: run `hybridlens ingest traces PATH` or "
                 "`hybridlens demo` first, or point --warehouse / HYBRIDLENS_WAREHOUSE at one."
             )
+        limit = read_limit() if self.read_limit_s is None else (self.read_limit_s or None)
         up_to_date = False
         with locked(self.path, exclusive=False, timeout_s=READ_TIMEOUT_S):
             con = self._connect(read_only=True)
+            deadline = _Deadline(con, limit)
             try:  # closed before the lock goes, whatever the caller still holds
                 current = self._version(con)
                 up_to_date = current >= schema_version()
                 if up_to_date:
                     self._check_not_newer(current)
                     yield con
+            except (duckdb.Error, WarehouseError) as exc:
+                if deadline.fired:
+                    raise ReadTimeoutError(
+                        f"a read of {self.path} ran past its {limit:g} s time limit and was "
+                        "stopped: choose a shorter time range, or raise the limit with "
+                        f"{READ_LIMIT_ENV} (seconds, 0 for none)."
+                    ) from exc
+                raise
             finally:
+                deadline.cancel()
                 con.close()
         if up_to_date:
             return
