@@ -15,7 +15,6 @@ from warehouse.config import Config
 from warehouse.db import read_sql, run
 from warehouse.definitions import accuracy_interval, availability, error_rate
 from warehouse.definitions import uptime as fleet_uptime
-from warehouse.load import LATENCY_GAMMA
 from warehouse.session import Source, connection
 from warehouse.uptime import uptime_by_environment
 
@@ -81,7 +80,7 @@ def latency_percentiles(
     percentile query. `group` may name `period` (the UTC `grain`); () is the whole fleet."""
     cols = ", ".join(group) or "fleet"
     sql = read_sql("latency_percentiles").format(group=cols)
-    frame = run(con, "latency_percentiles", sql, {**params, "gamma": LATENCY_GAMMA, "grain": grain})
+    frame = run(con, "latency_percentiles", sql, {**params, "grain": grain})
     return frame if group else frame.drop("fleet")
 
 

@@ -1,4 +1,4 @@
--- p50/p95/p99 latency per group from the mergeable log-bucket histogram, interpolated between ranks floor(q*(n-1)) and ceil(q*(n-1)) as numpy's default does. The one percentile query: `metrics`, the latency charts (group by period, the UTC $grain) and the fleet KPI (group by fleet, one group of every request) all run it. {group} is an allow-listed column list.
+-- p50/p95/p99 latency per group from the mergeable log-bucket histogram, interpolated between ranks floor(q*(n-1)) and ceil(q*(n-1)) as numpy's default does. The one percentile query: `metrics`, the latency charts (group by period, the UTC $grain) and the fleet KPI (group by fleet, one group of every request) all run it. {group} is an allow-listed column list; the bucket ratio is the one the rollup was built with, from _meta.
 WITH h AS (
     SELECT {group}, bucket, sum(n) AS n
     FROM (
@@ -27,11 +27,14 @@ ranks AS (  -- the buckets holding the two values either side of rank q*(n-1)
           FROM c CROSS JOIN (VALUES (0.50), (0.95), (0.99)) qs(q))
     GROUP BY {group}, q
 ),
+g AS (
+    SELECT value::DOUBLE AS gamma FROM _meta WHERE key = 'latency_gamma'
+),
 bounds AS (  -- a bucket read as its midpoint (latency_bucket_ms, migration 004)
     SELECT {group}, q, requests, rank,
-           latency_bucket_ms(b_lo, $gamma) AS v_lo,
-           latency_bucket_ms(coalesce(b_hi, b_lo), $gamma) AS v_hi
-    FROM ranks
+           latency_bucket_ms(b_lo, g.gamma) AS v_lo,
+           latency_bucket_ms(coalesce(b_hi, b_lo), g.gamma) AS v_hi
+    FROM ranks CROSS JOIN g
 )
 SELECT {group}, any_value(requests) AS requests,
        any_value(v_lo + (rank - floor(rank)) * (v_hi - v_lo)) FILTER (WHERE q = 0.50)
