@@ -73,3 +73,11 @@ def fmt_time(value: datetime | date | None, *, minutes: bool = True) -> str:
 def safe(text: Any) -> str:
     """Telemetry text made inert for plotly's HTML-like labels."""
     return html.escape(str(text), quote=False)
+
+
+def fmt_ms_change(value: Any, unit: bool = True) -> str:
+    """A change in milliseconds, always signed like the other deltas: "+386 ms"."""
+    number = finite(value)
+    if number is None:
+        return DASH
+    return ("+" if number > 0 else "") + fmt_ms(number, unit)

@@ -130,7 +130,7 @@ def error_budget_figure(budget: pl.DataFrame, colors: Mapping[str, str]) -> go.F
                 ]
             },
             text=[f"{fmt_pct(v, 1)} left" for v in left],
-            textposition="outside",
+            textposition=["inside" if v < 0 else "outside" for v in left],  # clear of names
             cliponaxis=False,
             hovertemplate="%{y}: %{x:.1%} of the budget left<extra></extra>",
         )

@@ -22,7 +22,7 @@ from dashboard.environment_figures import (
     versions_figure,
 )
 from dashboard.figure_parts import environment_colors
-from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_pct, fmt_pp, fmt_time
+from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_ms_change, fmt_pct, fmt_pp, fmt_time
 from dashboard.page_data import Environment
 from warehouse import definitions
 
@@ -77,7 +77,7 @@ def _kpis(e: Environment, target: dict[str, float | None]) -> None:
     uptime_margin = definitions.difference(uptime, avail_slo)
     p95_margin = definitions.difference(p95, p95_slo)
 
-    cols = st.columns(6)
+    cols = [*st.columns(3), *st.columns(3)]  # two rows: no value or delta is cut short
     cols[0].metric("Requests", fmt_count(r.get("requests")), border=True)
     cols[1].metric(
         "Availability",
@@ -97,7 +97,7 @@ def _kpis(e: Environment, target: dict[str, float | None]) -> None:
     cols[3].metric(
         "p95 latency (ms)",
         fmt_ms(p95, unit=False),
-        delta=f"{fmt_ms(p95_margin, unit=False)} ms vs SLO" if p95_margin is not None else None,
+        delta=f"{fmt_ms_change(p95_margin)} vs SLO" if p95_margin is not None else None,
         delta_color="inverse",
         border=True,
         help=f"Over every selected request of this environment together; SLO {fmt_ms(p95_slo)}.",

@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard import data, tables
 from dashboard.figure_parts import environment_colors
-from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_pct, fmt_pp, fmt_time
+from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_ms_change, fmt_pct, fmt_pp, fmt_time
 from dashboard.overview_figures import error_budget_figure, requests_figure, uptime_heatmap
 from dashboard.page_data import Overview
 from warehouse import definitions, slo
@@ -45,7 +45,7 @@ def _kpis(f: data.Filters, o: Overview) -> None:
     p95_change = definitions.difference(now.get("latency_p95_ms"), before.get("latency_p95_ms"))
     met, judged, breached = slo.summary(o.report)
 
-    cols = st.columns(6)
+    cols = [*st.columns(3), *st.columns(3)]  # two rows: no value or delta is cut short
     cols[0].metric(
         "Requests",
         fmt_count(now.get("requests")),
@@ -65,7 +65,7 @@ def _kpis(f: data.Filters, o: Overview) -> None:
     cols[2].metric(
         "p95 latency (ms)",
         fmt_ms(now.get("latency_p95_ms"), unit=False),
-        delta=f"{fmt_ms(p95_change)} {versus}" if p95_change is not None else None,
+        delta=f"{fmt_ms_change(p95_change)} {versus}" if p95_change is not None else None,
         delta_color="inverse",
         border=True,
         help="Over every selected request together; each model's p95 is in the table below.",
