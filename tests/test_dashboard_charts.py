@@ -116,3 +116,29 @@ def test_empty_frames_give_titled_figures_that_say_why() -> None:
     fig = overview_figures.requests_figure(empty, {}, "day")
     assert fig.layout.title.text.startswith("Requests per day")
     assert fig.layout.annotations[0].text == "No requests in the selected range"
+
+
+@pytest.mark.parametrize("days", [1, 3, 10**9])
+def test_a_huge_default_days_still_gives_a_range_inside_the_data(
+    days: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import data
+
+    monkeypatch.setattr(data, "default_days", lambda: days)
+    snap = data.Snapshot(
+        "w.duckdb",
+        "ok",
+        first=datetime(2026, 11, 1, 8, tzinfo=UTC),
+        last=datetime(2026, 11, 10, 17, tzinfo=UTC),
+        requests=1,
+    )
+    first, last = data.default_range(snap)
+    assert last == snap.last_day
+    want = {1: snap.last_day, 3: datetime(2026, 11, 8).date()}.get(days, snap.first_day)
+    assert first == want
+
+
+def test_ms_changes_are_signed() -> None:
+    assert formatting.fmt_ms_change(386.2) == "+386 ms"
+    assert formatting.fmt_ms_change(-1150.0, unit=False) == "-1,150"
+    assert formatting.fmt_ms_change(None) == formatting.DASH
