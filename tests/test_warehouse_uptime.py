@@ -22,7 +22,7 @@ from otlp_factory import NS, SpanSpec, jsonl, traces_request
 from ingest.traces import ingest_paths
 from warehouse import reads
 from warehouse.config import Config
-from warehouse.db import Warehouse
+from warehouse.db import Warehouse, run
 from warehouse.load import rebuild_rollups
 from warehouse.metrics import metrics
 from warehouse.session import session
@@ -63,9 +63,11 @@ def _env_b() -> list[datetime]:
 
 def _uptime_rows(wh: Warehouse) -> pl.DataFrame:
     with wh.read() as con:
-        frame = con.sql(
-            "SELECT environment, minute, requests, errors, expected FROM rollup_uptime_minutes"
-        ).pl()
+        frame = run(
+            con,
+            "rows",
+            "SELECT environment, minute, requests, errors, expected FROM rollup_uptime_minutes",
+        )
     return frame.sort("environment", "minute")
 
 
@@ -153,7 +155,7 @@ def test_fleet_totals_are_the_sum_of_the_parts(one_load: Warehouse) -> None:
             == row["latency_p95_ms"]
         )
         up = reads.uptime_daily(s, Config(), start=None, end=None)
-    judged = int(up["up_minutes"].sum() + up["down_minutes"].sum())
-    assert row["uptime"] == (int(up["up_minutes"].sum()) / judged if judged else None)
+    n_up, n_down = int(up["up_minutes"].sum()), int(up["down_minutes"].sum())
+    assert row["uptime"] == (n_up / (n_up + n_down) if n_up + n_down else None)
     empty = metrics(one_load, Config(), by=(), start=FUTURE, end=FUTURE + timedelta(days=1))
     assert empty.is_empty()
