@@ -3,7 +3,8 @@
 Every read is cached with `st.cache_data` under a key made of the newest load id and the
 stored config's time, so a page stays fast while a new load (or a new config) shows up
 within `SNAPSHOT_TTL_S` seconds without anyone clearing a cache. Pages get Polars frames
-and the current `Filters`; they never see SQL, DuckDB or the config resolver.
+and the current `Filters`; they never see SQL, DuckDB or the config resolver. What a page
+shows is read as one bundle (`dashboard.page_data`) over one connection, each figure once.
 """
 
 from __future__ import annotations
@@ -12,30 +13,28 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import polars as pl
 import streamlit as st
 
-from dashboard import slo
-from warehouse import reads
+from dashboard import page_data
+from warehouse import reads, slo
 from warehouse.config import Config, find_file, resolve
 from warehouse.db import Warehouse, default_path
 from warehouse.errors import WarehouseError, WarehouseMissingError
-from warehouse.metrics import metrics
 
 SNAPSHOT_TTL_S = 5  # how long before a new load or config is noticed
 FIGURE_TTL_S = 900  # figures are keyed by load id, so this only bounds memory
 MAX_ENTRIES = 64
 FILTERS_KEY = "hybridlens_filters"
-HOURLY_UP_TO_DAYS = 14  # ranges up to this many days are drawn per hour, longer per day
 LOAD_HINT = (
     "Load the demo scenario with `hybridlens demo`, or your own OTLP traces with "
     "`hybridlens ingest traces PATH`, then reload this page."
 )
 
 State = Literal["ok", "empty", "missing", "error"]
-Grain = Literal["hour", "day"]
+Grain = page_data.Grain
 
 
 @dataclass(frozen=True)
@@ -61,34 +60,7 @@ class Snapshot:
         return self.last.date() if self.last else None
 
 
-@dataclass(frozen=True)
-class Filters:
-    """The sidebar's selection: whole UTC days [start, end) and optional name filters.
-
-    Empty `environments` / `models` mean "all", matching `metrics`'s convention.
-    """
-
-    start: datetime
-    end: datetime
-    environments: tuple[str, ...] = ()
-    models: tuple[str, ...] = ()
-
-    @property
-    def days(self) -> int:
-        return max(1, round((self.end - self.start) / timedelta(days=1)))
-
-    @property
-    def grain(self) -> Grain:
-        return "hour" if self.days <= HOURLY_UP_TO_DAYS else "day"
-
-    @property
-    def last_day(self) -> date:
-        return (self.end - timedelta(days=1)).date()
-
-    def previous(self) -> Filters:
-        """The same number of days just before this range, for KPI deltas."""
-        span = self.end - self.start
-        return Filters(self.start - span, self.start, self.environments, self.models)
+Filters = page_data.Filters
 
 
 # -- the warehouse and its state -------------------------------------------------------------
@@ -121,7 +93,9 @@ def _snapshot(path: str, config_stamp: str) -> Snapshot:
             path, "missing", f"There is no warehouse at `{path}` yet. {LOAD_HINT}", key="missing"
         )
     try:
-        row = reads.bounds(warehouse).row(0, named=True)
+        skew = resolve(os.environ.get("HYBRIDLENS_CONFIG"), warehouse)[0].ingest
+        horizon = datetime.now(UTC) + timedelta(hours=skew.max_clock_skew_hours)
+        row = reads.bounds(warehouse, horizon=horizon).row(0, named=True)
     except WarehouseMissingError:
         return Snapshot(
             path, "missing", f"There is no warehouse at `{path}` yet. {LOAD_HINT}", key="missing"
@@ -191,44 +165,19 @@ def default_days() -> int:
     return max(1, int(config().dashboard.default_days))
 
 
+def _clamped_days(snap: Snapshot) -> int:
+    """`default_days`, but never more days than the data spans (a huge value stays a page)."""
+    assert snap.first_day is not None and snap.last_day is not None
+    return min(default_days(), (snap.last_day - snap.first_day).days + 1)
+
+
 def slo_targets() -> pl.DataFrame:
     """Per environment (configured or only seen in data): kind, place and SLO targets."""
-    cfg = config()
-    rows = [
-        {
-            "environment": e.name,
-            "configured": True,
-            "kind": e.kind,
-            "provider": e.provider,
-            "region": e.region,
-            "residency": e.residency,
-            "latency_p95_slo_ms": e.slo.latency_p95_ms,
-            "availability_slo": e.slo.availability,
-        }
-        for e in cfg.environments
-    ]
-    known = {e.name for e in cfg.environments}
-    rows += [
-        {
-            "environment": name,
-            "configured": False,
-            "kind": None,
-            "provider": None,
-            "region": None,
-            "residency": None,
-            "latency_p95_slo_ms": None,
-            "availability_slo": None,
-        }
-        for name in environments()
-        if name not in known
-    ]
-    return pl.DataFrame(rows, schema=slo.TARGET_SCHEMA, orient="row")
+    return slo.targets(config(), environments())
 
 
 def accuracy_floors() -> pl.DataFrame:
-    cfg = config()
-    rows = [(m.name, m.accuracy_floor) for m in cfg.models]
-    return pl.DataFrame(rows, schema=slo.FLOOR_SCHEMA, orient="row")
+    return slo.floors(config())
 
 
 # -- what is in the data ------------------------------------------------------------------------
@@ -257,11 +206,12 @@ def models() -> list[str]:
 
 
 def default_range(snap: Snapshot) -> tuple[date, date]:
-    """The last `default_days` whole UTC days ending at the newest data (not the wall clock)."""
+    """The last `default_days` whole UTC days ending at the newest data (not the wall clock;
+    data beyond now + the ingest clock skew is ignored, so one span from the future cannot
+    move the range)."""
     assert snap.first_day is not None and snap.last_day is not None
     last = snap.last_day
-    first = max(snap.first_day, last - timedelta(days=default_days() - 1))
-    return first, last
+    return last - timedelta(days=_clamped_days(snap) - 1), last
 
 
 def current_filters() -> Filters:
@@ -283,124 +233,31 @@ def filters_for(
     return Filters(start, end, tuple(environments), tuple(models))
 
 
-# -- figures ------------------------------------------------------------------------------------
-def metrics_by(f: Filters, by: tuple[str, ...]) -> pl.DataFrame:
-    """`warehouse.metrics.metrics` for the filters, grouped by `by`."""
+# -- what a page shows --------------------------------------------------------------------------
+def overview(f: Filters) -> page_data.Overview:
+    """Everything the fleet overview draws for `f`, read once."""
     snap = snapshot()
-    return _metrics(snap.path, snap.key, f.start, f.end, by, f.environments, f.models)
+    return _overview(snap.path, snap.key, f)
 
 
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _metrics(
-    path: str,
-    key: str,
-    start: datetime,
-    end: datetime,
-    by: tuple[str, ...],
-    environments: tuple[str, ...],
-    models: tuple[str, ...],
-) -> pl.DataFrame:
-    return metrics(
-        Warehouse(path),
-        _config(path, key),
-        start=start,
-        end=end,
-        by=by,
-        environments=list(environments) or None,
-        models=list(models) or None,
-    )
+def _overview(path: str, key: str, f: Filters) -> page_data.Overview:
+    cfg = _config(path, key)
+    return page_data.overview(Warehouse(path), cfg, _targets(path, key), f)
 
 
-def slo_report(f: Filters, by: tuple[str, ...] = ("environment", "model")) -> pl.DataFrame:
-    """`metrics` rows with their SLO targets and verdicts, worst first."""
-    frame = slo.evaluate(metrics_by(f, by), slo_targets(), accuracy_floors())
-    return slo.worst_first(frame, list(by))
-
-
-def versions(f: Filters) -> pl.DataFrame:
-    """`metrics` per (environment, model, version), so versions compare on one definition."""
-    return metrics_by(f, ("environment", "model", "version"))
-
-
-def fleet_latency(f: Filters) -> pl.DataFrame:
-    return _cached(
-        "fleet_latency", start=f.start, end=f.end, environments=f.environments, models=f.models
-    )
-
-
-def latency_series(f: Filters, grain: Grain | None = None) -> pl.DataFrame:
-    return _cached(
-        "latency_series",
-        start=f.start,
-        end=f.end,
-        grain=grain or f.grain,
-        environments=f.environments,
-        models=f.models,
-    )
-
-
-def traffic_series(f: Filters, grain: Grain | None = None) -> pl.DataFrame:
-    return _cached(
-        "traffic_series",
-        start=f.start,
-        end=f.end,
-        grain=grain or f.grain,
-        environments=f.environments,
-        models=f.models,
-    )
-
-
-def uptime_daily(f: Filters) -> pl.DataFrame:
-    """Uptime per environment and day; all models together, as uptime is defined."""
-    return _cached(
-        "uptime_daily", with_config=True, start=f.start, end=f.end, environments=f.environments
-    )
-
-
-def down_minutes(f: Filters) -> pl.DataFrame:
-    return _cached(
-        "down_minutes", with_config=True, start=f.start, end=f.end, environments=f.environments
-    )
-
-
-def minute_traces(minutes: pl.DataFrame, per_minute: int = 3) -> pl.DataFrame:
-    """Example failed request spans for each (environment, minute) row of `minutes`."""
+def environment(ef: Filters, everywhere: Filters, grain: Grain) -> page_data.Environment:
+    """Everything the environment page draws for one environment, read once."""
     snap = snapshot()
-    wanted = tuple(minutes.select("environment", "minute").iter_rows())
-    return _minute_traces(snap.path, snap.key, wanted, per_minute)
+    return _environment(snap.path, snap.key, ef, everywhere, grain)
 
 
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _minute_traces(
-    path: str, key: str, wanted: tuple[tuple[str, datetime], ...], per_minute: int
-) -> pl.DataFrame:
-    frame = pl.DataFrame(
-        list(wanted),
-        schema={"environment": pl.String, "minute": pl.Datetime("us", "UTC")},
-        orient="row",
-    )
-    return reads.minute_traces(Warehouse(path), frame, per_minute=per_minute)
+def _environment(
+    path: str, key: str, ef: Filters, everywhere: Filters, grain: Grain
+) -> page_data.Environment:
+    return page_data.environment(Warehouse(path), _config(path, key), ef, everywhere, grain)
 
 
-def version_changes(f: Filters) -> pl.DataFrame:
-    return _cached("version_changes", environments=f.environments, models=f.models)
-
-
-def error_budget(f: Filters) -> pl.DataFrame:
-    """Rolling 30-day error budget per environment, ending at the newest data."""
-    return _cached("error_budget", with_config=True, environments=f.environments)
-
-
-def _cached(query: str, *, with_config: bool = False, **params: Any) -> pl.DataFrame:
-    """`reads.<query>(...)` through the one cache, keyed by the newest load and the params."""
-    snap = snapshot()
-    return _read(query, snap.path, snap.key, with_config, **params)
-
-
-@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES * 8, show_spinner=False)
-def _read(query: str, path: str, key: str, with_config: bool, **params: Any) -> pl.DataFrame:
-    warehouse = Warehouse(path)
-    read = getattr(reads, query)
-    if with_config:
-        return read(warehouse, _config(path, key), **params)  # type: ignore[no-any-return]
-    return read(warehouse, **params)  # type: ignore[no-any-return]
+def _targets(path: str, key: str) -> pl.DataFrame:
+    return slo.targets(_config(path, key), environments())

@@ -11,7 +11,8 @@ from datetime import date
 
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import data
+from dashboard.formatting import fmt_time
 
 
 def render(snap: data.Snapshot) -> data.Filters:
@@ -45,7 +46,7 @@ def render(snap: data.Snapshot) -> data.Filters:
             bind="query-params",
         )
         st.caption(
-            f"Data from {charts.fmt_time(snap.first)} to {charts.fmt_time(snap.last)} UTC · "
+            f"Data from {fmt_time(snap.first)} to {fmt_time(snap.last)} UTC · "
             f"{snap.requests:,} request spans · load {snap.load_id or '—'}. "
             "The filters are kept in the URL, so a link shares this view."
         )

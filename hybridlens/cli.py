@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by",
         default="environment,model",
-        help="group columns from environment,model,version (default environment,model)",
+        help="group columns from environment,model,version (default environment,model); "
+        "'' or none for one row of fleet totals",
     )
     p.add_argument("--environment", action="append", default=None, help="only this (repeatable)")
     p.add_argument("--model", action="append", default=None, help="only this (repeatable)")

@@ -9,24 +9,25 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from dashboard import charts, slo
+from dashboard import formatting, overview_figures, tables
+from warehouse import definitions, slo
 
 
 @pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, "x", True])
 def test_missing_values_are_a_dash_never_nan_or_none(bad: object) -> None:
-    for fmt in (charts.fmt_count, charts.fmt_pct, charts.fmt_ms, charts.fmt_pp):
-        assert fmt(bad) == charts.DASH
-    assert charts.fmt_interval(bad, 0.5) == charts.DASH
+    for fmt in (formatting.fmt_count, formatting.fmt_pct, formatting.fmt_ms, formatting.fmt_pp):
+        assert fmt(bad) == formatting.DASH
+    assert formatting.fmt_interval(bad, 0.5) == formatting.DASH
 
 
 def test_labels_carry_their_units() -> None:
-    assert charts.fmt_pct(0.996174) == "99.62%"
-    assert charts.fmt_ms(48.21) == "48.2 ms"
-    assert charts.fmt_ms(4793.7) == "4,794 ms"
-    assert charts.fmt_ms(4793.7, unit=False) == "4,794"
-    assert charts.fmt_interval(0.9026, 0.9365) == "90.3% – 93.7%"
-    assert charts.fmt_pp(0.0038) == "+0.38 pp"
-    assert charts.fmt_count(178213.4) == "178,213"
+    assert formatting.fmt_pct(0.996174) == "99.62%"
+    assert formatting.fmt_ms(48.21) == "48.2 ms"
+    assert formatting.fmt_ms(4793.7) == "4,794 ms"
+    assert formatting.fmt_ms(4793.7, unit=False) == "4,794"
+    assert formatting.fmt_interval(0.9026, 0.9365) == "90.3% – 93.7%"
+    assert formatting.fmt_pp(0.0038) == "+0.38 pp"
+    assert formatting.fmt_count(178213.4) == "178,213"
 
 
 def _targets(**slos: tuple[float | None, float | None]) -> pl.DataFrame:
@@ -91,20 +92,20 @@ def test_down_minutes_merge_into_periods() -> None:
             "cause": ["errors", "errors", "no traffic", "errors", "errors"],
         }
     )
-    periods = charts.incidents(down)
+    periods = definitions.down_periods(down)
     assert periods["down_minutes"].to_list() == [4, 1]
     first = periods.row(0, named=True)
     assert first["start"] == t0 and first["end"] == t0 + timedelta(minutes=21)
     assert (first["error_minutes"], first["silent_minutes"]) == (3, 1)
-    assert charts.incidents(down.clear()).is_empty()
+    assert definitions.down_periods(down.clear()).is_empty()
 
 
 def test_trace_links_keep_the_id_an_id() -> None:
     template = "http://localhost:16686/trace/{trace_id}"
-    assert charts.trace_url(template, "abc123") == "http://localhost:16686/trace/abc123"
-    hostile = charts.trace_url(template, "x/../../?q=<script>")
+    assert tables.trace_url(template, "abc123") == "http://localhost:16686/trace/abc123"
+    hostile = tables.trace_url(template, "x/../../?q=<script>")
     assert hostile.startswith("http://localhost:16686/trace/x%2F..%2F..%2F%3Fq%3D%3Cscript%3E")
-    match = re.match(charts.trace_display_pattern(template), charts.trace_url(template, "ab12"))
+    match = re.match(tables.trace_display_pattern(template), tables.trace_url(template, "ab12"))
     assert match and match.group(1) == "ab12"
 
 
@@ -112,6 +113,32 @@ def test_empty_frames_give_titled_figures_that_say_why() -> None:
     empty = pl.DataFrame(
         schema={"environment": pl.String, "model": pl.String, "period": pl.Datetime("us", "UTC")}
     )
-    fig = charts.requests_figure(empty, {}, "day")
+    fig = overview_figures.requests_figure(empty, {}, "day")
     assert fig.layout.title.text.startswith("Requests per day")
     assert fig.layout.annotations[0].text == "No requests in the selected range"
+
+
+@pytest.mark.parametrize("days", [1, 3, 10**9])
+def test_a_huge_default_days_still_gives_a_range_inside_the_data(
+    days: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import data
+
+    monkeypatch.setattr(data, "default_days", lambda: days)
+    snap = data.Snapshot(
+        "w.duckdb",
+        "ok",
+        first=datetime(2026, 11, 1, 8, tzinfo=UTC),
+        last=datetime(2026, 11, 10, 17, tzinfo=UTC),
+        requests=1,
+    )
+    first, last = data.default_range(snap)
+    assert last == snap.last_day
+    want = {1: snap.last_day, 3: datetime(2026, 11, 8).date()}.get(days, snap.first_day)
+    assert first == want
+
+
+def test_ms_changes_are_signed() -> None:
+    assert formatting.fmt_ms_change(386.2) == "+386 ms"
+    assert formatting.fmt_ms_change(-1150.0, unit=False) == "-1,150"
+    assert formatting.fmt_ms_change(None) == formatting.DASH

@@ -38,10 +38,12 @@ from dashboard_support import (
 from otlp_factory import BASE_NS, NS, SpanSpec, jsonl, traces_request
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data, slo
+from dashboard import data
 from ingest.traces import ingest_paths
+from warehouse import slo
 from warehouse.db import Warehouse, read_sql, run
-from warehouse.metrics import metrics, slo_params
+from warehouse.metrics import metrics
+from warehouse.uptime import slo_params
 
 START = datetime(2026, 10, 22, tzinfo=UTC)  # the scenario's first day; 10 days < default 30
 END = datetime(2026, 11, 1, tzinfo=UTC)

@@ -40,8 +40,9 @@ from scipy import stats
 from ingest.traces import ingest_paths
 from warehouse.config import Config, load_file
 from warehouse.db import Warehouse
-from warehouse.metrics import METRIC_COLUMNS, metrics, slo_params
-from warehouse.metrics import uptime_by_environment as sql_uptime
+from warehouse.metrics import METRIC_COLUMNS, metrics
+from warehouse.uptime import slo_params
+from warehouse.uptime import uptime_by_environment as sql_uptime
 
 NS = 10**9
 MINUTE = timedelta(minutes=1)

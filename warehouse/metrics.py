@@ -6,16 +6,17 @@ Every figure comes from the rollups, so a month of data answers in well under a 
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 import polars as pl
-from scipy import stats
 
 from warehouse.config import Config
-from warehouse.db import Warehouse, read_sql, run
-from warehouse.load import LATENCY_GAMMA
+from warehouse.db import read_sql, run
+from warehouse.definitions import accuracy_interval, availability, error_rate
+from warehouse.definitions import uptime as fleet_uptime
+from warehouse.session import Source, connection
+from warehouse.uptime import uptime_by_environment
 
 GROUP_COLUMNS = ("environment", "model", "version")
 METRIC_COLUMNS = (
@@ -37,16 +38,25 @@ METRIC_COLUMNS = (
 
 
 def check_group(by: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Validate a --by list against the allowed group columns (they go into SQL text)."""
-    by = tuple(dict.fromkeys(c.strip() for c in by if c.strip()))
-    if not by:
-        raise ValueError("--by needs at least one of: " + ", ".join(GROUP_COLUMNS))
-    bad = [c for c in by if c not in GROUP_COLUMNS]
+    """Validate a --by list against the allowed group columns (they go into SQL text).
+
+    Nothing, "" or "none" groups by nothing: one row of fleet totals. A list of empty names
+    ("," say) is a typo, not a request for totals.
+    """
+    raw = [c.strip() for c in by]
+    if raw in ([], [""], ["none"]):
+        return ()
+    cleaned = tuple(dict.fromkeys(c for c in raw if c))
+    if not cleaned:
+        raise ValueError(
+            "--by needs at least one of: " + ", ".join(GROUP_COLUMNS) + " (or none for totals)"
+        )
+    bad = [c for c in cleaned if c not in GROUP_COLUMNS]
     if bad:
         raise ValueError(
             f"cannot group by {', '.join(bad)}: choose from {', '.join(GROUP_COLUMNS)}"
         )
-    return by
+    return cleaned
 
 
 def filter_params(
@@ -63,17 +73,19 @@ def filter_params(
     }
 
 
-def slo_params(config: Config) -> dict[str, Any]:
-    return {
-        "slo_environments": [e.name for e in config.environments] or [""],
-        "slo_thresholds": [e.slo.down_error_ratio for e in config.environments] or [0.05],
-        "slo_min_requests": [e.slo.uptime_min_requests for e in config.environments] or [5],
-        "slo_min_expected": [e.slo.uptime_min_expected for e in config.environments] or [1.0],
-    }
+def latency_percentiles(
+    con: Any, group: tuple[str, ...], params: dict[str, Any], grain: str = "hour"
+) -> pl.DataFrame:
+    """p50/p95/p99 and requests per `group` from latency_percentiles.sql, the one
+    percentile query. `group` may name `period` (the UTC `grain`); () is the whole fleet."""
+    cols = ", ".join(group) or "fleet"
+    sql = read_sql("latency_percentiles").format(group=cols)
+    frame = run(con, "latency_percentiles", sql, {**params, "grain": grain})
+    return frame if group else frame.drop("fleet")
 
 
 def metrics(
-    warehouse: Warehouse,
+    warehouse: Source,
     config: Config,
     *,
     start: datetime | None = None,
@@ -82,46 +94,47 @@ def metrics(
     environments: list[str] | None = None,
     models: list[str] | None = None,
 ) -> pl.DataFrame:
-    """One row per group with exactly the group columns and METRIC_COLUMNS, sorted."""
+    """One row per group with exactly the group columns and METRIC_COLUMNS, sorted.
+
+    `by=()` is one row of fleet totals over the filters; its uptime counts the minutes of
+    every environment that served a selected model. `warehouse` may be a `Session`, so a
+    page's reads share one connection.
+    """
     group = check_group(by)
-    cols = ", ".join(group)
+    cols = ", ".join(group) or "'all' AS fleet"
+    keys = list(group) or ["fleet"]
     params = filter_params(start, end, environments, models)
-    with warehouse.read() as con:
+    with connection(warehouse) as con:
         counts = run(con, "metrics_counts", read_sql("metrics_counts").format(group=cols), params)
-        latency = run(
-            con,
-            "metrics_latency",
-            read_sql("metrics_latency").format(group=cols),
-            {**params, "gamma": LATENCY_GAMMA},
-        )
+        latency = latency_percentiles(con, group, params).drop("requests")
         named = [m for m in config.models if m.evaluation]
         accuracy = run(
             con,
             "metrics_accuracy",
-            read_sql("metrics_accuracy").format(group=", ".join(f"a.{c}" for c in group)),
+            read_sql("metrics_accuracy").format(
+                group=", ".join(f"a.{c}" for c in group) or "'all' AS fleet"
+            ),
             {
                 **params,
                 "eval_models": [m.name for m in named] or [""],
                 "eval_names": [m.evaluation for m in named] or ["accuracy"],
             },
         )
-        uptime = uptime_by_environment(con, config, params) if "environment" in group else None
-    return assemble(group, counts, latency, accuracy, uptime)
-
-
-def uptime_by_environment(con: Any, config: Config, params: dict[str, Any]) -> pl.DataFrame:
-    sql = (
-        "SELECT environment, count(*) FILTER (WHERE state = 'up') AS up_minutes, "
-        "count(*) FILTER (WHERE state = 'down') AS down_minutes, "
-        "count(*) FILTER (WHERE state = 'nodata') AS nodata_minutes "
-        f"FROM ({read_sql('uptime_minutes')}) GROUP BY environment"
-    )
-    frame = run(con, "uptime_by_environment", sql, {**params, **slo_params(config)})
-    return frame.with_columns(
-        uptime=pl.when(pl.col("up_minutes") + pl.col("down_minutes") > 0)
-        .then(pl.col("up_minutes") / (pl.col("up_minutes") + pl.col("down_minutes")))
-        .otherwise(None)
-    )
+        uptime = None
+        if "environment" in group or not group:
+            uptime = uptime_by_environment(con, config, params)
+    if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
+        counts = counts.filter(pl.col("requests").is_not_null())
+        accuracy = accuracy.filter(pl.col("accuracy_n").is_not_null())
+        latency = latency.with_columns(fleet=pl.lit("all"))
+        if uptime is not None:
+            up, down = int(uptime["up_minutes"].sum()), int(uptime["down_minutes"].sum())
+            uptime = pl.DataFrame(
+                {"fleet": ["all"], "uptime": [fleet_uptime(up, down)]},
+                schema={"fleet": pl.String, "uptime": pl.Float64},
+            )
+    frame = assemble(tuple(keys), counts, latency, accuracy, uptime)
+    return frame if group else frame.drop("fleet")
 
 
 def assemble(
@@ -136,21 +149,24 @@ def assemble(
         accuracy, on=keys, how="full", coalesce=True
     )
     if uptime is not None:
-        frame = frame.join(uptime.select("environment", "uptime"), on="environment", how="left")
+        key = "environment" if "environment" in keys else "fleet"
+        frame = frame.join(uptime.select(key, "uptime"), on=key, how="left")
     else:
         frame = frame.with_columns(uptime=pl.lit(None, dtype=pl.Float64))
     rows = []
     for r in frame.iter_rows(named=True):
         requests = r["requests"] or 0.0
         errors = r["errors"] or 0.0
-        lo, mean, hi = interval(r["accuracy_n"], r["score_sum"], r["score_sumsq"], r["n_binary"])
+        lo, mean, hi = accuracy_interval(
+            r["accuracy_n"], r["score_sum"], r["score_sumsq"], r["n_binary"]
+        )
         rows.append(
             {
                 **{k: r[k] for k in keys},
                 "requests": round(requests),
                 "errors": round(errors),
-                "error_rate": errors / requests if requests else None,
-                "availability": 1 - errors / requests if requests else None,
+                "error_rate": error_rate(requests, errors),
+                "availability": availability(requests, errors),
                 "uptime": r["uptime"],
                 "latency_p50_ms": r["latency_p50_ms"],
                 "latency_p95_ms": r["latency_p95_ms"],
@@ -182,24 +198,3 @@ def assemble(
         "output_tokens": pl.Int64,
     }
     return pl.DataFrame(rows, schema=schema, orient="row").sort(keys, nulls_last=True)
-
-
-def interval(
-    n: float | None, total: float | None, sumsq: float | None, n_binary: float | None
-) -> tuple[float | None, float | None, float | None]:
-    """(low, mean, high) of a 95% interval: Wilson for 0/1 scores, Student's t otherwise."""
-    if not n or total is None:
-        return None, None, None
-    n = float(n)
-    mean = total / n
-    if n_binary == n:
-        z = 1.959963984540054
-        denom = 1 + z * z / n
-        centre = (mean + z * z / (2 * n)) / denom
-        half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / denom
-        return max(0.0, centre - half), mean, min(1.0, centre + half)
-    if n < 2:
-        return None, mean, None
-    var = max(0.0, (sumsq - n * mean * mean) / (n - 1)) if sumsq is not None else 0.0
-    half = float(stats.t.ppf(0.975, n - 1)) * math.sqrt(var / n)
-    return max(0.0, mean - half), mean, min(1.0, mean + half)

@@ -1,10 +1,11 @@
 """Read-side queries behind the dashboard pages and the weekly report.
 
-Each function runs one `warehouse/queries/dash_*.sql` file with bound parameters and
-returns a Polars frame, so a page never holds SQL and every number on screen can be
-reproduced by running that file in DuckDB. Percentiles use the same histogram rank as
-`metrics_latency.sql` and uptime reuses `uptime_minutes.sql`, so a chart and
-`hybridlens metrics` never disagree about the same range.
+Each function runs one `warehouse/queries/*.sql` file with bound parameters and returns a
+Polars frame, so a page never holds SQL and every number on screen can be reproduced by
+running that file in DuckDB. Percentiles come from `latency_percentiles.sql` and uptime
+from `uptime_minutes.sql`, the same files `metrics` runs, so a chart and
+`hybridlens metrics` never disagree about the same range. Every function takes a
+`Warehouse` or a `Session` (`warehouse.session`), so a page's reads share one connection.
 """
 
 from __future__ import annotations
@@ -16,23 +17,19 @@ from typing import Any, Literal
 import polars as pl
 
 from warehouse.config import Config
-from warehouse.db import Warehouse, read_sql, run
-from warehouse.load import LATENCY_GAMMA
-from warehouse.metrics import filter_params, metrics, slo_params
+from warehouse.db import read_sql, run
+from warehouse.metrics import filter_params, latency_percentiles, metrics
+from warehouse.session import Source, connection
+from warehouse.uptime import slo_params, with_uptime_minutes
 
 Grain = Literal["hour", "day"]
 GRAINS: tuple[Grain, ...] = ("hour", "day")
 BUDGET_WINDOW_DAYS = 30
 
 
-def _query(warehouse: Warehouse, name: str, params: dict[str, Any]) -> pl.DataFrame:
-    with warehouse.read() as con:
-        return run(con, name, read_sql(name), params)
-
-
-def _with_uptime_minutes(name: str) -> str:
-    """A dash query that wraps uptime_minutes.sql, so a minute is judged in one place only."""
-    return read_sql(name).replace("{uptime_minutes}", read_sql("uptime_minutes"))
+def _query(warehouse: Source, name: str, params: dict[str, Any], sql: str = "") -> pl.DataFrame:
+    with connection(warehouse) as con:
+        return run(con, name, sql or read_sql(name), params)
 
 
 def _check_grain(grain: str) -> str:
@@ -42,22 +39,24 @@ def _check_grain(grain: str) -> str:
     return grain
 
 
-def bounds(warehouse: Warehouse) -> pl.DataFrame:
+def bounds(warehouse: Source, *, horizon: datetime | None = None) -> pl.DataFrame:
     """One row: first/last request start, request span count, newest load id and config time.
 
-    The newest load id and config time are the dashboard's cache key: a new load or a newly
-    stored config changes them, so cached figures are recomputed.
+    Requests starting after `horizon` (now + the ingest clock skew, say) do not count as
+    first or last, so a span from the future cannot move a default range. The newest load
+    id and config time are the dashboard's cache key: a new load or a newly stored config
+    changes them, so cached figures are recomputed.
     """
-    return _query(warehouse, "dash_bounds", {})
+    return _query(warehouse, "dash_bounds", {"horizon": horizon})
 
 
-def dimensions(warehouse: Warehouse) -> pl.DataFrame:
+def dimensions(warehouse: Source) -> pl.DataFrame:
     """(environment, model) pairs that have requests, with first/last hour and requests."""
     return _query(warehouse, "dash_dimensions", {})
 
 
 def latency_series(
-    warehouse: Warehouse,
+    warehouse: Source,
     *,
     start: datetime | None,
     end: datetime | None,
@@ -67,15 +66,15 @@ def latency_series(
 ) -> pl.DataFrame:
     """p50/p95/p99 per (environment, model, period), period = UTC hour or UTC day."""
     params = filter_params(start, end, list(environments or []), list(models or []))
-    return _query(
-        warehouse,
-        "dash_latency_series",
-        {**params, "grain": _check_grain(grain), "gamma": LATENCY_GAMMA},
-    )
+    with connection(warehouse) as con:
+        frame = latency_percentiles(
+            con, ("environment", "model", "period"), params, _check_grain(grain)
+        )
+    return frame.sort("environment", "model", "period")
 
 
 def fleet_latency(
-    warehouse: Warehouse,
+    warehouse: Source,
     *,
     start: datetime | None,
     end: datetime | None,
@@ -84,11 +83,12 @@ def fleet_latency(
 ) -> pl.DataFrame:
     """One row of p50/p95/p99 over all selected requests together (empty when none)."""
     params = filter_params(start, end, list(environments or []), list(models or []))
-    return _query(warehouse, "dash_fleet_latency", {**params, "gamma": LATENCY_GAMMA})
+    with connection(warehouse) as con:
+        return latency_percentiles(con, (), params)
 
 
 def traffic_series(
-    warehouse: Warehouse,
+    warehouse: Source,
     *,
     start: datetime | None,
     end: datetime | None,
@@ -102,7 +102,7 @@ def traffic_series(
 
 
 def uptime_daily(
-    warehouse: Warehouse,
+    warehouse: Source,
     config: Config,
     *,
     start: datetime | None,
@@ -111,12 +111,11 @@ def uptime_daily(
 ) -> pl.DataFrame:
     """Up/down/no-data minutes and uptime per environment and UTC day (all models together)."""
     params = {**filter_params(start, end, list(environments or []), None), **slo_params(config)}
-    with warehouse.read() as con:
-        return run(con, "dash_uptime_daily", _with_uptime_minutes("dash_uptime_daily"), params)
+    return _query(warehouse, "dash_uptime_daily", params, with_uptime_minutes("dash_uptime_daily"))
 
 
 def down_minutes(
-    warehouse: Warehouse,
+    warehouse: Source,
     config: Config,
     *,
     start: datetime | None,
@@ -125,12 +124,11 @@ def down_minutes(
 ) -> pl.DataFrame:
     """Every down minute per environment with its requests, errors, expected traffic, cause."""
     params = {**filter_params(start, end, list(environments or []), None), **slo_params(config)}
-    with warehouse.read() as con:
-        return run(con, "dash_down_minutes", _with_uptime_minutes("dash_down_minutes"), params)
+    return _query(warehouse, "dash_down_minutes", params, with_uptime_minutes("dash_down_minutes"))
 
 
 def minute_traces(
-    warehouse: Warehouse,
+    warehouse: Source,
     wanted: pl.DataFrame,
     *,
     per_minute: int = 3,
@@ -163,7 +161,7 @@ def minute_traces(
 
 
 def version_changes(
-    warehouse: Warehouse,
+    warehouse: Source,
     *,
     environments: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
@@ -178,7 +176,7 @@ def version_changes(
 
 
 def versions(
-    warehouse: Warehouse,
+    warehouse: Source,
     config: Config,
     *,
     start: datetime | None,
@@ -199,7 +197,7 @@ def versions(
 
 
 def error_budget(
-    warehouse: Warehouse,
+    warehouse: Source,
     config: Config,
     *,
     environments: Sequence[str] | None = None,

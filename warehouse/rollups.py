@@ -42,6 +42,15 @@ def refresh_hours(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
         refresh_rollups(con, lo, hi - timedelta(microseconds=1))
 
 
+def refresh_uptime_hours(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    """Rejudge the minutes that new request spans in these hours can change (only spans
+    move a minute's verdict; evaluations do not)."""
+    from warehouse import uptime  # looked up at call time, like refresh_rollups
+
+    for lo, hi in hour_ranges(hours):
+        uptime.refresh_minute_verdicts(con, lo, hi)
+
+
 def refresh_rollups(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> None:
     """Rebuild the rollups of every hour touched by [lo, hi]."""
     start = lo.replace(minute=0, second=0, microsecond=0)
@@ -62,6 +71,9 @@ def rebuild_rollups(warehouse: Warehouse) -> None:
         lo, hi = one(con, "SELECT min(start_time), max(start_time) FROM spans")  # type: ignore[misc]
         if lo is not None:
             refresh_rollups(con, lo, hi)
+            from warehouse import uptime
+
+            uptime.refresh_minute_verdicts(con, lo, hi)
 
 
 def statements(name: str) -> list[str]:

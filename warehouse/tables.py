@@ -64,6 +64,12 @@ def _rollups(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     rollups.refresh_hours(con, hours)
 
 
+def _uptime(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    from warehouse import rollups
+
+    rollups.refresh_uptime_hours(con, hours)
+
+
 TABLES: Mapping[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -75,7 +81,7 @@ TABLES: Mapping[str, TableSpec] = {
             keep_first_by="start_time",
             prepare="publish_spans",
             after=("publish_span_models", "publish_span_demote"),
-            hooks=(_rollups,),
+            hooks=(_rollups, _uptime),
         ),
         TableSpec(
             "evaluations",

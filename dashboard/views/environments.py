@@ -13,10 +13,20 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import data, tables
+from dashboard.environment_figures import (
+    accuracy_figure,
+    availability_figure,
+    latency_figure,
+    uptime_figure,
+    versions_figure,
+)
+from dashboard.figure_parts import environment_colors
+from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_ms_change, fmt_pct, fmt_pp, fmt_time
+from dashboard.page_data import Environment
+from warehouse import definitions
 
 ALL_MODELS = "All models"
-MAX_BAD_MINUTES = 500
 PLOT_CONFIG = {"displaylogo": False}
 
 
@@ -24,9 +34,9 @@ def _columns(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
     """Counts with thousands separators, numbers-as-text right-aligned, plus `extra`."""
     config: dict[str, Any] = {}
     for column in table.columns:
-        if column in charts.COUNT_COLUMNS:
+        if column in tables.COUNT_COLUMNS:
             config[column] = st.column_config.NumberColumn(format="localized")
-        elif column in charts.RIGHT_ALIGNED:
+        elif column in tables.RIGHT_ALIGNED:
             config[column] = st.column_config.TextColumn(alignment="right")
     return config | extra
 
@@ -56,57 +66,45 @@ def _pickers(f: data.Filters) -> tuple[str, str | None, data.Grain] | None:
     return env, (None if choice == ALL_MODELS else choice), resolution
 
 
-def _kpis(ef: data.Filters, target: dict[str, float | None]) -> None:
-    row = data.metrics_by(ef, ("environment",))
-    r = row.row(0, named=True) if not row.is_empty() else {}
-    by_model = data.metrics_by(ef, ("environment", "model"))
-    evaluated = by_model.filter(pl.col("accuracy_n") > 0)
-    n_eval = int(evaluated["accuracy_n"].sum()) if not evaluated.is_empty() else 0
-    accuracy = (
-        float((evaluated["accuracy"] * evaluated["accuracy_n"]).sum()) / n_eval if n_eval else None
-    )
-    latency = data.fleet_latency(ef)
-    p95 = latency["latency_p95_ms"][0] if not latency.is_empty() else None
-    budget = data.error_budget(ef)
-    left = budget["budget_left"][0] if not budget.is_empty() else None
+def _kpis(e: Environment, target: dict[str, float | None]) -> None:
+    r = e.kpis
+    n_eval = int(r.get("accuracy_n") or 0)
+    p95 = r.get("latency_p95_ms")
+    left = e.budget.get("budget_left")
     avail_slo, p95_slo = target.get("availability"), target.get("latency_p95_ms")
     availability, uptime = r.get("availability"), r.get("uptime")
+    availability_margin = definitions.difference(availability, avail_slo)
+    uptime_margin = definitions.difference(uptime, avail_slo)
+    p95_margin = definitions.difference(p95, p95_slo)
 
-    cols = st.columns(6)
-    cols[0].metric("Requests", charts.fmt_count(r.get("requests")), border=True)
+    cols = [*st.columns(3), *st.columns(3)]  # two rows: no value or delta is cut short
+    cols[0].metric("Requests", fmt_count(r.get("requests")), border=True)
     cols[1].metric(
         "Availability",
-        charts.fmt_pct(availability),
-        delta=f"{charts.fmt_pp(availability - avail_slo)} vs SLO"
-        if availability is not None and avail_slo is not None
-        else None,
+        fmt_pct(availability),
+        delta=f"{fmt_pp(availability_margin)} vs SLO" if availability_margin is not None else None,
         border=True,
-        help=f"Good requests / all requests; SLO {charts.fmt_pct(avail_slo)}.",
+        help=f"Good requests / all requests; SLO {fmt_pct(avail_slo)}.",
     )
     cols[2].metric(
         "Uptime",
-        charts.fmt_pct(uptime),
-        delta=f"{charts.fmt_pp(uptime - avail_slo)} vs SLO"
-        if uptime is not None and avail_slo is not None
-        else None,
+        fmt_pct(uptime),
+        delta=f"{fmt_pp(uptime_margin)} vs SLO" if uptime_margin is not None else None,
         border=True,
         help="Up minutes / judged minutes of the environment (all models together), shown "
         "against the availability SLO for reference.",
     )
     cols[3].metric(
         "p95 latency (ms)",
-        charts.fmt_ms(p95, unit=False),
-        delta=f"{charts.fmt_ms(p95 - p95_slo, unit=False)} ms vs SLO"
-        if p95 is not None and p95_slo is not None
-        else None,
+        fmt_ms(p95, unit=False),
+        delta=f"{fmt_ms_change(p95_margin)} vs SLO" if p95_margin is not None else None,
         delta_color="inverse",
         border=True,
-        help=f"Over every selected request of this environment together; SLO "
-        f"{charts.fmt_ms(p95_slo)}.",
+        help=f"Over every selected request of this environment together; SLO {fmt_ms(p95_slo)}.",
     )
     cols[4].metric(
         "Accuracy",
-        charts.fmt_pct(accuracy, 1) if n_eval else charts.DASH,
+        fmt_pct(r.get("accuracy"), 1) if n_eval else DASH,
         delta=f"{n_eval:,} evaluations" if n_eval else "no evaluations",
         delta_color="off",
         delta_arrow="off",
@@ -114,7 +112,7 @@ def _kpis(ef: data.Filters, target: dict[str, float | None]) -> None:
     )
     cols[5].metric(
         "Error budget left",
-        charts.fmt_pct(left, 1) if avail_slo is not None else "no SLO set",
+        fmt_pct(left, 1) if avail_slo is not None else "no SLO set",
         delta="last 30 days" if avail_slo is not None else None,
         delta_color="off",
         delta_arrow="off",
@@ -149,30 +147,32 @@ def main() -> None:
             if v
         )
         st.caption(
-            f"{place}. SLOs: p95 ≤ {charts.fmt_ms(slo_target['latency_p95_ms'])}, "
-            f"availability ≥ {charts.fmt_pct(slo_target['availability'])}. "
-            f"{charts.fmt_time(f.start, minutes=False)} to "
-            f"{charts.fmt_time(f.last_day, minutes=False)} (UTC)."
+            f"{place}. SLOs: p95 ≤ {fmt_ms(slo_target['latency_p95_ms'])}, "
+            f"availability ≥ {fmt_pct(slo_target['availability'])}. "
+            f"{fmt_time(f.start, minutes=False)} to "
+            f"{fmt_time(f.last_day, minutes=False)} (UTC)."
         )
     else:
         st.warning(
             "No SLO set: this environment is in the data but not in the config, so nothing "
             "here is judged against a target. Add it under [[environments]] to set its SLOs."
         )
-    if data.metrics_by(ef, ("environment",)).is_empty():
+    everywhere = data.Filters(f.start, f.end, (), ef.models)
+    e = data.environment(ef, everywhere, grain)
+    if not e.kpis:
         st.info("No requests for this selection in the range. Widen the time range.")
         return
-    _kpis(ef, slo_target)
+    _kpis(e, slo_target)
 
-    down = data.down_minutes(ef)
-    periods = charts.incidents(down)
-    changes = data.version_changes(ef)
+    down = e.down
+    periods = definitions.down_periods(down)
+    changes = e.changes
     models = [model] if model else [m for m in data.models() if not ef.models or m in ef.models]
 
     st.subheader("Latency")
     st.plotly_chart(
-        charts.latency_figure(
-            data.latency_series(ef, grain),
+        latency_figure(
+            e.latency,
             models=models,
             slo_ms=slo_target["latency_p95_ms"],
             incidents=periods,
@@ -195,8 +195,8 @@ def main() -> None:
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            charts.availability_figure(
-                data.traffic_series(ef, grain),
+            availability_figure(
+                e.traffic,
                 slo_target=slo_target["availability"],
                 incidents=periods,
                 start=f.start,
@@ -208,7 +208,7 @@ def main() -> None:
         st.caption("Good requests / all requests per period, against the availability SLO.")
     with right:
         st.plotly_chart(
-            charts.uptime_figure(data.uptime_daily(ef), target=slo_target["availability"]),
+            uptime_figure(e.uptime, target=slo_target["availability"]),
             config=PLOT_CONFIG,
         )
         st.caption(
@@ -217,8 +217,7 @@ def main() -> None:
         )
 
     st.subheader("Accuracy")
-    everywhere = data.Filters(f.start, f.end, (), ef.models)
-    accuracy = data.metrics_by(everywhere, ("environment", "model"))
+    accuracy = e.accuracy
     floors = dict(
         zip(
             data.accuracy_floors()["model"].to_list(),
@@ -226,22 +225,20 @@ def main() -> None:
             strict=True,
         )
     )
-    colors = charts.environment_colors(data.environments())
-    st.plotly_chart(
-        charts.accuracy_figure(accuracy, colors, floors, highlight=env), config=PLOT_CONFIG
-    )
+    colors = environment_colors(data.environments())
+    st.plotly_chart(accuracy_figure(accuracy, colors, floors, highlight=env), config=PLOT_CONFIG)
     st.caption(
         "Mean evaluation score with its 95% interval (Wilson for pass/fail, t otherwise), "
         "this environment in full colour and the others faded; the red bar is the model's "
         "floor. An environment is better or worse only where the intervals do not overlap."
     )
-    accuracy_table = charts.accuracy_table(accuracy, env, floors)
+    accuracy_table = tables.accuracy_table(accuracy, env, floors)
     st.dataframe(accuracy_table, hide_index=True, column_config=_columns(accuracy_table))
 
     st.subheader("Versions side by side")
-    versions = data.versions(ef)
-    st.plotly_chart(charts.versions_figure(versions, changes), config=PLOT_CONFIG)
-    versions_table = charts.versions_table(versions, changes)
+    versions = e.versions
+    st.plotly_chart(versions_figure(versions, changes), config=PLOT_CONFIG)
+    versions_table = tables.versions_table(versions, changes)
     st.dataframe(versions_table, hide_index=True, column_config=_columns(versions_table))
     st.caption(
         "Every version that served requests in the range, in rollout order, with the same "
@@ -256,14 +253,13 @@ def main() -> None:
         "Down minutes less than half an hour apart are grouped into one period, longest "
         "first; the minutes between them were up or had too little traffic to judge."
     )
-    periods_table = charts.incidents_table(periods)
+    periods_table = tables.incidents_table(periods)
     st.dataframe(periods_table, hide_index=True, column_config=_columns(periods_table))
-    shown = down.sort(["errors", "minute"], descending=True).head(MAX_BAD_MINUTES)
     template = data.trace_link()
-    table = charts.bad_minutes_table(shown, data.minute_traces(shown), template)
+    table = tables.bad_minutes_table(e.bad_minutes, e.traces, template)
     trace_column = (
         st.column_config.LinkColumn(
-            display_text=charts.trace_display_pattern(template), width="medium"
+            display_text=tables.trace_display_pattern(template), width="medium"
         )
         if template
         else st.column_config.TextColumn(width="medium")
@@ -271,10 +267,10 @@ def main() -> None:
     st.dataframe(
         table,
         hide_index=True,
-        column_config=_columns(table, **dict.fromkeys(charts.TRACE_COLUMNS, trace_column)),
+        column_config=_columns(table, **dict.fromkeys(tables.TRACE_COLUMNS, trace_column)),
     )
     st.caption(
-        f"Each down minute, most failed requests first ({min(len(down), MAX_BAD_MINUTES):,} of "
+        f"Each down minute, most failed requests first ({len(e.bad_minutes):,} of "
         f"{len(down):,}), with up to three failed requests from it"
         + (
             ", linked to the trace viewer."

@@ -12,82 +12,67 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, slo
+from dashboard import data, tables
+from dashboard.figure_parts import environment_colors
+from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_ms_change, fmt_pct, fmt_pp, fmt_time
+from dashboard.overview_figures import error_budget_figure, requests_figure, uptime_heatmap
+from dashboard.page_data import Overview
+from warehouse import definitions, slo
+
+PLOT_CONFIG = {"displaylogo": False}
 
 
 def _columns(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
     """Counts with thousands separators, numbers-as-text right-aligned, plus `extra`."""
     config: dict[str, Any] = {}
     for column in table.columns:
-        if column in charts.COUNT_COLUMNS:
+        if column in tables.COUNT_COLUMNS:
             config[column] = st.column_config.NumberColumn(format="localized")
-        elif column in charts.RIGHT_ALIGNED:
+        elif column in tables.RIGHT_ALIGNED:
             config[column] = st.column_config.TextColumn(alignment="right")
     return config | extra
 
 
-def _kpis(f: data.Filters, report: pl.DataFrame, uptime: pl.DataFrame) -> None:
-    requests = int(report["requests"].sum()) if not report.is_empty() else 0
-    errors = int(report["errors"].sum()) if not report.is_empty() else 0
-    availability = 1 - errors / requests if requests else None
-    latency = data.fleet_latency(f)
-    p95 = latency["latency_p95_ms"][0] if not latency.is_empty() else None
-    evaluated = report.filter(pl.col("accuracy_n") > 0)
-    n_eval = int(evaluated["accuracy_n"].sum()) if not evaluated.is_empty() else 0
-    accuracy = (
-        float((evaluated["accuracy"] * evaluated["accuracy_n"]).sum()) / n_eval if n_eval else None
-    )
-    up = int(uptime["up_minutes"].sum()) if not uptime.is_empty() else 0
-    down = int(uptime["down_minutes"].sum()) if not uptime.is_empty() else 0
-    uptime_value = up / (up + down) if up + down else None
-
-    previous = data.metrics_by(f.previous(), ("environment", "model"))
-    prev_requests = int(previous["requests"].sum()) if not previous.is_empty() else 0
-    prev_errors = int(previous["errors"].sum()) if not previous.is_empty() else 0
-    prev_latency = data.fleet_latency(f.previous()) if prev_requests else None
-    prev_p95 = (
-        prev_latency["latency_p95_ms"][0]
-        if prev_latency is not None and not prev_latency.is_empty()
-        else None
-    )
+def _kpis(f: data.Filters, o: Overview) -> None:
+    now, before = o.fleet, o.previous
+    n_eval = int(now.get("accuracy_n") or 0)
+    down = int(o.uptime["down_minutes"].sum()) if not o.uptime.is_empty() else 0
     versus = f"vs the {f.days} days before"
+    growth = definitions.relative_change(now.get("requests"), before.get("requests"))
+    availability_change = definitions.difference(
+        now.get("availability"), before.get("availability")
+    )
+    p95_change = definitions.difference(now.get("latency_p95_ms"), before.get("latency_p95_ms"))
+    met, judged, breached = slo.summary(o.report)
 
-    met = report.filter(pl.col("status").is_in([slo.MET, slo.AT_RISK])).height
-    judged = report.filter(pl.col("status") != slo.NO_SLO).height
-    breached = report.filter(pl.col("status") == slo.BREACH).height
-
-    cols = st.columns(6)
+    cols = [*st.columns(3), *st.columns(3)]  # two rows: no value or delta is cut short
     cols[0].metric(
         "Requests",
-        charts.fmt_count(requests),
-        delta=f"{(requests - prev_requests) / prev_requests:+.1%} {versus}"
-        if prev_requests
-        else None,
+        fmt_count(now.get("requests")),
+        delta=f"{growth:+.1%} {versus}" if growth is not None else None,
         delta_color="off",
         border=True,
     )
     cols[1].metric(
         "Availability",
-        charts.fmt_pct(availability),
-        delta=f"{charts.fmt_pp(availability - (1 - prev_errors / prev_requests))} {versus}"
-        if prev_requests and availability is not None
+        fmt_pct(now.get("availability")),
+        delta=f"{fmt_pp(availability_change)} {versus}"
+        if availability_change is not None
         else None,
         border=True,
         help="Good requests / all requests in the range.",
     )
     cols[2].metric(
         "p95 latency (ms)",
-        charts.fmt_ms(p95, unit=False),
-        delta=f"{charts.fmt_ms(p95 - prev_p95)} {versus}"
-        if p95 is not None and prev_p95 is not None
-        else None,
+        fmt_ms(now.get("latency_p95_ms"), unit=False),
+        delta=f"{fmt_ms_change(p95_change)} {versus}" if p95_change is not None else None,
         delta_color="inverse",
         border=True,
         help="Over every selected request together; each model's p95 is in the table below.",
     )
     cols[3].metric(
         "Accuracy",
-        charts.fmt_pct(accuracy, 1) if n_eval else charts.DASH,
+        fmt_pct(now.get("accuracy"), 1) if n_eval else DASH,
         delta=f"{n_eval:,} evaluations" if n_eval else "no evaluations",
         delta_color="off",
         delta_arrow="off",
@@ -96,7 +81,7 @@ def _kpis(f: data.Filters, report: pl.DataFrame, uptime: pl.DataFrame) -> None:
     )
     cols[4].metric(
         "Uptime",
-        charts.fmt_pct(uptime_value),
+        fmt_pct(now.get("uptime")),
         delta=f"{down:,} down minutes",
         delta_color="off",
         delta_arrow="off",
@@ -121,18 +106,15 @@ def main() -> None:
         return
     f = data.current_filters()
     st.caption(
-        f"{charts.fmt_time(f.start, minutes=False)} to {charts.fmt_time(f.last_day, minutes=False)}"
+        f"{fmt_time(f.start, minutes=False)} to {fmt_time(f.last_day, minutes=False)}"
         f" (UTC, {f.days} days). Every figure is computed from the warehouse rollups with the "
         "definitions `hybridlens metrics` uses."
     )
-    report = data.slo_report(f)
-    if report.is_empty():
+    o = data.overview(f)
+    if o.report.is_empty():
         st.info("No requests match these filters. Widen the time range or clear a filter.")
         return
-    # Uptime is per environment (all models); judge the environments that serve the selection.
-    serving = tuple(sorted(set(report["environment"].to_list())))
-    uptime = data.uptime_daily(data.Filters(f.start, f.end, serving, f.models))
-    _kpis(f, report, uptime)
+    _kpis(f, o)
 
     st.subheader("Models by environment, worst SLOs first")
     st.caption(
@@ -143,30 +125,25 @@ def main() -> None:
         "Uptime is per environment, all models together, and informs without judging: the "
         "config sets no uptime SLO."
     )
-    models_table = charts.slo_table(report)
-    st.dataframe(charts.styled(models_table), hide_index=True, column_config=_columns(models_table))
+    models_table = tables.slo_table(o.report)
+    st.dataframe(tables.styled(models_table), hide_index=True, column_config=_columns(models_table))
 
     st.subheader("Environments")
-    env_report = data.slo_report(f, ("environment",))
-    budget = data.error_budget(f)
     targets = data.slo_targets()
     st.caption(
         "One row per environment, all selected models together. The error budget is "
         "(1 − availability SLO) × requests over the 30 days ending at the newest data, "
         'whatever range is selected; "left" is the share not yet spent on errors.'
     )
-    env_table = charts.environment_table(env_report, targets, budget, uptime)
-    st.dataframe(charts.styled(env_table), hide_index=True, column_config=_columns(env_table))
-    colors = charts.environment_colors(data.environments())
+    env_table = tables.environment_table(o.environments, targets, o.budget, o.uptime)
+    st.dataframe(tables.styled(env_table), hide_index=True, column_config=_columns(env_table))
+    colors = environment_colors(data.environments())
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(
-            charts.requests_figure(data.traffic_series(f), colors, f.grain),
-            config={"displaylogo": False},
-        )
+        st.plotly_chart(requests_figure(o.traffic, colors, f.grain), config=PLOT_CONFIG)
         st.caption("Requests per period, stacked by environment, sampling-weighted.")
     with right:
-        st.plotly_chart(charts.error_budget_figure(budget, colors), config={"displaylogo": False})
+        st.plotly_chart(error_budget_figure(o.budget, colors), config=PLOT_CONFIG)
         st.caption(
             "Share of each environment's 30-day error budget still unspent; a red bar is "
             "overspent. Environments without an availability SLO are not shown."
@@ -175,8 +152,7 @@ def main() -> None:
         zip(targets["environment"].to_list(), targets["availability_slo"].to_list(), strict=True)
     )
     st.plotly_chart(
-        charts.uptime_heatmap(uptime, data.environments(), availability_targets),
-        config={"displaylogo": False},
+        uptime_heatmap(o.uptime, data.environments(), availability_targets), config=PLOT_CONFIG
     )
     st.caption(
         "Uptime per UTC day: up minutes / judged minutes. A minute is down when its error "

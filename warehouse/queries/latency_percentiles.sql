@@ -1,7 +1,11 @@
--- p50/p95/p99 latency per group from the mergeable log-bucket histogram, interpolated between ranks floor(q*(n-1)) and ceil(q*(n-1)) as numpy's default does.
+-- p50/p95/p99 latency per group from the mergeable log-bucket histogram, interpolated between ranks floor(q*(n-1)) and ceil(q*(n-1)) as numpy's default does. The one percentile query: `metrics`, the latency charts (group by period, the UTC $grain) and the fleet KPI (group by fleet, one group of every request) all run it. {group} is an allow-listed column list; the bucket ratio is the one the rollup was built with, from _meta.
 WITH h AS (
     SELECT {group}, bucket, sum(n) AS n
-    FROM rollup_latency
+    FROM (
+        SELECT *, timezone('UTC', date_trunc($grain, timezone('UTC', hour))) AS period,
+               'all' AS fleet
+        FROM rollup_latency
+    )
     WHERE ($start::TIMESTAMPTZ IS NULL OR hour >= $start)
       AND ($end::TIMESTAMPTZ IS NULL OR hour < $end)
       AND (len($environments) = 0 OR list_contains($environments, environment))
@@ -16,22 +20,23 @@ c AS (
     FROM h
 ),
 ranks AS (  -- the buckets holding the two values either side of rank q*(n-1)
-    SELECT {group}, q, any_value(rank) AS rank,
+    SELECT {group}, q, any_value(total) AS requests, any_value(rank) AS rank,
            min(bucket) FILTER (WHERE cum > floor(rank)) AS b_lo,
            min(bucket) FILTER (WHERE cum > ceil(rank)) AS b_hi
     FROM (SELECT *, q * (total - 1) AS rank
           FROM c CROSS JOIN (VALUES (0.50), (0.95), (0.99)) qs(q))
     GROUP BY {group}, q
 ),
-bounds AS (  -- a bucket read as its midpoint is within 0.5% of every value in it
-    SELECT {group}, q, rank,
-           CASE WHEN b_lo = -100000 THEN 0
-                ELSE 2 * pow($gamma, b_lo) / ($gamma + 1) END AS v_lo,
-           CASE WHEN coalesce(b_hi, b_lo) = -100000 THEN 0
-                ELSE 2 * pow($gamma, coalesce(b_hi, b_lo)) / ($gamma + 1) END AS v_hi
-    FROM ranks
+g AS (
+    SELECT value::DOUBLE AS gamma FROM _meta WHERE key = 'latency_gamma'
+),
+bounds AS (  -- a bucket read as its midpoint (latency_bucket_ms, migration 004)
+    SELECT {group}, q, requests, rank,
+           latency_bucket_ms(b_lo, g.gamma) AS v_lo,
+           latency_bucket_ms(coalesce(b_hi, b_lo), g.gamma) AS v_hi
+    FROM ranks CROSS JOIN g
 )
-SELECT {group},
+SELECT {group}, any_value(requests) AS requests,
        any_value(v_lo + (rank - floor(rank)) * (v_hi - v_lo)) FILTER (WHERE q = 0.50)
            AS latency_p50_ms,
        any_value(v_lo + (rank - floor(rank)) * (v_hi - v_lo)) FILTER (WHERE q = 0.95)

@@ -1,8 +1,9 @@
-"""SLO verdicts for rows of `metrics`: one rule set for the overview, the environment page
-and the weekly report, so a row is never green on one and red on another.
+"""SLO and accuracy-floor verdicts for rows of `metrics`: one rule set for the overview,
+the environment page, the weekly report and the optimizer, so a row is never green on one
+and red on another.
 
-Pure Polars in and out (no Streamlit), with the targets given as frames, so the report can
-call it without a running app.
+Pure Polars in and out, with the targets given as frames (`targets` builds them from a
+config), so the report can call it without a running app.
 
 Rules (DESIGN.md's definitions):
 - p95 latency meets its SLO when p95 <= the environment's `latency_p95_ms`;
@@ -17,9 +18,12 @@ Rules (DESIGN.md's definitions):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
+
+from warehouse.config import Config
 
 BREACH = "breach"
 AT_RISK = "at risk"
@@ -39,6 +43,72 @@ TARGET_SCHEMA = {
     "availability_slo": pl.Float64,
 }
 FLOOR_SCHEMA = {"model": pl.String, "accuracy_floor": pl.Float64}
+
+# What a row's accuracy says against its model's floor (the accuracy tables show these).
+BELOW_FLOOR = "below floor"
+BELOW_WITHIN = "below floor, within the interval"
+MEETS_FLOOR = "meets floor"
+NO_FLOOR = "no floor set"
+
+
+def targets(config: Config, seen: Iterable[str] = ()) -> pl.DataFrame:
+    """Per environment, configured (in config order) or only `seen` in the data: kind,
+    place and SLO targets; an unconfigured one has no targets, so it is "no SLO set"."""
+    rows = [
+        {
+            "environment": e.name,
+            "configured": True,
+            "kind": e.kind,
+            "provider": e.provider,
+            "region": e.region,
+            "residency": e.residency,
+            "latency_p95_slo_ms": e.slo.latency_p95_ms,
+            "availability_slo": e.slo.availability,
+        }
+        for e in config.environments
+    ]
+    known = {e.name for e in config.environments}
+    rows += [
+        dict.fromkeys(TARGET_SCHEMA) | {"environment": name, "configured": False}
+        for name in dict.fromkeys(seen)
+        if name not in known
+    ]
+    return pl.DataFrame(rows, schema=TARGET_SCHEMA, orient="row")
+
+
+def floors(config: Config) -> pl.DataFrame:
+    """Each configured model's accuracy floor (null when it sets none)."""
+    rows = [(m.name, m.accuracy_floor) for m in config.models]
+    return pl.DataFrame(rows, schema=FLOOR_SCHEMA, orient="row")
+
+
+def floor_verdict(
+    n: int, accuracy: float | None, high: float | None, floor: float | None
+) -> str | None:
+    """One accuracy against its floor, on the rule `evaluate` applies: below only when the
+    whole interval is; None when there are no evaluations."""
+    if not n or accuracy is None:
+        return None
+    if floor is None:
+        return NO_FLOOR
+    if high is not None and high < floor:
+        return BELOW_FLOOR
+    if accuracy < floor:
+        return BELOW_WITHIN
+    return MEETS_FLOOR
+
+
+def below_target(value: float | None, target: float | None) -> bool:
+    """A ratio under its target (a day's uptime under the availability SLO, drawn red)."""
+    return value is not None and target is not None and value < target
+
+
+def summary(report: pl.DataFrame) -> tuple[int, int, int]:
+    """(met, judged, breached) rows of an `evaluate` result: "at risk" still meets its SLOs."""
+    status = report["status"]
+    met = int(status.is_in([MET, AT_RISK]).sum())
+    judged = int((status != NO_SLO).sum())
+    return met, judged, int((status == BREACH).sum())
 
 
 @dataclass(frozen=True)

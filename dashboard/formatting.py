@@ -1,0 +1,83 @@
+"""Labels for figures: fractions as percents, milliseconds, counts, UTC times.
+
+Ratios arrive as fractions (0..1) and leave as percent labels; a missing, NaN or infinite
+value is shown as "—", never as "nan" or "None". Names that come from telemetry are
+HTML-escaped (`safe`) before they reach plotly, whose text accepts a subset of HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import date, datetime
+from typing import Any
+
+DASH = "—"
+
+
+# -- formatting ---------------------------------------------------------------------------------
+def finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def fmt_count(value: Any) -> str:
+    """12,345 (rounded), or "—"."""
+    number = finite(value)
+    return DASH if number is None else f"{round(number):,}"
+
+
+def fmt_pct(value: Any, digits: int = 2) -> str:
+    """A fraction as a percent label: 0.99617 -> "99.62%"."""
+    number = finite(value)
+    return DASH if number is None else f"{number * 100:.{digits}f}%"
+
+
+def fmt_ms(value: Any, unit: bool = True) -> str:
+    """Milliseconds: one decimal below 100 ms, whole numbers above ("48.2 ms", "4,794 ms")."""
+    number = finite(value)
+    if number is None:
+        return DASH
+    text = f"{number:,.1f}" if abs(number) < 100 else f"{number:,.0f}"
+    return f"{text} ms" if unit else text
+
+
+def fmt_interval(low: Any, high: Any, digits: int = 1) -> str:
+    """A 95% interval of fractions: "90.3% – 93.7%"."""
+    lo, hi = finite(low), finite(high)
+    if lo is None or hi is None:
+        return DASH
+    return f"{lo * 100:.{digits}f}% – {hi * 100:.{digits}f}%"
+
+
+def fmt_pp(value: Any, digits: int = 2) -> str:
+    """A difference of fractions in percentage points: +0.38 pp."""
+    number = finite(value)
+    return DASH if number is None else f"{number * 100:+.{digits}f} pp"
+
+
+def fmt_time(value: datetime | date | None, *, minutes: bool = True) -> str:
+    """UTC time as "2026-11-16 09:45" (or a date), or "—"."""
+    if value is None:
+        return DASH
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d")
+    return value.isoformat()
+
+
+def safe(text: Any) -> str:
+    """Telemetry text made inert for plotly's HTML-like labels."""
+    return html.escape(str(text), quote=False)
+
+
+def fmt_ms_change(value: Any, unit: bool = True) -> str:
+    """A change in milliseconds, always signed like the other deltas: "+386 ms"."""
+    number = finite(value)
+    if number is None:
+        return DASH
+    return ("+" if number > 0 else "") + fmt_ms(number, unit)

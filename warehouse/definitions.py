@@ -1,0 +1,163 @@
+"""DESIGN.md's definitions as code: the one place `metrics`, pages, the report and the
+optimizer take a ratio, an interval, a change or a down period from.
+
+What lives in SQL stays there, once: latency percentiles from the histogram in
+`queries/latency_percentiles.sql`, a minute's up/down verdict in
+`queries/uptime_minutes.sql` (over the rollup `warehouse.uptime` keeps current), the
+rolling error budget in `queries/dash_error_budget.sql`. SLO and floor verdicts are in
+`warehouse.slo`. Everything here is plain Python or Polars, importable without a warehouse.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+import polars as pl
+
+Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
+DOWN_PERIOD_GAP_MINUTES = 30  # down minutes at most this far apart are one down period
+
+DOWN_PERIOD_SCHEMA: dict[str, pl.DataType] = {
+    "environment": pl.String(),
+    "start": pl.Datetime("us", "UTC"),
+    "end": pl.Datetime("us", "UTC"),
+    "down_minutes": pl.Int64(),
+    "error_minutes": pl.Int64(),
+    "silent_minutes": pl.Int64(),
+    "requests": pl.Float64(),
+    "errors": pl.Float64(),
+}
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def error_rate(requests: float | None, errors: float | None) -> float | None:
+    """Failed requests / all requests; None without requests."""
+    return (errors or 0.0) / requests if requests else None
+
+
+def availability(requests: float | None, errors: float | None) -> float | None:
+    """Good requests / all requests over the range; None without requests."""
+    rate = error_rate(requests, errors)
+    return None if rate is None else 1 - rate
+
+
+def uptime(up_minutes: int | None, down_minutes: int | None) -> float | None:
+    """Up minutes / judged minutes; "no data" minutes are neither. None when none is judged."""
+    up, down = up_minutes or 0, down_minutes or 0
+    return up / (up + down) if up + down else None
+
+
+def relative_change(current: Any, previous: Any) -> float | None:
+    """(current - previous) / previous, for a count against the same span before it."""
+    now, before = _finite(current), _finite(previous)
+    if now is None or not before:
+        return None
+    return (now - before) / before
+
+
+def difference(current: Any, reference: Any) -> float | None:
+    """current - reference (a ratio against its SLO, a p95 against last week's)."""
+    now, ref = _finite(current), _finite(reference)
+    return None if now is None or ref is None else now - ref
+
+
+@lru_cache(maxsize=1024)
+def t_quantile_975(dof: int) -> float:
+    """Student's t 97.5% quantile. scipy is imported here, where it is needed, because it
+    costs half a second and only non-binary accuracy scores use it."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, dof))
+
+
+def accuracy_interval(
+    n: float | None, total: float | None, sumsq: float | None, n_binary: float | None
+) -> tuple[float | None, float | None, float | None]:
+    """(low, mean, high) of a 95% interval: Wilson for 0/1 scores, Student's t otherwise.
+
+    From the sums the rollup keeps (count, sum, sum of squares, count of 0/1 scores), so an
+    interval over any range merges hours without rereading the evaluations.
+    """
+    if not n or total is None:
+        return None, None, None
+    n = float(n)
+    mean = total / n
+    if n_binary == n:
+        z = Z_95
+        denom = 1 + z * z / n
+        centre = (mean + z * z / (2 * n)) / denom
+        half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / denom
+        return max(0.0, centre - half), mean, min(1.0, centre + half)
+    if n < 2:
+        return None, mean, None
+    var = max(0.0, (sumsq - n * mean * mean) / (n - 1)) if sumsq is not None else 0.0
+    half = t_quantile_975(round(n) - 1) * math.sqrt(var / n)
+    return max(0.0, mean - half), mean, min(1.0, mean + half)
+
+
+def intervals_compare(
+    low: float | None, high: float | None, other_low: float | None, other_high: float | None
+) -> str | None:
+    """ "lower", "higher" or "same" (the intervals overlap), None when either is missing:
+    an environment is better or worse than another only where the 95% intervals say so."""
+    if low is None or high is None or other_low is None or other_high is None:
+        return None
+    if high < other_low:
+        return "lower"
+    if low > other_high:
+        return "higher"
+    return "same"
+
+
+def down_periods(down: pl.DataFrame, gap_minutes: int = DOWN_PERIOD_GAP_MINUTES) -> pl.DataFrame:
+    """Down minutes merged into periods: minutes at most `gap_minutes` apart are one period.
+
+    `down` has a row per down minute (environment, minute, requests, errors, cause). The
+    minutes between them were judged up or not judged, so a period is where trouble was,
+    not a claim that every minute in it was down.
+    """
+    if down.is_empty():
+        return pl.DataFrame(schema=DOWN_PERIOD_SCHEMA)
+    gap = timedelta(minutes=gap_minutes)
+    return (
+        down.sort("environment", "minute")
+        .with_columns(_new=(pl.col("minute").diff().over("environment") > gap).fill_null(True))
+        .with_columns(_id=pl.col("_new").cum_sum())
+        .group_by("environment", "_id")
+        .agg(
+            start=pl.col("minute").min(),
+            end=pl.col("minute").max() + timedelta(minutes=1),
+            down_minutes=pl.len().cast(pl.Int64),
+            error_minutes=(pl.col("cause") == "errors").sum().cast(pl.Int64),
+            silent_minutes=(pl.col("cause") == "no traffic").sum().cast(pl.Int64),
+            requests=pl.col("requests").sum().cast(pl.Float64),
+            errors=pl.col("errors").sum().cast(pl.Float64),
+        )
+        .drop("_id")
+        .sort("environment", "start")
+        .select(list(DOWN_PERIOD_SCHEMA))
+        .cast(pl.Schema(DOWN_PERIOD_SCHEMA))
+    )
+
+
+def availability_per(traffic: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Requests, errors and availability of `traffic` rows (requests, errors per group)
+    summed over every other column, e.g. per period over all selected models."""
+    return (
+        traffic.group_by(by)
+        .agg(pl.col("requests").sum(), pl.col("errors").sum())
+        .with_columns(availability=1 - pl.col("errors") / pl.col("requests"))
+        .sort(by)
+    )
