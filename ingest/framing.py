@@ -13,7 +13,7 @@ import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import orjson
 import zstandard
@@ -21,6 +21,10 @@ import zstandard
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # the OTLP/HTTP request limit, also per file record
+# Input that yields no record for this long is not telemetry (zeros, padding): refused,
+# so 16 MiB of zeros or a small zstd file of gigabytes of them costs a moment, not minutes.
+MAX_EMPTY_RUN = 1 << 20  # bytes of blank lines or zero-length frames in a row
+ZERO_HEAD = 64  # an input whose first this many bytes are all zero is refused outright
 
 
 @dataclass(frozen=True)
@@ -42,18 +46,54 @@ class Framing:
     complete_offset: int = 0
     pending_bytes: int = 0
     lines: int = 0  # lines or frames read, so a chunk's record numbers can be rebased
+    empty: int = 0  # zero-length frames, skipped
+    cut: bool = False  # a gzip or zstd stream that ends inside a frame (still being written?)
 
 
 def open_stream(raw: BinaryIO) -> tuple[BinaryIO, str]:
     """Wrap `raw` in a decompressor when its first bytes say gzip or zstd."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
     head = buffered.peek(4)[:4]
     if head[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb"), "gzip"  # type: ignore[return-value]
     if head[:4] == ZSTD_MAGIC:
-        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20), "zstd"  # type: ignore[arg-type]
+        return io.BufferedReader(_ZstdStream(buffered), buffer_size=1 << 20), "zstd"
     return buffered, "none"
+
+
+class _ZstdStream(io.RawIOBase):
+    """The decompressed bytes of concatenated zstd frames; unlike `stream_reader`, it can
+    tell a stream that ends inside a frame (`cut`) from one that ends cleanly."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+        self._fed = False  # bytes of the current frame have been fed to the decompressor
+        self._out = b""
+        self.cut = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            # a little input at a time: one KiB of zstd can stand for tens of MiB of output
+            data = self._raw.read(1024)
+            if not data:
+                self.cut = self._fed and not self._obj.eof
+                return 0
+            while data:
+                if self._obj.eof:
+                    self._obj = zstandard.ZstdDecompressor().decompressobj()
+                self._out += self._obj.decompress(data)
+                self._fed = True
+                data = self._obj.unused_data if self._obj.eof else b""
+                if self._obj.eof and not data:
+                    self._fed = False
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
 
 
 def iter_records(raw: BinaryIO, framing: Framing, *, start: int = 0) -> Iterator[Record]:
@@ -66,18 +106,32 @@ def iter_records(raw: BinaryIO, framing: Framing, *, start: int = 0) -> Iterator
     stream, framing.compression = open_stream(raw)
     try:
         yield from _records(stream, framing, start)
-    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+    except EOFError as exc:
+        if framing.compression != "gzip":
+            raise
+        if not framing.lines:  # not one record before the end: no stream of ours
+            raise ValueError(f"corrupt gzip stream: {exc}") from exc
+        framing.cut = True  # the gzip stream ends before its end marker
+    except (OSError, zlib.error, zstandard.ZstdError) as exc:
         if framing.compression == "none":
             raise
         raise ValueError(f"corrupt {framing.compression} stream: {exc}") from exc
+    raw_stream = getattr(stream, "raw", None)
+    if isinstance(raw_stream, _ZstdStream) and raw_stream.cut:
+        if not framing.lines:
+            raise ValueError("corrupt zstd stream: it ends inside its first frame")
+        framing.cut = True
 
 
 def _records(stream: BinaryIO, framing: Framing, start: int) -> Iterator[Record]:
     if start and framing.compression == "none":
         stream.seek(start)
     framing.complete_offset = start if framing.compression == "none" else 0
-    head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
+    head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
     lead = head.lstrip()[:1]
+    if len(head) >= ZERO_HEAD and not head.strip(b"\x00"):
+        framing.kind = "unknown"
+        raise ValueError(f"not OTLP: the input starts with {ZERO_HEAD} zero bytes")
     if lead in (b"{", b"["):
         yield from _json(stream, framing)
     elif head[:1] == b"\x00" or (len(head) >= 5 and _plausible_frame(head)):
@@ -112,12 +166,25 @@ def _plausible_frame(head: bytes) -> bool:
 def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
     line_no = 0
     first = True
+    blank = 0  # bytes of blank lines in a row
     while True:
         line = stream.readline(MAX_RECORD_BYTES + 1)
         if not line:
             return
         line_no += 1
         framing.lines = line_no
+        if not line.strip():
+            blank += len(line)
+            if blank > MAX_EMPTY_RUN:
+                raise ValueError(
+                    f"not OTLP: more than {MAX_EMPTY_RUN} bytes of blank lines before line "
+                    f"{line_no}"
+                )
+            if line.endswith(b"\n"):
+                framing.complete_offset += len(line)
+                continue
+        else:
+            blank = 0
         if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
             size, head = len(line), line[:256]
             while line and not line.endswith(b"\n"):  # skip the rest of the giant line
@@ -183,6 +250,7 @@ def _looks_complete(text: bytes) -> bool:
 def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
     framing.kind = "length-prefixed"
     frame_no = 0
+    empty_run = 0
     while True:
         prefix = stream.read(4)
         if not prefix:
@@ -194,6 +262,17 @@ def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
         frame_no += 1
         framing.lines = frame_no
         at = framing.complete_offset
+        if size == 0:
+            framing.empty += 1
+            framing.complete_offset += 4
+            empty_run += 4
+            if empty_run > MAX_EMPTY_RUN:
+                raise ValueError(
+                    f"not OTLP: more than {MAX_EMPTY_RUN // 4} zero-length frames in a row "
+                    f"before byte {at + 4}"
+                )
+            continue
+        empty_run = 0
         if size > MAX_RECORD_BYTES:
             yield Record(
                 prefix,

@@ -26,17 +26,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otlp_factory import BASE_NS, SpanSpec, attr, evaluation_event, jsonl, traces_request
 
 from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
-from ingest.traces import Summary, ingest_paths
+from ingest.traces import ingest_paths
 from warehouse import load as wload
 from warehouse.config import Config
 from warehouse.db import Warehouse
+from warehouse.report import LoadReport, Status
 
 RESOURCE = {"service.name": "chat-api", "deployment.environment.name": "production"}
 TABLES = ("spans", "evaluations", "rollup_hourly", "rollup_latency", "rollup_minutes")
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def ingest(wh: Warehouse, *paths: Path, config: Config | None = None, **kw: Any) -> Summary:
+def ingest(wh: Warehouse, *paths: Path, config: Config | None = None, **kw: Any) -> LoadReport:
     return ingest_paths(wh, list(paths), config or Config(), **kw)
 
 
@@ -181,7 +182,7 @@ def test_every_framing_is_sniffed_from_the_bytes(tmp_path: Path, warehouse: Ware
 
     summary = ingest(warehouse, path)
     assert summary.ok, summary
-    assert (summary.spans, summary.evaluations, summary.quarantined) == (3, 1, 0)
+    assert (summary.rows("spans"), summary.rows("evaluations"), summary.quarantined) == (3, 1, 0)
     got = sql(
         warehouse,
         "SELECT span_id, name, kind, model, is_request, status_code, input_tokens, "
@@ -207,7 +208,7 @@ def test_unknown_bytes_fail_the_file_not_the_run(tmp_path: Path, warehouse: Ware
     good = tmp_path / "good.jsonl"
     good.write_bytes(line)
     summary = ingest(warehouse, junk, good)
-    assert (summary.spans, summary.files_failed) == (1, 1)
+    assert (summary.rows("spans"), len(summary.failures)) == (1, 1)
     assert "not OTLP" in summary.failures[0]
     rows = sql(warehouse, "SELECT uri, status, message FROM ingest_log ORDER BY uri")
     assert rows[1][0] == str(junk) and rows[1][1] == "failed" and "not OTLP" in rows[1][2]
@@ -299,7 +300,7 @@ def bad_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str],
 
 
 @pytest.fixture(scope="module")
-def bad_loaded(bad_file, tmp_path_factory) -> tuple[Warehouse, Summary]:
+def bad_loaded(bad_file, tmp_path_factory) -> tuple[Warehouse, LoadReport]:
     wh = Warehouse(tmp_path_factory.mktemp("wh") / "bad.duckdb")
     return wh, ingest(wh, bad_file[0])
 
@@ -336,7 +337,7 @@ def test_everything_good_in_a_bad_file_loads(bad_file, bad_loaded):
     _, _, good = bad_file
     wh, summary = bad_loaded
     assert span_ids(wh) == good
-    assert summary.spans == len(good)
+    assert summary.rows("spans") == len(good)
     assert summary.quarantined == len(BAD)
     assert not summary.ok
     ((status, rows, quarantined, offset),) = sql(
@@ -408,7 +409,7 @@ def test_injection_is_stored_verbatim_and_harmless(tmp_path: Path, warehouse: Wa
         + span_line(bad)
     )
     summary = ingest(warehouse, path)
-    assert (summary.spans, summary.quarantined) == (1, 1)
+    assert (summary.rows("spans"), summary.quarantined) == (1, 1)
     ((name, service, env, attrs),) = sql(
         warehouse, "SELECT name, service, environment, attributes FROM spans"
     )
@@ -430,7 +431,7 @@ def test_duplicates_within_and_across_files_are_stored_once(tmp_path: Path, ware
     two.write_bytes(line_b)
     summary = ingest(warehouse, one, two)
     assert summary.ok
-    assert (summary.spans, summary.duplicates) == (2, 2)
+    assert (summary.rows("spans"), summary.duplicates()) == (2, 2)
     assert span_ids(warehouse) == {spec_a.span_id, spec_b.span_id}
     logged = sql(warehouse, "SELECT uri, rows, duplicates FROM ingest_log ORDER BY uri")
     assert sum(r[1] for r in logged) == 2 and sum(r[2] for r in logged) == 2
@@ -440,7 +441,7 @@ def test_duplicates_within_and_across_files_are_stored_once(tmp_path: Path, ware
     three = tmp_path / "three.jsonl"
     three.write_bytes(line_b + line_a)
     summary = ingest(warehouse, three)
-    assert (summary.spans, summary.duplicates) == (0, 2)
+    assert (summary.rows("spans"), summary.duplicates()) == (0, 2)
     assert sql(
         warehouse, "SELECT rows, duplicates FROM ingest_log WHERE uri = $u", {"u": str(three)}
     ) == [(0, 2)]
@@ -471,7 +472,7 @@ def test_unreadable_entries_fail_alone(
     finally:
         sock.close()
     assert span_ids(warehouse) == {spec.span_id, spec2.span_id}
-    assert summary.files == 2 and summary.files_failed == 5
+    assert sum(i.status is not Status.FAILED for i in summary.inputs) == 2 and len(summary.failures) == 5
     failed = dict(sql(warehouse, "SELECT uri, message FROM ingest_log WHERE status = 'failed'"))
     assert set(failed) == {
         str(folder / n) for n in ("dangling.jsonl", "loop.jsonl", "fifo.jsonl", "sock.jsonl")
@@ -498,7 +499,7 @@ def test_path_tricks_name_the_same_file_once_in_the_warehouse(tmp_path: Path, wa
     (tmp_path / "link.jsonl").symlink_to(path)
     tricky = tmp_path / "a" / ".." / "a" / "x.jsonl"
     summary = ingest(warehouse, path, tricky, tmp_path / "link.jsonl", path)
-    assert summary.spans == 1
+    assert summary.rows("spans") == 1
     assert span_ids(warehouse) == {spec.span_id}
     assert count(warehouse, "spans") == 1
 
@@ -511,12 +512,12 @@ def test_reingesting_adds_nothing(tmp_path: Path, warehouse: Warehouse):
     packed = tmp_path / "b.zst"
     packed.write_bytes(zstandard.ZstdCompressor().compress(jsonl(requests[0])))
     first = ingest(warehouse, plain, packed)
-    assert (first.spans, first.evaluations, first.duplicates) == (3, 1, 3)  # 2 spans, 1 eval
+    assert (first.rows("spans"), first.rows("evaluations"), first.duplicates()) == (3, 1, 3)  # 2 spans, 1 eval
     before = snapshot(warehouse)
     assert all(before[t] for t in TABLES)
 
     again = ingest(warehouse, plain, packed)
-    assert (again.spans, again.evaluations, again.files_skipped) == (0, 0, 2)
+    assert (again.rows("spans"), again.rows("evaluations"), again.files_skipped) == (0, 0, 2)
     assert snapshot(warehouse) == before
 
     # a touched file with the same bytes is still skipped; a copy is read but adds nothing
@@ -524,8 +525,8 @@ def test_reingesting_adds_nothing(tmp_path: Path, warehouse: Warehouse):
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(plain.read_bytes())
     third = ingest(warehouse, plain, copy)
-    assert (third.files_skipped, third.spans, third.evaluations) == (1, 0, 0)
-    assert third.duplicates == 4  # 3 spans and 1 evaluation
+    assert (third.files_skipped, third.rows("spans"), third.rows("evaluations")) == (1, 0, 0)
+    assert third.duplicates() == 4  # 3 spans and 1 evaluation
     assert snapshot(warehouse) == before
 
 
@@ -535,20 +536,20 @@ def test_a_growing_file_is_resumed_from_its_offset(tmp_path: Path, warehouse: Wa
     cut = l3.rindex(b"}", 0, len(l3) - 5) + 1  # the partial tail even ends with a brace
     path.write_bytes(l1 + l2 + l3[:cut])
     first = ingest(warehouse, path)
-    assert first.ok and first.spans == 2 and first.pending_bytes == cut
+    assert first.ok and first.rows("spans") == 2 and first.pending_bytes == cut
     assert span_ids(warehouse) == {s1.span_id, s2.span_id}
     ((offset, message),) = sql(warehouse, "SELECT byte_offset, message FROM ingest_log")
     assert offset == len(l1 + l2)
     assert f"{cut} bytes after offset {offset} are an incomplete record" in message
 
     # nothing new: skipped
-    assert ingest(warehouse, path).spans == 0
+    assert ingest(warehouse, path).rows("spans") == 0
 
     with path.open("ab") as fh:  # the writer finishes the line and starts another
         fh.write(l3[cut:])
         fh.write(l1[:20])
     second = ingest(warehouse, path)
-    assert second.ok and (second.spans, second.duplicates) == (1, 0)
+    assert second.ok and (second.rows("spans"), second.duplicates()) == (1, 0)
     assert span_ids(warehouse) == {s1.span_id, s2.span_id, s3.span_id}
     assert sql(warehouse, "SELECT max_by(byte_offset, load_id) FROM ingest_log") == [
         (len(l1 + l2 + l3),)
@@ -557,7 +558,7 @@ def test_a_growing_file_is_resumed_from_its_offset(tmp_path: Path, warehouse: Wa
     # a file that was rewritten (not appended to) is read again from the start
     path.write_bytes(l3 + l2)
     third = ingest(warehouse, path)
-    assert (third.spans, third.duplicates) == (0, 2)
+    assert (third.rows("spans"), third.duplicates()) == (0, 2)
 
 
 def test_a_new_file_with_only_a_partial_first_line_waits(tmp_path: Path, warehouse: Warehouse):
@@ -565,10 +566,10 @@ def test_a_new_file_with_only_a_partial_first_line_waits(tmp_path: Path, warehou
     path = tmp_path / "rotated.jsonl"
     path.write_bytes(line[:40])
     first = ingest(warehouse, path)
-    assert first.ok and first.spans == 0 and first.pending_bytes == 40
+    assert first.ok and first.rows("spans") == 0 and first.pending_bytes == 40
     path.write_bytes(line)
     second = ingest(warehouse, path)
-    assert second.ok and second.spans == 1
+    assert second.ok and second.rows("spans") == 1
     assert span_ids(warehouse) == {spec.span_id}
 
 
@@ -578,10 +579,10 @@ def test_a_partial_frame_is_resumed(tmp_path: Path, warehouse: Warehouse):
     path = tmp_path / "live.binpb"
     path.write_bytes(frames[0] + frames[1][:7])
     first = ingest(warehouse, path)
-    assert first.ok and first.spans == 2 and first.pending_bytes == 7
+    assert first.ok and first.rows("spans") == 2 and first.pending_bytes == 7
     path.write_bytes(frames[0] + frames[1])
     second = ingest(warehouse, path)
-    assert second.ok and (second.spans, second.duplicates) == (1, 0)
+    assert second.ok and (second.rows("spans"), second.duplicates()) == (1, 0)
     assert span_ids(warehouse) == {s.span_id for s in specs}
 
 
@@ -605,15 +606,20 @@ def test_a_crash_mid_load_leaves_the_previous_state(
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(wload, "refresh_rollups", crash)
-    with pytest.raises(RuntimeError, match="power cut"):
-        ingest(warehouse, path)
+    failed = ingest(warehouse, path)  # published alone, failed again: recorded as FAILED
+    assert [i.status for i in failed.inputs] == [Status.FAILED]
+    assert failed.failures == [f"{path} cannot be published: power cut"]
     assert snapshot(warehouse) == before
-    assert sql(warehouse, "SELECT * FROM ingest_log") == log_before
-    assert count(warehouse, "quarantine") == 0
+    log_after = sql(warehouse, "SELECT uri, rows, status, message FROM ingest_log")
+    assert len(log_after) == len(log_before) + 1
+    assert log_after[-1] == (str(path), 0, "failed", failed.failures[0])
+    assert sql(warehouse, "SELECT location, error FROM quarantine") == [
+        ("file", failed.failures[0])
+    ]
 
     monkeypatch.setattr(wload, "refresh_rollups", real)
-    summary = ingest(warehouse, path)  # not skipped: the failed load left no trace
-    assert (summary.spans, summary.evaluations, summary.quarantined) == (3, 1, 1)
+    summary = ingest(warehouse, path)  # not skipped: the failed load loaded nothing
+    assert (summary.rows("spans"), summary.rows("evaluations"), summary.quarantined) == (3, 1, 1)
     assert span_ids(warehouse) >= {s.span_id for s in specs}
 
 
@@ -645,10 +651,10 @@ def test_hand_made_case_files(warehouse: Warehouse, name: str):
     summary = ingest(warehouse, CASES / name, config=parse(CASE_CONFIG, "case config"))
     spans, evals, quarantined, duplicates, pending = CASE_COUNTS[name]
     assert (
-        summary.spans,
-        summary.evaluations,
+        summary.rows("spans"),
+        summary.rows("evaluations"),
         summary.quarantined,
-        summary.duplicates,
+        summary.duplicates(),
         summary.pending_bytes > 0,
     ) == (spans, evals, quarantined, duplicates, pending)
     if name == "genai-semconv-versions.json":
@@ -709,7 +715,7 @@ def test_a_trace_split_across_loads_gets_its_model_and_one_request(
     for i, spec in enumerate([*order, retry]):
         path = tmp_path / f"part{i}.jsonl"
         path.write_bytes(jsonl(traces_request(RESOURCE, [spec])))
-        assert ingest(warehouse, path).spans == 1
+        assert ingest(warehouse, path).rows("spans") == 1
     got = sql(warehouse, "SELECT span_id, model, is_request FROM spans ORDER BY start_time")
     assert got == [
         (request.span_id, "llama", True),
@@ -750,10 +756,10 @@ def test_nanosecond_times_reingest_without_duplicates(tmp_path: Path, warehouse:
     (tmp_path / "a.jsonl").write_bytes(body)
     (tmp_path / "b.jsonl").write_bytes(body)
     first = ingest(warehouse, tmp_path / "a.jsonl")
-    assert (first.spans, first.evaluations) == (1, 2)
+    assert (first.rows("spans"), first.rows("evaluations")) == (1, 2)
     before = snapshot(warehouse)
     again = ingest(warehouse, tmp_path / "b.jsonl")
-    assert (again.spans, again.evaluations, again.duplicates) == (0, 0, 3)
+    assert (again.rows("spans"), again.rows("evaluations"), again.duplicates()) == (0, 0, 3)
     assert snapshot(warehouse) == before
 
 
@@ -781,5 +787,5 @@ def test_a_growing_compressed_stream_is_read_again_not_resumed(
     with path.open("ab") as fh:  # the Collector's native zstd appends another frame
         fh.write(zstandard.ZstdCompressor().compress(second))
     summary = ingest(warehouse, path)
-    assert summary.files_failed == 0
+    assert len(summary.failures) == 0
     assert span_ids(warehouse) == {a.span_id, b.span_id}
