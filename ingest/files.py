@@ -94,44 +94,69 @@ def find_files(paths: Iterable[Path]) -> Iterator[Path | Refused]:
 def discover(
     warehouse: Warehouse, names: Iterable[Path | str]
 ) -> tuple[list[Source | Refused], int]:
-    """The inputs to read under `names` (paths and URLs) and how many were skipped as
-    unchanged since their last load."""
-    found: list[Path | Refused | tuple[str, bytes]] = []
+    """The inputs to read under `names` (paths and URLs), from their resume offsets, and how
+    many were skipped as unchanged since their last load."""
+    found: list[Source | Refused] = []
     for name in names:
         if is_url(name):
-            found.append(fetch(str(name)))
-        else:
-            found.extend(find_files([Path(name)]))
-    uris = [uri_of(e) if isinstance(e, Path) else e[0] for e in found if not isinstance(e, Refused)]
-    known = file_states(warehouse, uris)
+            fetched = fetch(str(name))
+            if isinstance(fetched, Refused):
+                found.append(fetched)
+            else:
+                found.append(Source(Unit(fetched[0], body=fetched[1]), len(fetched[1])))
+            continue
+        for entry in find_files([Path(name)]):
+            if isinstance(entry, Refused):
+                found.append(entry)
+                continue
+            try:
+                st = entry.stat()
+            except OSError as exc:
+                reason = f"cannot read {printable(entry)}: {exc.strerror or exc}"
+                found.append(Refused(uri_of(entry), reason))
+                continue
+            found.append(Source(Unit(uri_of(entry), path=entry), st.st_size, st.st_mtime))
+    return resume(warehouse, found)
+
+
+def resume(
+    warehouse: Warehouse, found: Iterable[Source | Refused]
+) -> tuple[list[Source | Refused], int]:
+    """Each input from where its last load stopped (per `ingest_log`); unchanged ones are
+    dropped and counted."""
+    found = list(found)
+    known = file_states(warehouse, [f.unit.uri for f in found if isinstance(f, Source)])
     sources: list[Source | Refused] = []
     skipped = 0
     for entry in found:
-        if isinstance(entry, Refused):
+        if isinstance(entry, Refused) or entry.unit.uri not in known:
             sources.append(entry)
             continue
-        if isinstance(entry, tuple):
-            url, body = entry
-            start = resume_offset(body[:4], len(body), known.get(url), partial(body_hash, body))
-            if start is None:
-                skipped += 1
-            else:
-                sources.append(Source(Unit(url, body=body, start=start), len(body)))
-            continue
-        uri = uri_of(entry)
+        unit = entry.unit
         try:
-            st = entry.stat()
-            with entry.open("rb") as fh:
-                head = fh.read(4)
-            start = resume_offset(head, st.st_size, known.get(uri), partial(content_hash, entry))
+            head = _head(unit)
+            start = resume_offset(
+                head, entry.size, known[unit.uri], partial(unit_hash_strict, unit)
+            )
         except OSError as exc:
-            sources.append(Refused(uri, f"cannot read {printable(entry)}: {exc.strerror or exc}"))
+            reason = f"cannot read {printable(unit.uri)}: {exc.strerror or exc}"
+            sources.append(Refused(unit.uri, reason))
             continue
         if start is None:
             skipped += 1
         else:
-            sources.append(Source(Unit(uri, path=entry, start=start), st.st_size, st.st_mtime))
+            moved = Unit(unit.uri, unit.path, start, unit.end, unit.first, unit.last, unit.body)
+            sources.append(Source(moved, entry.size, entry.modified))
     return sources, skipped
+
+
+def _head(unit: Unit) -> bytes:
+    if unit.body is not None:
+        return unit.body[:4]
+    if unit.path is None:
+        return b""
+    with unit.path.open("rb") as fh:
+        return fh.read(4)
 
 
 def resume_offset(
@@ -160,14 +185,18 @@ def body_hash(body: bytes, limit: int | None = None) -> str:
 
 def unit_hash(unit: Unit, limit: int | None) -> str | None:
     """The content hash of an input's first `limit` bytes (None when it cannot be read)."""
+    try:
+        return unit_hash_strict(unit, limit)
+    except OSError:
+        return None
+
+
+def unit_hash_strict(unit: Unit, limit: int | None) -> str | None:
     if unit.body is not None:
         return body_hash(unit.body, limit)
     if unit.path is None:
         return None
-    try:
-        return content_hash(unit.path, limit)
-    except OSError:
-        return None
+    return content_hash(unit.path, limit)
 
 
 def fetch(url: str) -> tuple[str, bytes] | Refused:

@@ -166,7 +166,7 @@ def _plausible_frame(head: bytes) -> bool:
 def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
     line_no = 0
     first = True
-    blank = 0  # bytes of blank lines in a row
+    blank = blank_from = 0  # bytes of blank lines in a row, from this line on
     while True:
         line = stream.readline(MAX_RECORD_BYTES + 1)
         if not line:
@@ -174,14 +174,21 @@ def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
         line_no += 1
         framing.lines = line_no
         if not line.strip():
+            if not blank:
+                blank_from = line_no
             blank += len(line)
             if blank > MAX_EMPTY_RUN:
                 raise ValueError(
-                    f"not OTLP: more than {MAX_EMPTY_RUN} bytes of blank lines before line "
-                    f"{line_no}"
+                    f"not OTLP: more than {MAX_EMPTY_RUN} bytes of blank lines from line "
+                    f"{blank_from}"
                 )
             if line.endswith(b"\n"):
                 framing.complete_offset += len(line)
+                skipped, lines = _skip_blank_lines(stream)  # in bulk, not a line at a time
+                blank += skipped
+                framing.complete_offset += skipped
+                line_no += lines
+                framing.lines = line_no
                 continue
         else:
             blank = 0
@@ -220,6 +227,26 @@ def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
         framing.complete_offset += len(line)
         if line.strip():
             yield Record(line, "json", f"line {line_no}")
+
+
+def _skip_blank_lines(stream: BinaryIO) -> tuple[int, int]:
+    """Consume the whole blank lines ahead (bytes, lines), in buffer-sized steps."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return 0, 0
+    skipped = lines = 0
+    while skipped <= MAX_EMPTY_RUN:
+        ahead = peek(1 << 16)
+        run = len(ahead) - len(ahead.lstrip())
+        end = ahead.rfind(b"\n", 0, run) + 1  # up to the last newline inside the blank run
+        if end == 0:
+            break
+        stream.read(end)
+        skipped += end
+        lines += ahead.count(b"\n", 0, end)
+        if end < len(ahead):
+            break
+    return skipped, lines
 
 
 def _lines_follow(stream: BinaryIO) -> bool:
@@ -263,13 +290,16 @@ def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
         framing.lines = frame_no
         at = framing.complete_offset
         if size == 0:
-            framing.empty += 1
-            framing.complete_offset += 4
-            empty_run += 4
+            more = _zero_frames_ahead(stream)  # skipped in bulk, not a frame at a time
+            framing.empty += 1 + more
+            frame_no += more
+            framing.lines = frame_no
+            framing.complete_offset += 4 * (1 + more)
+            empty_run += 4 * (1 + more)
             if empty_run > MAX_EMPTY_RUN:
                 raise ValueError(
                     f"not OTLP: more than {MAX_EMPTY_RUN // 4} zero-length frames in a row "
-                    f"before byte {at + 4}"
+                    f"at byte {at}"
                 )
             continue
         empty_run = 0
@@ -296,6 +326,18 @@ def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
                 continue
         encoding = "json" if payload.lstrip()[:1] == b"{" else "proto"
         yield Record(payload, encoding, location)
+
+
+def _zero_frames_ahead(stream: BinaryIO) -> int:
+    """Consume the zero-length frames (four zero bytes each) just ahead; how many."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return 0
+    ahead = peek(1 << 16)
+    count = (len(ahead) - len(ahead.lstrip(b"\x00"))) // 4
+    if count:
+        stream.read(4 * count)
+    return count
 
 
 def decompress(data: bytes, limit: int) -> bytes:

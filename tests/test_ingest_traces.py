@@ -8,11 +8,15 @@ in the middle of a publish leaves the previous state.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
+import http.server
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +26,21 @@ import orjson
 import pytest
 import zstandard
 from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from otlp_factory import BASE_NS, SpanSpec, attr, evaluation_event, jsonl, traces_request
+from otlp_factory import (
+    BASE_NS,
+    SpanSpec,
+    attr,
+    evaluation_event,
+    evaluation_log,
+    jsonl,
+    logs_request,
+    traces_request,
+)
 
 from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
 from ingest.traces import ingest_paths
@@ -472,7 +489,10 @@ def test_unreadable_entries_fail_alone(
     finally:
         sock.close()
     assert span_ids(warehouse) == {spec.span_id, spec2.span_id}
-    assert sum(i.status is not Status.FAILED for i in summary.inputs) == 2 and len(summary.failures) == 5
+    assert (
+        sum(i.status is not Status.FAILED for i in summary.inputs) == 2
+        and len(summary.failures) == 5
+    )
     failed = dict(sql(warehouse, "SELECT uri, message FROM ingest_log WHERE status = 'failed'"))
     assert set(failed) == {
         str(folder / n) for n in ("dangling.jsonl", "loop.jsonl", "fifo.jsonl", "sock.jsonl")
@@ -512,7 +532,11 @@ def test_reingesting_adds_nothing(tmp_path: Path, warehouse: Warehouse):
     packed = tmp_path / "b.zst"
     packed.write_bytes(zstandard.ZstdCompressor().compress(jsonl(requests[0])))
     first = ingest(warehouse, plain, packed)
-    assert (first.rows("spans"), first.rows("evaluations"), first.duplicates()) == (3, 1, 3)  # 2 spans, 1 eval
+    assert (first.rows("spans"), first.rows("evaluations"), first.duplicates()) == (
+        3,
+        1,
+        3,
+    )  # 2 spans, 1 eval
     before = snapshot(warehouse)
     assert all(before[t] for t in TABLES)
 
@@ -789,3 +813,229 @@ def test_a_growing_compressed_stream_is_read_again_not_resumed(
     summary = ingest(warehouse, path)
     assert len(summary.failures) == 0
     assert span_ids(warehouse) == {a.span_id, b.span_id}
+
+
+# -- hardening: names, zeros, cut compressed streams, URLs, signals ---------------------------
+def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_loaded(
+    tmp_path: Path, warehouse: Warehouse
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    line, spec = good_line()
+    bad = folder / os.fsdecode(b"bad\xff.json")
+    bad.write_bytes(line)
+    (folder / "good.jsonl").write_bytes(good_line()[0])
+    (folder / os.fsdecode(b"junk\xfe.bin")).write_bytes(b"%PDF-1.7 not telemetry")
+    summary = ingest(warehouse, folder)
+    assert summary.rows("spans") == 2 and spec.span_id in span_ids(warehouse)
+    escaped = f"{folder}/bad\\xff.json"
+    logged = sql(warehouse, "SELECT uri, status FROM ingest_log ORDER BY uri")
+    assert logged == [
+        (escaped, "ok"),
+        (f"{folder}/good.jsonl", "ok"),
+        (f"{folder}/junk\\xfe.bin", "failed"),
+    ]
+    assert summary.failures[0].startswith(f"{folder}/junk\\xfe.bin: not OTLP")
+    again = ingest(warehouse, folder)  # the escaped name finds its ingest_log row again
+    assert again.files_skipped == 2 and again.rows("spans") == 0
+
+    done = cli("ingest", "traces", folder, "--warehouse", tmp_path / "cli.duckdb", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "junk\\xfe.bin: not OTLP" in done.stderr
+
+
+def _zstd_of_zeros(path: Path, size: int) -> None:
+    with path.open("wb") as out, zstandard.ZstdCompressor(level=3).stream_writer(out) as w:
+        zeros = bytes(1 << 22)
+        for _ in range(size // len(zeros)):
+            w.write(zeros)
+
+
+@pytest.mark.parametrize("kind", ["16 MiB of zeros", "zstd of 2 GiB of zeros"])
+def test_zeros_are_refused_at_once(tmp_path: Path, warehouse: Warehouse, kind: str):
+    path = tmp_path / "zeros.bin"
+    if kind.startswith("zstd"):
+        _zstd_of_zeros(path, 2 << 30)
+        assert path.stat().st_size < 200_000
+    else:
+        path.write_bytes(bytes(16 << 20))
+    warm = tmp_path / "warm.jsonl"  # first use imports and creates the warehouse: not timed
+    warm.write_bytes(good_line()[0])
+    assert ingest(warehouse, warm).ok
+    started = time.perf_counter()
+    summary = ingest(warehouse, path)
+    elapsed = time.perf_counter() - started
+    assert summary.failures == [f"{path}: not OTLP: the input starts with 64 zero bytes"]
+    assert elapsed < 1.0, f"{kind} took {elapsed:.2f} s to refuse"
+    assert sql(warehouse, "SELECT status FROM ingest_log WHERE uri = $u", {"u": str(path)}) == [
+        ("failed",)
+    ]
+    assert count(warehouse, "quarantine") == 1
+
+
+def test_zero_length_frames_are_skipped_and_a_run_of_them_refused(
+    tmp_path: Path, warehouse: Warehouse
+):
+    requests, _ = _requests()
+    frames = frame(to_proto(requests[0])) + bytes(4) * 3 + frame(to_proto(requests[1]))
+    path = tmp_path / "frames.bin"
+    path.write_bytes(frames)
+    summary = ingest(warehouse, path)
+    assert summary.ok and summary.rows("spans") == 3
+    assert summary.skipped == {"zero-length frames": 3}
+
+    blank = tmp_path / "blank.jsonl"
+    blank.write_bytes(jsonl(requests[1]) + b"\n" * (16 << 20))
+    started = time.perf_counter()
+    summary = ingest(warehouse, blank)
+    assert time.perf_counter() - started < 1.0
+    assert summary.failures == [
+        f"{blank}: not OTLP: more than 1048576 bytes of blank lines from line 2"
+    ]
+
+    padded = tmp_path / "padded.bin"
+    padded.write_bytes(frame(to_proto(requests[0])) + bytes(16 << 20))
+    started = time.perf_counter()
+    summary = ingest(warehouse, padded)
+    assert time.perf_counter() - started < 1.0
+    (failure,) = summary.failures
+    assert "not OTLP: more than 262144 zero-length frames in a row" in failure
+
+
+def _cut_zstd(lines: list[bytes]) -> tuple[bytes, int]:
+    """Each line its own zstd frame, as the Collector's native compression flushes them,
+    with the last frame cut in half; and the decompressed bytes of the complete frames."""
+    frames = [zstandard.ZstdCompressor().compress(line) for line in lines]
+    data = b"".join(frames[:-1]) + frames[-1][: len(frames[-1]) // 2]
+    return data, sum(len(line) for line in lines[:-1])
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_a_compressed_file_cut_mid_frame_waits_then_is_reported_truncated(
+    tmp_path: Path, warehouse: Warehouse, codec: str
+):
+    requests, specs = _requests()
+    lines = [jsonl(r) for r in requests] + [good_line()[0]]
+    if codec == "zstd":
+        data, offset = _cut_zstd(lines)
+    else:
+        whole = gzip.compress(b"".join(lines))
+        data = whole[: len(whole) - 12]  # the last block and the trailer are cut
+        offset = len(lines[0]) + len(lines[1])
+    path = tmp_path / f"export.{codec}"
+    path.write_bytes(data)
+
+    growing = ingest(warehouse, path)  # modified just now: still being written
+    assert growing.ok and [i.status for i in growing.inputs] == [Status.PENDING]
+    assert span_ids(warehouse) == {s.span_id for s in specs}
+    assert sql(warehouse, "SELECT byte_offset, status FROM ingest_log") == [(None, "pending")]
+
+    old = time.time() - 11 * 60  # past ingest.settle_minutes (10): it has stopped growing
+    os.utime(path, (old, old))
+    cut = ingest(warehouse, path)
+    (report,) = cut.inputs
+    assert report.status is Status.TRUNCATED and not cut.ok
+    assert report.message == (
+        f"{path} ends mid-record at byte {offset} of its decompressed content and has "
+        "stopped growing: the records before it were loaded, the rest is lost"
+    )
+    assert sql(warehouse, "SELECT location, error FROM quarantine") == [
+        (f"byte {offset}", report.message)
+    ]
+    assert cut.duplicates() == 4  # the complete records were there already (3 spans, 1 eval)
+    assert ingest(warehouse, path).files_skipped == 1  # unchanged: reported once
+
+    done = cli("ingest", "traces", path, "--warehouse", tmp_path / "cli.duckdb", cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"truncated: {path} ends mid-record at byte {offset}" in done.stderr
+
+
+def test_a_truncated_file_that_grows_after_all_is_read_again(tmp_path: Path, warehouse: Warehouse):
+    requests, _ = _requests()
+    last, spec = good_line()
+    data, _ = _cut_zstd([jsonl(requests[0]), last])
+    path = tmp_path / "export.zst"
+    path.write_bytes(data)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    assert [i.status for i in ingest(warehouse, path).inputs] == [Status.TRUNCATED]
+    whole = b"".join(zstandard.ZstdCompressor().compress(x) for x in (jsonl(requests[0]), last))
+    path.write_bytes(whole + zstandard.ZstdCompressor().compress(jsonl(requests[1])))
+    summary = ingest(warehouse, path)
+    assert summary.ok and spec.span_id in span_ids(warehouse)
+    assert summary.rows("spans") == 2  # the finished line and the new frame; the rest known
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_url_is_fetched_by_the_driver_and_resumed_like_a_file(
+    tmp_path: Path, warehouse: Warehouse
+):
+    served = tmp_path / "served"
+    served.mkdir()
+    line, spec = good_line()
+    (served / "spans.jsonl").write_bytes(line)
+    handler = functools.partial(_Files, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        summary = ingest_paths(warehouse, [f"{base}/spans.jsonl", f"{base}/missing"], Config())
+        assert summary.rows("spans") == 1 and span_ids(warehouse) == {spec.span_id}
+        assert summary.failures == [f"cannot fetch {base}/missing: HTTP 404 File not found"]
+        logged = sql(warehouse, "SELECT uri, status FROM ingest_log ORDER BY uri")
+        assert logged == [(f"{base}/missing", "failed"), (f"{base}/spans.jsonl", "ok")]
+        again = ingest_paths(warehouse, [f"{base}/spans.jsonl"], Config())
+        assert again.files_skipped == 1 and again.rows("spans") == 0
+
+        done = cli(
+            "ingest", "traces", f"{base}/spans.jsonl", "--warehouse", tmp_path / "c.duckdb",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "loaded 1 spans" in done.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _logs_proto(records: list[dict[str, Any]]) -> bytes:
+    doc = orjson.loads(orjson.dumps(logs_request(RESOURCE, records)))
+    for rl in doc["resourceLogs"]:
+        for sl in rl["scopeLogs"]:
+            for record in sl["logRecords"]:
+                for key in ("traceId", "spanId"):
+                    record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
+    return json_format.ParseDict(doc, ExportLogsServiceRequest()).SerializeToString()
+
+
+def test_protobuf_logs_and_metrics_files_are_told_from_traces(
+    tmp_path: Path, warehouse: Warehouse, fixtures_dir: Path
+):
+    pytest.importorskip(
+        "ingest.otlp.signal",
+        reason="telling protobuf signals apart is the OTLP parser's detect_signal (otlp branch)",
+    )
+    requests, specs = _requests()
+    root = specs[0]
+    evaluations = [
+        evaluation_log(root.trace_id, root.span_id, "accuracy", value=0.5),
+        evaluation_log(root.trace_id, root.span_id, "relevance", value=1.0),
+    ]
+    (tmp_path / "logs.binpb").write_bytes(_logs_proto(evaluations))
+    metrics = json_format.Parse(
+        (fixtures_dir / "otlp" / "otlp-proto-example-metrics.json").read_text(),
+        ExportMetricsServiceRequest(),
+    )
+    (tmp_path / "metrics.binpb").write_bytes(frame(metrics.SerializeToString()))
+    (tmp_path / "traces.binpb").write_bytes(to_proto(requests[0]))
+    summary = ingest(warehouse, tmp_path / "traces.binpb", tmp_path / "logs.binpb",
+                     tmp_path / "metrics.binpb")  # fmt: skip
+    assert summary.ok and summary.quarantined == 0
+    # 2 spans; the span's own evaluation event and the two log records
+    assert (summary.rows("spans"), summary.rows("evaluations")) == (2, 3)
+    assert sum(n for what, n in summary.skipped.items() if what.startswith("metrics")) == 1
