@@ -70,6 +70,7 @@ class _ZstdStream(io.RawIOBase):
         self._obj = zstandard.ZstdDecompressor().decompressobj()
         self._fed = False  # bytes of the current frame have been fed to the decompressor
         self._out = b""
+        self._feed = 64  # compressed bytes per read, adapted to the ratio seen
         self.cut = False
 
     def readable(self) -> bool:
@@ -77,15 +78,19 @@ class _ZstdStream(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self._out:
-            # a little input at a time: one KiB of zstd can stand for tens of MiB of output
-            data = self._raw.read(1024)
+            # input sized to give about a MiB out: a KiB of zstd can stand for 30 MiB of
+            # zeros, and the decompressor cannot be told to stop early
+            data = self._raw.read(self._feed)
             if not data:
                 self.cut = self._fed and not self._obj.eof
                 return 0
             while data:
                 if self._obj.eof:
                     self._obj = zstandard.ZstdDecompressor().decompressobj()
-                self._out += self._obj.decompress(data)
+                out = self._obj.decompress(data)
+                ratio = max(1, len(out) // max(1, len(data) - len(self._obj.unused_data)))
+                self._feed = max(64, min(1 << 16, (1 << 20) // ratio))
+                self._out += out
                 self._fed = True
                 data = self._obj.unused_data if self._obj.eof else b""
                 if self._obj.eof and not data:
