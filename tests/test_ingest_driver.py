@@ -8,14 +8,15 @@ skipped counts, resume, a failing unit, a failing publish, and the worker pool.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest import driver, memory, registry
-from ingest.contract import Collector
+from ingest.contract import Collector, Unit
 from ingest.errors import IngestError
-from ingest.files import resume
+from ingest.files import Source, resume
 from ingest.memory import MemoryCollector, crash, reject, row, skip, unreadable
 from ingest.otlp import EVALUATION_SCHEMA
 from warehouse.config import Config
@@ -224,3 +225,27 @@ def test_stage_collected_is_what_the_receiver_stages_with(warehouse: Warehouse):
     stage.close()
     assert loaded.rows("evaluations") == 1
     assert rows(warehouse, "SELECT source, location FROM quarantine") == [("receiver", "line 13")]
+
+
+CASES = Path(__file__).parent / "cases"
+
+
+def test_every_registered_collector_has_its_case_folder():
+    for name in registry.names():
+        folder = CASES / name
+        assert (folder / "README.md").is_file(), f"tests/cases/{name}/README.md is missing"
+        assert any(p.name != "README.md" for p in folder.iterdir()), f"no cases in {folder}"
+
+
+def test_memory_case_files(warehouse: Warehouse):
+    path = CASES / "memory" / "two-rows-a-skip-a-reject.mem"
+    body = path.read_bytes()
+    report = run(warehouse, Source(Unit(str(path), path=path, body=body), len(body)))
+    (entry,) = report.inputs
+    assert (entry.status, entry.quarantined, entry.rows) == (Status.PARTIAL, 1, {"evaluations": 2})
+    assert entry.skipped == {"ordinary log records": 1} and entry.pending_bytes == len(
+        body.rsplit(b"\n", 1)[1]
+    )
+    assert rows(warehouse, "SELECT location, error FROM quarantine") == [
+        ("line 4", "score is not a number")
+    ]

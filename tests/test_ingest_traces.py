@@ -649,8 +649,8 @@ def test_a_crash_mid_load_leaves_the_previous_state(
     assert span_ids(warehouse) >= {s.span_id for s in specs}
 
 
-# -- the hand-made case files (tests/cases/otlp, synthetic) ----------------------------------
-CASES = Path(__file__).parent / "cases" / "otlp"
+# -- the hand-made case files (tests/cases/otlp-file, synthetic) ----------------------------------
+CASES = Path(__file__).parent / "cases" / "otlp-file"
 CASE_CONFIG = {
     "environments": [
         {"name": "azure-westeurope", "match": [{"k8s.cluster.name": "aks-westeurope-1"}]},
