@@ -1026,9 +1026,10 @@ def test_protobuf_logs_and_metrics_files_are_told_from_traces(
     )
     requests, specs = _requests()
     root = specs[0]
+    later = BASE_NS + 10**9  # not the span event's time: a second accuracy result
     evaluations = [
-        evaluation_log(root.trace_id, root.span_id, "accuracy", value=0.5),
-        evaluation_log(root.trace_id, root.span_id, "relevance", value=1.0),
+        evaluation_log(root.trace_id, root.span_id, "accuracy", value=0.5, time_ns=later),
+        evaluation_log(root.trace_id, root.span_id, "relevance", value=1.0, time_ns=later),
     ]
     (tmp_path / "logs.binpb").write_bytes(_logs_proto(evaluations))
     metrics = json_format.Parse(

@@ -38,14 +38,22 @@ def publish(
     none = pa.schema([])  # a table nothing was staged for is never read
     spans, evaluations = (stage.schemas.get(t, none) for t in ("spans", "evaluations"))
     result = publish_traces(warehouse, stage, spans, evaluations, source=source)
+    # Inputs that staged one table only are exact; the evaluations left over go to the
+    # inputs that staged both, in order (the real publish counts per table).
     evaluations_left = result.evaluations
+    for entry, staged in zip(stage.inputs, stage.staged, strict=True):
+        if not staged["spans"]:
+            evaluations_left -= entry.rows
     for entry, report, staged in zip(stage.inputs, stage.reports, stage.staged, strict=True):
         report.status = Status(entry.status)
         new = entry.rows
-        evals = min(staged["evaluations"], new, evaluations_left)
         if not staged["spans"]:
             evals = new
-        evaluations_left -= evals
+        elif not staged["evaluations"]:
+            evals = 0
+        else:
+            evals = max(0, min(staged["evaluations"], new, evaluations_left))
+            evaluations_left -= evals
         report.rows = {"spans": new - evals, "evaluations": evals}
         report.duplicates = {
             "spans": staged["spans"] - (new - evals),
