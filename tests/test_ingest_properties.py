@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from otlp_factory import SpanSpec, jsonl, traces_request
 
+from ingest.contract import Unit
 from ingest.framing import Framing, iter_records
 from ingest.otlp import KINDS, MAX_NS, MIN_NS, STATUSES, Batch, Mapping
-from ingest.contract import Unit
 from ingest.otlp_files import OtlpFiles
 from ingest.traces import ingest_paths
 from warehouse.config import Config
