@@ -92,7 +92,7 @@ def ours(path: Path) -> tuple[int, float, float]:
         t = time.perf_counter()
         summary = ingest_paths(wh, [path], Config())
         elapsed = time.perf_counter() - t
-        return summary.spans, elapsed, lock_stats()["longest_write_hold_s"]
+        return summary.rows("spans"), elapsed, lock_stats()["longest_write_hold_s"]
 
 
 def peak_memory(spans: int) -> None:
@@ -104,7 +104,7 @@ def peak_memory(spans: int) -> None:
         "from warehouse.db import Warehouse;"
         "d = tempfile.mkdtemp(); s = ingest_paths(Warehouse(Path(d) / 'm.duckdb'), "
         f"[Path('{path}')], Config());"
-        "print(s.spans, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print(s.rows('spans'), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

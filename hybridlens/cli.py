@@ -18,12 +18,13 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hybridlens import __version__
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
 from hybridlens.output import positive_float, positive_int, print_table
 from hybridlens.output import progress_bar as _bar
+from warehouse.report import LoadReport, Status
 
 if TYPE_CHECKING:
     from warehouse.config import Config
@@ -210,39 +211,54 @@ def cmd_ingest_traces(args: argparse.Namespace) -> int:
     config, from_file = _config(args, warehouse)
     if from_file:
         store_config(warehouse, config.origin, config.to_json())
+    # argparse made each PATH a Path, which folds "http://" into "http:/": give URLs back
+    names = [_url_or_path(p) for p in args.paths]
     update, close = _bar("ingesting traces")
     try:
-        summary = ingest_paths(warehouse, args.paths, config, progress=update)
+        report = ingest_paths(warehouse, names, config, progress=update)
     finally:
         close()
-    return report_ingest(summary, warehouse)
+    return report_ingest(report, warehouse)
 
 
-def report_ingest(summary: Any, warehouse: Warehouse) -> int:
+def _url_or_path(path: Path) -> Path | str:
+    text = str(path)
+    for scheme in ("http", "https"):
+        if text.startswith(f"{scheme}:/") and not path.exists():
+            return f"{scheme}://{text[len(scheme) + 2 :].lstrip('/')}"
+    return path
+
+
+def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
+    """The summary of a load on stderr; the exit status (1 when anything was quarantined,
+    failed or truncated)."""
+    files = sum(1 for i in report.inputs if i.status is not Status.FAILED)
     print(
-        f"loaded {summary.spans:,} spans and {summary.evaluations:,} evaluations from "
-        f"{summary.files} files into {warehouse.path} ({summary.duplicates:,} duplicates "
-        f"ignored, {summary.files_skipped} unchanged files skipped)",
+        f"loaded {report.rows('spans'):,} spans and {report.rows('evaluations'):,} evaluations "
+        f"from {files} files into {warehouse.path} ({report.duplicates():,} duplicates "
+        f"ignored, {report.files_skipped} unchanged files skipped)",
         file=sys.stderr,
     )
-    for what, n in sorted(summary.skipped.items()):
+    for what, n in sorted(report.skipped.items()):
         print(f"  skipped {n:,} {what}", file=sys.stderr)
-    if summary.pending_bytes:
+    if report.pending_bytes:
         print(
-            f"  {summary.pending_bytes:,} bytes of incomplete records at file ends were left "
+            f"  {report.pending_bytes:,} bytes of incomplete records at file ends were left "
             "for the next run",
             file=sys.stderr,
         )
-    for failure in summary.failures[:20]:
+    for failure in report.failures[:20]:
         print(f"  failed: {failure}", file=sys.stderr)
-    if summary.quarantined:
+    for cut in report.truncated[:20]:
+        print(f"  truncated: {cut.message or cut.uri}", file=sys.stderr)
+    if report.quarantined:
         print(
-            f"{summary.quarantined:,} bad records were quarantined; see them with: duckdb "
+            f"{report.quarantined:,} bad records were quarantined; see them with: duckdb "
             f'{warehouse.path} "SELECT uri, location, error FROM quarantine ORDER BY '
             'load_id DESC LIMIT 50"',
             file=sys.stderr,
         )
-    return 0 if summary.ok else 1
+    return 0 if report.ok else 1
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:

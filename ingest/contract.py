@@ -51,17 +51,26 @@ class Collected:
     rejected: list[Rejected] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # "metrics requests" -> count
     lines: int = 0  # records read, so the driver can number a later chunk's lines
-    complete_offset: int | None = None  # bytes of the unit read up to a complete record
+    complete_offset: int | None = None  # where the input's last complete record read ends
     pending_bytes: int = 0  # an incomplete tail left for the next run (still being written)
-    error: str | None = None  # the unit could not be read at all (or is cut): one sentence
+    error: str | None = None  # the unit could not be read at all: one sentence
+    resumable: bool = True  # False: complete_offset counts decompressed bytes (no resuming)
+    cut: bool = False  # a compressed stream that ends inside a frame (truncated or growing)
 
 
 @runtime_checkable
 class Collector(Protocol):
     """A source of data; registered by name in `ingest/registry.py`."""
 
-    name: str  # the registry name, and the `source` column of `ingest_log`
-    tables: tuple[str, ...]  # the warehouse tables its frames fill
+    @property
+    def name(self) -> str:
+        """The registry name, and the `source` column of `ingest_log`."""
+        ...
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The warehouse tables its frames fill."""
+        ...
 
     def sniff(self, head: bytes) -> bool:
         """True when an input starting with these bytes is this collector's to read."""

@@ -13,7 +13,7 @@ import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import orjson
 import zstandard
@@ -21,6 +21,10 @@ import zstandard
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # the OTLP/HTTP request limit, also per file record
+# Input that yields no record for this long is not telemetry (zeros, padding): refused,
+# so 16 MiB of zeros or a small zstd file of gigabytes of them costs a moment, not minutes.
+MAX_EMPTY_RUN = 1 << 20  # bytes of blank lines or zero-length frames in a row
+ZERO_HEAD = 64  # an input whose first this many bytes are all zero is refused outright
 
 
 @dataclass(frozen=True)
@@ -42,18 +46,59 @@ class Framing:
     complete_offset: int = 0
     pending_bytes: int = 0
     lines: int = 0  # lines or frames read, so a chunk's record numbers can be rebased
+    empty: int = 0  # zero-length frames, skipped
+    cut: bool = False  # a gzip or zstd stream that ends inside a frame (still being written?)
 
 
 def open_stream(raw: BinaryIO) -> tuple[BinaryIO, str]:
     """Wrap `raw` in a decompressor when its first bytes say gzip or zstd."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
     head = buffered.peek(4)[:4]
     if head[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb"), "gzip"  # type: ignore[return-value]
     if head[:4] == ZSTD_MAGIC:
-        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20), "zstd"  # type: ignore[arg-type]
+        return io.BufferedReader(_ZstdStream(buffered), buffer_size=1 << 20), "zstd"
     return buffered, "none"
+
+
+class _ZstdStream(io.RawIOBase):
+    """The decompressed bytes of concatenated zstd frames; unlike `stream_reader`, it can
+    tell a stream that ends inside a frame (`cut`) from one that ends cleanly."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+        self._fed = False  # bytes of the current frame have been fed to the decompressor
+        self._out = b""
+        self._feed = 64  # compressed bytes per read, adapted to the ratio seen
+        self.cut = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            # input sized to give about a MiB out: a KiB of zstd can stand for 30 MiB of
+            # zeros, and the decompressor cannot be told to stop early
+            data = self._raw.read(self._feed)
+            if not data:
+                self.cut = self._fed and not self._obj.eof
+                return 0
+            while data:
+                if self._obj.eof:
+                    self._obj = zstandard.ZstdDecompressor().decompressobj()
+                out = self._obj.decompress(data)
+                ratio = max(1, len(out) // max(1, len(data) - len(self._obj.unused_data)))
+                self._feed = max(64, min(1 << 16, (1 << 20) // ratio))
+                self._out += out
+                self._fed = True
+                data = self._obj.unused_data if self._obj.eof else b""
+                if self._obj.eof and not data:
+                    self._fed = False
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
 
 
 def iter_records(raw: BinaryIO, framing: Framing, *, start: int = 0) -> Iterator[Record]:
@@ -66,18 +111,32 @@ def iter_records(raw: BinaryIO, framing: Framing, *, start: int = 0) -> Iterator
     stream, framing.compression = open_stream(raw)
     try:
         yield from _records(stream, framing, start)
-    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+    except EOFError as exc:
+        if framing.compression != "gzip":
+            raise
+        if not framing.lines:  # not one record before the end: no stream of ours
+            raise ValueError(f"corrupt gzip stream: {exc}") from exc
+        framing.cut = True  # the gzip stream ends before its end marker
+    except (OSError, zlib.error, zstandard.ZstdError) as exc:
         if framing.compression == "none":
             raise
         raise ValueError(f"corrupt {framing.compression} stream: {exc}") from exc
+    raw_stream = getattr(stream, "raw", None)
+    if isinstance(raw_stream, _ZstdStream) and raw_stream.cut:
+        if not framing.lines:
+            raise ValueError("corrupt zstd stream: it ends inside its first frame")
+        framing.cut = True
 
 
 def _records(stream: BinaryIO, framing: Framing, start: int) -> Iterator[Record]:
     if start and framing.compression == "none":
         stream.seek(start)
     framing.complete_offset = start if framing.compression == "none" else 0
-    head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
+    head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
     lead = head.lstrip()[:1]
+    if len(head) >= ZERO_HEAD and not head.strip(b"\x00"):
+        framing.kind = "unknown"
+        raise ValueError(f"not OTLP: the input starts with {ZERO_HEAD} zero bytes")
     if lead in (b"{", b"["):
         yield from _json(stream, framing)
     elif head[:1] == b"\x00" or (len(head) >= 5 and _plausible_frame(head)):
@@ -112,12 +171,32 @@ def _plausible_frame(head: bytes) -> bool:
 def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
     line_no = 0
     first = True
+    blank = blank_from = 0  # bytes of blank lines in a row, from this line on
     while True:
         line = stream.readline(MAX_RECORD_BYTES + 1)
         if not line:
             return
         line_no += 1
         framing.lines = line_no
+        if not line.strip():
+            if not blank:
+                blank_from = line_no
+            blank += len(line)
+            if blank > MAX_EMPTY_RUN:
+                raise ValueError(
+                    f"not OTLP: more than {MAX_EMPTY_RUN} bytes of blank lines from line "
+                    f"{blank_from}"
+                )
+            if line.endswith(b"\n"):
+                framing.complete_offset += len(line)
+                skipped, lines = _skip_blank_lines(stream)  # in bulk, not a line at a time
+                blank += skipped
+                framing.complete_offset += skipped
+                line_no += lines
+                framing.lines = line_no
+                continue
+        else:
+            blank = 0
         if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
             size, head = len(line), line[:256]
             while line and not line.endswith(b"\n"):  # skip the rest of the giant line
@@ -155,6 +234,26 @@ def _json(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
             yield Record(line, "json", f"line {line_no}")
 
 
+def _skip_blank_lines(stream: BinaryIO) -> tuple[int, int]:
+    """Consume the whole blank lines ahead (bytes, lines), in buffer-sized steps."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return 0, 0
+    skipped = lines = 0
+    while skipped <= MAX_EMPTY_RUN:
+        ahead = peek(1 << 16)
+        run = len(ahead) - len(ahead.lstrip())
+        end = ahead.rfind(b"\n", 0, run) + 1  # up to the last newline inside the blank run
+        if end == 0:
+            break
+        stream.read(end)
+        skipped += end
+        lines += ahead.count(b"\n", 0, end)
+        if end < len(ahead):
+            break
+    return skipped, lines
+
+
 def _lines_follow(stream: BinaryIO) -> bool:
     """True when the next line is a whole one-line JSON object: the first line was a broken
     JSON line, not the opening of a pretty-printed document (whose next line is indented)."""
@@ -183,6 +282,7 @@ def _looks_complete(text: bytes) -> bool:
 def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
     framing.kind = "length-prefixed"
     frame_no = 0
+    empty_run = 0
     while True:
         prefix = stream.read(4)
         if not prefix:
@@ -194,6 +294,20 @@ def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
         frame_no += 1
         framing.lines = frame_no
         at = framing.complete_offset
+        if size == 0:
+            more = _zero_frames_ahead(stream)  # skipped in bulk, not a frame at a time
+            framing.empty += 1 + more
+            frame_no += more
+            framing.lines = frame_no
+            framing.complete_offset += 4 * (1 + more)
+            empty_run += 4 * (1 + more)
+            if empty_run > MAX_EMPTY_RUN:
+                raise ValueError(
+                    f"not OTLP: more than {MAX_EMPTY_RUN // 4} zero-length frames in a row "
+                    f"at byte {at}"
+                )
+            continue
+        empty_run = 0
         if size > MAX_RECORD_BYTES:
             yield Record(
                 prefix,
@@ -217,6 +331,18 @@ def _frames(stream: BinaryIO, framing: Framing) -> Iterator[Record]:
                 continue
         encoding = "json" if payload.lstrip()[:1] == b"{" else "proto"
         yield Record(payload, encoding, location)
+
+
+def _zero_frames_ahead(stream: BinaryIO) -> int:
+    """Consume the zero-length frames (four zero bytes each) just ahead; how many."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return 0
+    ahead = peek(1 << 16)
+    count = (len(ahead) - len(ahead.lstrip(b"\x00"))) // 4
+    if count:
+        stream.read(4 * count)
+    return count
 
 
 def decompress(data: bytes, limit: int) -> bytes:

@@ -21,9 +21,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from otlp_factory import SpanSpec, jsonl, traces_request
 
+from ingest.contract import Unit
 from ingest.framing import Framing, iter_records
 from ingest.otlp import KINDS, MIN_NS, STATUSES, Batch, Mapping
-from ingest.traces import Unit, ingest_paths, parse_unit
+from ingest.otlp_files import OtlpFiles
+from ingest.traces import ingest_paths
 from warehouse.config import Config
 from warehouse.db import Warehouse
 
@@ -122,7 +124,7 @@ def test_parse_unit_turns_anything_into_rows_rejects_or_a_file_error(data: bytes
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input"
         path.write_bytes(data)
-        parsed = parse_unit(Unit(path, 0, None, True, True), MAPPING, None)
+        parsed = OtlpFiles().collect(Unit(str(path), path), Config())
     try:
         read_all(data)
         refused = False
@@ -145,7 +147,7 @@ def test_a_refused_file_is_recorded_as_failed(tmp_path: Path):
         path.write_bytes(data)
     wh = Warehouse(tmp_path / "w.duckdb")
     summary = ingest_paths(wh, [tmp_path / f"f{i}" for i in range(3)], Config())
-    assert summary.files_failed == 3 and not summary.ok
+    assert len(summary.failures) == 3 and not summary.ok
     with wh.read() as con:
         rows = con.execute("SELECT status, message FROM ingest_log ORDER BY uri").fetchall()
     assert [r[0] for r in rows] == ["failed"] * 3
@@ -232,7 +234,7 @@ def test_valid_spans_round_trip(spans: list[dict[str, Any]]):
         path.write_bytes(orjson.dumps(doc) + b"\n")
         wh = Warehouse(Path(tmp) / "w.duckdb")
         summary = ingest_paths(wh, [path], Config())
-        assert summary.ok and summary.spans == len(spans), summary
+        assert summary.ok and summary.rows("spans") == len(spans), summary
         with wh.read() as con:
             got = con.execute(
                 """SELECT trace_id, span_id, name, kind, status_code, epoch_us(start_time),

@@ -8,11 +8,15 @@ in the middle of a publish leaves the previous state.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
+import http.server
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -22,21 +26,37 @@ import orjson
 import pytest
 import zstandard
 from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from otlp_factory import BASE_NS, SpanSpec, attr, evaluation_event, jsonl, traces_request
+from otlp_factory import (
+    BASE_NS,
+    SpanSpec,
+    attr,
+    evaluation_event,
+    evaluation_log,
+    jsonl,
+    logs_request,
+    traces_request,
+)
 
+from ingest.contract import Unit
 from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
-from ingest.traces import Summary, ingest_paths
+from ingest.otlp_files import OtlpFiles
+from ingest.traces import ingest_paths
 from warehouse import rollups as wload
 from warehouse.config import Config
 from warehouse.db import Warehouse
+from warehouse.report import LoadReport, Status
 
 RESOURCE = {"service.name": "chat-api", "deployment.environment.name": "production"}
 TABLES = ("spans", "evaluations", "rollup_hourly", "rollup_latency", "rollup_minutes")
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def ingest(wh: Warehouse, *paths: Path, config: Config | None = None, **kw: Any) -> Summary:
+def ingest(wh: Warehouse, *paths: Path, config: Config | None = None, **kw: Any) -> LoadReport:
     return ingest_paths(wh, list(paths), config or Config(), **kw)
 
 
@@ -181,7 +201,7 @@ def test_every_framing_is_sniffed_from_the_bytes(tmp_path: Path, warehouse: Ware
 
     summary = ingest(warehouse, path)
     assert summary.ok, summary
-    assert (summary.spans, summary.evaluations, summary.quarantined) == (3, 1, 0)
+    assert (summary.rows("spans"), summary.rows("evaluations"), summary.quarantined) == (3, 1, 0)
     got = sql(
         warehouse,
         "SELECT span_id, name, kind, model, is_request, status_code, input_tokens, "
@@ -207,7 +227,7 @@ def test_unknown_bytes_fail_the_file_not_the_run(tmp_path: Path, warehouse: Ware
     good = tmp_path / "good.jsonl"
     good.write_bytes(line)
     summary = ingest(warehouse, junk, good)
-    assert (summary.spans, summary.files_failed) == (1, 1)
+    assert (summary.rows("spans"), len(summary.failures)) == (1, 1)
     assert "not OTLP" in summary.failures[0]
     rows = sql(warehouse, "SELECT uri, status, message FROM ingest_log ORDER BY uri")
     assert rows[1][0] == str(junk) and rows[1][1] == "failed" and "not OTLP" in rows[1][2]
@@ -299,7 +319,7 @@ def bad_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str],
 
 
 @pytest.fixture(scope="module")
-def bad_loaded(bad_file, tmp_path_factory) -> tuple[Warehouse, Summary]:
+def bad_loaded(bad_file, tmp_path_factory) -> tuple[Warehouse, LoadReport]:
     wh = Warehouse(tmp_path_factory.mktemp("wh") / "bad.duckdb")
     return wh, ingest(wh, bad_file[0])
 
@@ -336,7 +356,7 @@ def test_everything_good_in_a_bad_file_loads(bad_file, bad_loaded):
     _, _, good = bad_file
     wh, summary = bad_loaded
     assert span_ids(wh) == good
-    assert summary.spans == len(good)
+    assert summary.rows("spans") == len(good)
     assert summary.quarantined == len(BAD)
     assert not summary.ok
     ((status, rows, quarantined, offset),) = sql(
@@ -408,7 +428,7 @@ def test_injection_is_stored_verbatim_and_harmless(tmp_path: Path, warehouse: Wa
         + span_line(bad)
     )
     summary = ingest(warehouse, path)
-    assert (summary.spans, summary.quarantined) == (1, 1)
+    assert (summary.rows("spans"), summary.quarantined) == (1, 1)
     ((name, service, env, attrs),) = sql(
         warehouse, "SELECT name, service, environment, attributes FROM spans"
     )
@@ -430,7 +450,7 @@ def test_duplicates_within_and_across_files_are_stored_once(tmp_path: Path, ware
     two.write_bytes(line_b)
     summary = ingest(warehouse, one, two)
     assert summary.ok
-    assert (summary.spans, summary.duplicates) == (2, 2)
+    assert (summary.rows("spans"), summary.duplicates()) == (2, 2)
     assert span_ids(warehouse) == {spec_a.span_id, spec_b.span_id}
     logged = sql(warehouse, "SELECT uri, rows, duplicates FROM ingest_log ORDER BY uri")
     assert sum(r[1] for r in logged) == 2 and sum(r[2] for r in logged) == 2
@@ -440,7 +460,7 @@ def test_duplicates_within_and_across_files_are_stored_once(tmp_path: Path, ware
     three = tmp_path / "three.jsonl"
     three.write_bytes(line_b + line_a)
     summary = ingest(warehouse, three)
-    assert (summary.spans, summary.duplicates) == (0, 2)
+    assert (summary.rows("spans"), summary.duplicates()) == (0, 2)
     assert sql(
         warehouse, "SELECT rows, duplicates FROM ingest_log WHERE uri = $u", {"u": str(three)}
     ) == [(0, 2)]
@@ -471,7 +491,10 @@ def test_unreadable_entries_fail_alone(
     finally:
         sock.close()
     assert span_ids(warehouse) == {spec.span_id, spec2.span_id}
-    assert summary.files == 2 and summary.files_failed == 5
+    assert (
+        sum(i.status is not Status.FAILED for i in summary.inputs) == 2
+        and len(summary.failures) == 5
+    )
     failed = dict(sql(warehouse, "SELECT uri, message FROM ingest_log WHERE status = 'failed'"))
     assert set(failed) == {
         str(folder / n) for n in ("dangling.jsonl", "loop.jsonl", "fifo.jsonl", "sock.jsonl")
@@ -498,7 +521,7 @@ def test_path_tricks_name_the_same_file_once_in_the_warehouse(tmp_path: Path, wa
     (tmp_path / "link.jsonl").symlink_to(path)
     tricky = tmp_path / "a" / ".." / "a" / "x.jsonl"
     summary = ingest(warehouse, path, tricky, tmp_path / "link.jsonl", path)
-    assert summary.spans == 1
+    assert summary.rows("spans") == 1
     assert span_ids(warehouse) == {spec.span_id}
     assert count(warehouse, "spans") == 1
 
@@ -511,12 +534,16 @@ def test_reingesting_adds_nothing(tmp_path: Path, warehouse: Warehouse):
     packed = tmp_path / "b.zst"
     packed.write_bytes(zstandard.ZstdCompressor().compress(jsonl(requests[0])))
     first = ingest(warehouse, plain, packed)
-    assert (first.spans, first.evaluations, first.duplicates) == (3, 1, 3)  # 2 spans, 1 eval
+    assert (first.rows("spans"), first.rows("evaluations"), first.duplicates()) == (
+        3,
+        1,
+        3,
+    )  # 2 spans, 1 eval
     before = snapshot(warehouse)
     assert all(before[t] for t in TABLES)
 
     again = ingest(warehouse, plain, packed)
-    assert (again.spans, again.evaluations, again.files_skipped) == (0, 0, 2)
+    assert (again.rows("spans"), again.rows("evaluations"), again.files_skipped) == (0, 0, 2)
     assert snapshot(warehouse) == before
 
     # a touched file with the same bytes is still skipped; a copy is read but adds nothing
@@ -524,8 +551,8 @@ def test_reingesting_adds_nothing(tmp_path: Path, warehouse: Warehouse):
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(plain.read_bytes())
     third = ingest(warehouse, plain, copy)
-    assert (third.files_skipped, third.spans, third.evaluations) == (1, 0, 0)
-    assert third.duplicates == 4  # 3 spans and 1 evaluation
+    assert (third.files_skipped, third.rows("spans"), third.rows("evaluations")) == (1, 0, 0)
+    assert third.duplicates() == 4  # 3 spans and 1 evaluation
     assert snapshot(warehouse) == before
 
 
@@ -535,20 +562,20 @@ def test_a_growing_file_is_resumed_from_its_offset(tmp_path: Path, warehouse: Wa
     cut = l3.rindex(b"}", 0, len(l3) - 5) + 1  # the partial tail even ends with a brace
     path.write_bytes(l1 + l2 + l3[:cut])
     first = ingest(warehouse, path)
-    assert first.ok and first.spans == 2 and first.pending_bytes == cut
+    assert first.ok and first.rows("spans") == 2 and first.pending_bytes == cut
     assert span_ids(warehouse) == {s1.span_id, s2.span_id}
     ((offset, message),) = sql(warehouse, "SELECT byte_offset, message FROM ingest_log")
     assert offset == len(l1 + l2)
     assert f"{cut} bytes after offset {offset} are an incomplete record" in message
 
     # nothing new: skipped
-    assert ingest(warehouse, path).spans == 0
+    assert ingest(warehouse, path).rows("spans") == 0
 
     with path.open("ab") as fh:  # the writer finishes the line and starts another
         fh.write(l3[cut:])
         fh.write(l1[:20])
     second = ingest(warehouse, path)
-    assert second.ok and (second.spans, second.duplicates) == (1, 0)
+    assert second.ok and (second.rows("spans"), second.duplicates()) == (1, 0)
     assert span_ids(warehouse) == {s1.span_id, s2.span_id, s3.span_id}
     assert sql(warehouse, "SELECT max_by(byte_offset, load_id) FROM ingest_log") == [
         (len(l1 + l2 + l3),)
@@ -557,7 +584,7 @@ def test_a_growing_file_is_resumed_from_its_offset(tmp_path: Path, warehouse: Wa
     # a file that was rewritten (not appended to) is read again from the start
     path.write_bytes(l3 + l2)
     third = ingest(warehouse, path)
-    assert (third.spans, third.duplicates) == (0, 2)
+    assert (third.rows("spans"), third.duplicates()) == (0, 2)
 
 
 def test_a_new_file_with_only_a_partial_first_line_waits(tmp_path: Path, warehouse: Warehouse):
@@ -565,10 +592,10 @@ def test_a_new_file_with_only_a_partial_first_line_waits(tmp_path: Path, warehou
     path = tmp_path / "rotated.jsonl"
     path.write_bytes(line[:40])
     first = ingest(warehouse, path)
-    assert first.ok and first.spans == 0 and first.pending_bytes == 40
+    assert first.ok and first.rows("spans") == 0 and first.pending_bytes == 40
     path.write_bytes(line)
     second = ingest(warehouse, path)
-    assert second.ok and second.spans == 1
+    assert second.ok and second.rows("spans") == 1
     assert span_ids(warehouse) == {spec.span_id}
 
 
@@ -578,10 +605,10 @@ def test_a_partial_frame_is_resumed(tmp_path: Path, warehouse: Warehouse):
     path = tmp_path / "live.binpb"
     path.write_bytes(frames[0] + frames[1][:7])
     first = ingest(warehouse, path)
-    assert first.ok and first.spans == 2 and first.pending_bytes == 7
+    assert first.ok and first.rows("spans") == 2 and first.pending_bytes == 7
     path.write_bytes(frames[0] + frames[1])
     second = ingest(warehouse, path)
-    assert second.ok and (second.spans, second.duplicates) == (1, 0)
+    assert second.ok and (second.rows("spans"), second.duplicates()) == (1, 0)
     assert span_ids(warehouse) == {s.span_id for s in specs}
 
 
@@ -605,20 +632,25 @@ def test_a_crash_mid_load_leaves_the_previous_state(
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(wload, "refresh_rollups", crash)
-    with pytest.raises(RuntimeError, match="power cut"):
-        ingest(warehouse, path)
+    failed = ingest(warehouse, path)  # published alone, failed again: recorded as FAILED
+    assert [i.status for i in failed.inputs] == [Status.FAILED]
+    assert failed.failures == [f"{path} cannot be published: power cut"]
     assert snapshot(warehouse) == before
-    assert sql(warehouse, "SELECT * FROM ingest_log") == log_before
-    assert count(warehouse, "quarantine") == 0
+    log_after = sql(warehouse, "SELECT uri, rows, status, message FROM ingest_log")
+    assert len(log_after) == len(log_before) + 1
+    assert log_after[-1] == (str(path), 0, "failed", failed.failures[0])
+    assert sql(warehouse, "SELECT location, error FROM quarantine") == [
+        ("file", failed.failures[0])
+    ]
 
     monkeypatch.setattr(wload, "refresh_rollups", real)
-    summary = ingest(warehouse, path)  # not skipped: the failed load left no trace
-    assert (summary.spans, summary.evaluations, summary.quarantined) == (3, 1, 1)
+    summary = ingest(warehouse, path)  # not skipped: the failed load loaded nothing
+    assert (summary.rows("spans"), summary.rows("evaluations"), summary.quarantined) == (3, 1, 1)
     assert span_ids(warehouse) >= {s.span_id for s in specs}
 
 
-# -- the hand-made case files (tests/cases/otlp, synthetic) ----------------------------------
-CASES = Path(__file__).parent / "cases" / "otlp"
+# -- the hand-made case files (tests/cases/otlp-file, synthetic) ----------------------------------
+CASES = Path(__file__).parent / "cases" / "otlp-file"
 CASE_CONFIG = {
     "environments": [
         {"name": "azure-westeurope", "match": [{"k8s.cluster.name": "aks-westeurope-1"}]},
@@ -645,10 +677,10 @@ def test_hand_made_case_files(warehouse: Warehouse, name: str):
     summary = ingest(warehouse, CASES / name, config=parse(CASE_CONFIG, "case config"))
     spans, evals, quarantined, duplicates, pending = CASE_COUNTS[name]
     assert (
-        summary.spans,
-        summary.evaluations,
+        summary.rows("spans"),
+        summary.rows("evaluations"),
         summary.quarantined,
-        summary.duplicates,
+        summary.duplicates(),
         summary.pending_bytes > 0,
     ) == (spans, evals, quarantined, duplicates, pending)
     if name == "genai-semconv-versions.json":
@@ -709,7 +741,7 @@ def test_a_trace_split_across_loads_gets_its_model_and_one_request(
     for i, spec in enumerate([*order, retry]):
         path = tmp_path / f"part{i}.jsonl"
         path.write_bytes(jsonl(traces_request(RESOURCE, [spec])))
-        assert ingest(warehouse, path).spans == 1
+        assert ingest(warehouse, path).rows("spans") == 1
     got = sql(warehouse, "SELECT span_id, model, is_request FROM spans ORDER BY start_time")
     assert got == [
         (request.span_id, "llama", True),
@@ -750,10 +782,10 @@ def test_nanosecond_times_reingest_without_duplicates(tmp_path: Path, warehouse:
     (tmp_path / "a.jsonl").write_bytes(body)
     (tmp_path / "b.jsonl").write_bytes(body)
     first = ingest(warehouse, tmp_path / "a.jsonl")
-    assert (first.spans, first.evaluations) == (1, 2)
+    assert (first.rows("spans"), first.rows("evaluations")) == (1, 2)
     before = snapshot(warehouse)
     again = ingest(warehouse, tmp_path / "b.jsonl")
-    assert (again.spans, again.evaluations, again.duplicates) == (0, 0, 3)
+    assert (again.rows("spans"), again.rows("evaluations"), again.duplicates()) == (0, 0, 3)
     assert snapshot(warehouse) == before
 
 
@@ -781,5 +813,234 @@ def test_a_growing_compressed_stream_is_read_again_not_resumed(
     with path.open("ab") as fh:  # the Collector's native zstd appends another frame
         fh.write(zstandard.ZstdCompressor().compress(second))
     summary = ingest(warehouse, path)
-    assert summary.files_failed == 0
+    assert len(summary.failures) == 0
     assert span_ids(warehouse) == {a.span_id, b.span_id}
+
+
+# -- hardening: names, zeros, cut compressed streams, URLs, signals ---------------------------
+def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_loaded(
+    tmp_path: Path, warehouse: Warehouse
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    line, spec = good_line()
+    bad = folder / os.fsdecode(b"bad\xff.json")
+    bad.write_bytes(line)
+    (folder / "good.jsonl").write_bytes(good_line()[0])
+    (folder / os.fsdecode(b"junk\xfe.bin")).write_bytes(b"%PDF-1.7 not telemetry")
+    summary = ingest(warehouse, folder)
+    assert summary.rows("spans") == 2 and spec.span_id in span_ids(warehouse)
+    escaped = f"{folder}/bad\\xff.json"
+    logged = sql(warehouse, "SELECT uri, status FROM ingest_log ORDER BY uri")
+    assert logged == [
+        (escaped, "ok"),
+        (f"{folder}/good.jsonl", "ok"),
+        (f"{folder}/junk\\xfe.bin", "failed"),
+    ]
+    assert summary.failures[0].startswith(f"{folder}/junk\\xfe.bin: not OTLP")
+    again = ingest(warehouse, folder)  # the escaped name finds its ingest_log row again
+    assert again.files_skipped == 2 and again.rows("spans") == 0
+
+    done = cli("ingest", "traces", folder, "--warehouse", tmp_path / "cli.duckdb", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "junk\\xfe.bin: not OTLP" in done.stderr
+
+
+def refusal_seconds(path: Path) -> float:
+    """How long the OTLP file collector takes to read `path` (warm: imports not counted);
+    the whole ingest adds a publish, whose time depends on the machine, not the input."""
+    OtlpFiles().collect(Unit("warm", body=b"{}\n"), Config())
+    started = time.perf_counter()
+    collected = OtlpFiles().collect(Unit(str(path), path), Config())
+    assert collected.error and "not OTLP" in collected.error
+    return time.perf_counter() - started
+
+
+def _zstd_of_zeros(path: Path, size: int) -> None:
+    with path.open("wb") as out, zstandard.ZstdCompressor(level=3).stream_writer(out) as w:
+        zeros = bytes(1 << 22)
+        for _ in range(size // len(zeros)):
+            w.write(zeros)
+
+
+@pytest.mark.parametrize("kind", ["16 MiB of zeros", "zstd of 2 GiB of zeros"])
+def test_zeros_are_refused_at_once(tmp_path: Path, warehouse: Warehouse, kind: str):
+    path = tmp_path / "zeros.bin"
+    if kind.startswith("zstd"):
+        _zstd_of_zeros(path, 2 << 30)
+        assert path.stat().st_size < 200_000
+    else:
+        path.write_bytes(bytes(16 << 20))
+    elapsed = refusal_seconds(path)
+    assert elapsed < 0.25, f"{kind} took {elapsed:.2f} s to refuse"
+    summary = ingest(warehouse, path)
+    assert summary.failures == [f"{path}: not OTLP: the input starts with 64 zero bytes"]
+    assert sql(warehouse, "SELECT status FROM ingest_log") == [("failed",)]
+    assert count(warehouse, "quarantine") == 1
+
+
+def test_zero_length_frames_are_skipped_and_a_run_of_them_refused(
+    tmp_path: Path, warehouse: Warehouse
+):
+    requests, _ = _requests()
+    frames = frame(to_proto(requests[0])) + bytes(4) * 3 + frame(to_proto(requests[1]))
+    path = tmp_path / "frames.bin"
+    path.write_bytes(frames)
+    summary = ingest(warehouse, path)
+    assert summary.ok and summary.rows("spans") == 3
+    assert summary.skipped == {"zero-length frames": 3}
+
+    blank = tmp_path / "blank.jsonl"
+    blank.write_bytes(jsonl(requests[1]) + b"\n" * (16 << 20))
+    assert refusal_seconds(blank) < 0.25
+    summary = ingest(warehouse, blank)
+    assert summary.failures == [
+        f"{blank}: not OTLP: more than 1048576 bytes of blank lines from line 2"
+    ]
+
+    padded = tmp_path / "padded.bin"
+    padded.write_bytes(frame(to_proto(requests[0])) + bytes(16 << 20))
+    assert refusal_seconds(padded) < 0.25
+    summary = ingest(warehouse, padded)
+    (failure,) = summary.failures
+    assert "not OTLP: more than 262144 zero-length frames in a row" in failure
+
+
+def _cut_zstd(lines: list[bytes]) -> tuple[bytes, int]:
+    """Each line its own zstd frame, as the Collector's native compression flushes them,
+    with the last frame cut in half; and the decompressed bytes of the complete frames."""
+    frames = [zstandard.ZstdCompressor().compress(line) for line in lines]
+    data = b"".join(frames[:-1]) + frames[-1][: len(frames[-1]) // 2]
+    return data, sum(len(line) for line in lines[:-1])
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_a_compressed_file_cut_mid_frame_waits_then_is_reported_truncated(
+    tmp_path: Path, warehouse: Warehouse, codec: str
+):
+    requests, specs = _requests()
+    lines = [jsonl(r) for r in requests] + [good_line()[0]]
+    if codec == "zstd":
+        data, offset = _cut_zstd(lines)
+    else:
+        whole = gzip.compress(b"".join(lines))
+        data = whole[: len(whole) - 12]  # the last block and the trailer are cut
+        offset = len(lines[0]) + len(lines[1])
+    path = tmp_path / f"export.{codec}"
+    path.write_bytes(data)
+
+    growing = ingest(warehouse, path)  # modified just now: still being written
+    assert growing.ok and [i.status for i in growing.inputs] == [Status.PENDING]
+    assert span_ids(warehouse) == {s.span_id for s in specs}
+    assert sql(warehouse, "SELECT byte_offset, status FROM ingest_log") == [(None, "pending")]
+
+    old = time.time() - 11 * 60  # past ingest.settle_minutes (10): it has stopped growing
+    os.utime(path, (old, old))
+    cut = ingest(warehouse, path)
+    (report,) = cut.inputs
+    assert report.status is Status.TRUNCATED and not cut.ok
+    assert report.message == (
+        f"{path} ends mid-record at byte {offset} of its decompressed content and has "
+        "stopped growing: the records before it were loaded, the rest is lost"
+    )
+    assert sql(warehouse, "SELECT location, error FROM quarantine") == [
+        (f"byte {offset}", report.message)
+    ]
+    assert cut.duplicates() == 4  # the complete records were there already (3 spans, 1 eval)
+    assert ingest(warehouse, path).files_skipped == 1  # unchanged: reported once
+
+    done = cli("ingest", "traces", path, "--warehouse", tmp_path / "cli.duckdb", cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"truncated: {path} ends mid-record at byte {offset}" in done.stderr
+
+
+def test_a_truncated_file_that_grows_after_all_is_read_again(tmp_path: Path, warehouse: Warehouse):
+    requests, _ = _requests()
+    last, spec = good_line()
+    data, _ = _cut_zstd([jsonl(requests[0]), last])
+    path = tmp_path / "export.zst"
+    path.write_bytes(data)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    assert [i.status for i in ingest(warehouse, path).inputs] == [Status.TRUNCATED]
+    whole = b"".join(zstandard.ZstdCompressor().compress(x) for x in (jsonl(requests[0]), last))
+    path.write_bytes(whole + zstandard.ZstdCompressor().compress(jsonl(requests[1])))
+    summary = ingest(warehouse, path)
+    assert summary.ok and spec.span_id in span_ids(warehouse)
+    assert summary.rows("spans") == 2  # the finished line and the new frame; the rest known
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_url_is_fetched_by_the_driver_and_resumed_like_a_file(
+    tmp_path: Path, warehouse: Warehouse
+):
+    served = tmp_path / "served"
+    served.mkdir()
+    line, spec = good_line()
+    (served / "spans.jsonl").write_bytes(line)
+    handler = functools.partial(_Files, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        summary = ingest_paths(warehouse, [f"{base}/spans.jsonl", f"{base}/missing"], Config())
+        assert summary.rows("spans") == 1 and span_ids(warehouse) == {spec.span_id}
+        assert summary.failures == [f"cannot fetch {base}/missing: HTTP 404 File not found"]
+        logged = sql(warehouse, "SELECT uri, status FROM ingest_log ORDER BY uri")
+        assert logged == [(f"{base}/missing", "failed"), (f"{base}/spans.jsonl", "ok")]
+        again = ingest_paths(warehouse, [f"{base}/spans.jsonl"], Config())
+        assert again.files_skipped == 1 and again.rows("spans") == 0
+
+        done = cli(
+            "ingest", "traces", f"{base}/spans.jsonl", "--warehouse", tmp_path / "c.duckdb",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "loaded 1 spans" in done.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _logs_proto(records: list[dict[str, Any]]) -> bytes:
+    doc = orjson.loads(orjson.dumps(logs_request(RESOURCE, records)))
+    for rl in doc["resourceLogs"]:
+        for sl in rl["scopeLogs"]:
+            for record in sl["logRecords"]:
+                for key in ("traceId", "spanId"):
+                    record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
+    return json_format.ParseDict(doc, ExportLogsServiceRequest()).SerializeToString()
+
+
+def test_protobuf_logs_and_metrics_files_are_told_from_traces(
+    tmp_path: Path, warehouse: Warehouse, fixtures_dir: Path
+):
+    pytest.importorskip(
+        "ingest.otlp.signal",
+        reason="telling protobuf signals apart is the OTLP parser's detect_signal (otlp branch)",
+    )
+    requests, specs = _requests()
+    root = specs[0]
+    later = BASE_NS + 10**9  # not the span event's time: a second accuracy result
+    evaluations = [
+        evaluation_log(root.trace_id, root.span_id, "accuracy", value=0.5, time_ns=later),
+        evaluation_log(root.trace_id, root.span_id, "relevance", value=1.0, time_ns=later),
+    ]
+    (tmp_path / "logs.binpb").write_bytes(_logs_proto(evaluations))
+    metrics = json_format.Parse(
+        (fixtures_dir / "otlp" / "otlp-proto-example-metrics.json").read_text(),
+        ExportMetricsServiceRequest(),
+    )
+    (tmp_path / "metrics.binpb").write_bytes(frame(metrics.SerializeToString()))
+    (tmp_path / "traces.binpb").write_bytes(to_proto(requests[0]))
+    summary = ingest(warehouse, tmp_path / "traces.binpb", tmp_path / "logs.binpb",
+                     tmp_path / "metrics.binpb")  # fmt: skip
+    assert summary.ok and summary.quarantined == 0
+    # 2 spans; the span's own evaluation event and the two log records
+    assert (summary.rows("spans"), summary.rows("evaluations")) == (2, 3)
+    assert sum(n for what, n in summary.skipped.items() if what.startswith("metrics")) == 1

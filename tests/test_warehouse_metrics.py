@@ -849,14 +849,14 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
     first = ingest_paths(wh, [data / "evaluations.jsonl"], config)
     second = ingest_paths(wh, [data / "traces-a.jsonl", data / "traces-b.jsonl"], config)
     assert first.ok and second.ok, (first, second)
-    assert second.duplicates > 0, "the two trace files overlap"
+    assert second.duplicates() > 0, "the two trace files overlap"
     before = metrics(wh, config)
     # a re-ingest: the same folder (unchanged files are skipped) and a copy of it (read again)
     copy = root / "copy"
     shutil.copytree(data, copy)
     again = ingest_paths(wh, [data, copy], config)
-    assert again.ok and again.spans == 0 and again.evaluations == 0, again
-    assert again.files_skipped == 3 and again.duplicates > 0
+    assert again.ok and again.rows("spans") == 0 and again.rows("evaluations") == 0, again
+    assert again.files_skipped == 3 and again.duplicates() > 0
     return Loaded(fleet, config, config_path, wh, data, before)
 
 
