@@ -142,12 +142,12 @@ def count_items(signal: str, request: Any) -> int:
         outers, legacy = request.resource_logs, ScopeLogs.FromString
     else:
         total = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-        outers, legacy = request.resource_spans, ScopeSpans.FromString
+        outers, legacy = request.resource_spans, ScopeSpans.FromString  # type: ignore[assignment]
     for outer in outers:
-        for unknown in unknown_fields.UnknownFieldSet(outer):
+        for unknown in unknown_fields.UnknownFieldSet(outer):  # type: ignore[attr-defined]
             if unknown.field_number == _LEGACY_FIELD and isinstance(unknown.data, bytes):
                 try:
-                    scope = legacy(unknown.data)
+                    scope: Any = legacy(unknown.data)
                 except DecodeError:
                     continue  # the parser cannot see it either; nothing to count
                 total += len(scope.log_records if signal == "logs" else scope.spans)
@@ -244,7 +244,7 @@ def decode(
     if encoding == "proto":
         cls = ExportLogsServiceRequest if signal == "logs" else ExportTraceServiceRequest
         try:
-            request = cls.FromString(body)
+            request: Any = cls.FromString(body)  # type: ignore[arg-type]  # a bytearray parses too
         except DecodeError as exc:
             raise Reply(400, f"not a valid OTLP protobuf {signal} request: {exc}") from None
         total = count_items(signal, request)

@@ -140,7 +140,7 @@ def write_latin1(path: Path) -> None:
     ("make", "says"),
     [
         (lambda p: p.mkdir(), "is a folder"),
-        (write_deep, "not valid TOML: nested too deeply"),
+        (write_deep, "not valid TOML: arrays or tables nested too deeply"),
         (write_latin1, "not valid TOML: 'utf-8' codec can't decode"),
     ],
     ids=["folder", "10000-deep", "not-utf-8"],

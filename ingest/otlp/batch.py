@@ -121,9 +121,11 @@ class Batch(Rows):
         if signal == "metrics":
             self.skipped[METRICS_SKIPPED] += 1
             return
-        cls = ExportLogsServiceRequest if signal == "logs" else ExportTraceServiceRequest
+        cls: type[ExportLogsServiceRequest] | type[ExportTraceServiceRequest] = (
+            ExportLogsServiceRequest if signal == "logs" else ExportTraceServiceRequest
+        )
         try:
-            request = cls.FromString(payload)
+            request: Any = cls.FromString(payload)
         except DecodeError as exc:
             self.reject(
                 location, f"not a valid OTLP protobuf {signal} request: {exc}", excerpt(payload)

@@ -40,7 +40,7 @@ def _attrs(items: Any) -> dict[str, Any]:
 def _legacy(message_: Any, cls: Any) -> list[Any]:
     """Scope entries a pre-1.0 sender put in field 1000, parsed as today's scope message."""
     found = []
-    for f in UnknownFieldSet(message_):
+    for f in UnknownFieldSet(message_):  # type: ignore[attr-defined]  # iterable at run time
         if f.field_number == LEGACY_FIELD and f.wire_type == 2:
             try:
                 found.append(cls.FromString(f.data))
