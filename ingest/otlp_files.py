@@ -101,21 +101,27 @@ class OtlpFiles:
         offset = framing.complete_offset
         if unit.end is not None:
             offset += unit.start  # a window's offsets count from its start
-        spans, evaluations = batch.to_arrow()
-        skipped = batch.skipped.copy()
+        collected = batch_collected(batch)
         if framing.empty:
-            skipped["zero-length frames"] += framing.empty
-        return Collected(
-            frames={"spans": spans, "evaluations": evaluations},
-            rejected=[Rejected(loc, err, excerpt) for loc, err, excerpt in batch.quarantine],
-            skipped=skipped,
-            lines=framing.lines,
-            complete_offset=offset,
-            pending_bytes=framing.pending_bytes,
-            error=error,
-            resumable=framing.compression == "none",
-            cut=framing.cut,
-        )
+            collected.skipped["zero-length frames"] += framing.empty
+        collected.lines = framing.lines
+        collected.complete_offset = offset
+        collected.pending_bytes = framing.pending_bytes
+        collected.error = error
+        collected.resumable = framing.compression == "none"
+        collected.cut = framing.cut
+        return collected
+
+
+def batch_collected(batch: Batch) -> Collected:
+    """A parsed batch as the contract's result: what the file collector and the receiver's
+    loader both hand to the driver's staging step."""
+    spans, evaluations = batch.to_arrow()
+    return Collected(
+        frames={"spans": spans, "evaluations": evaluations},
+        rejected=[Rejected(loc, err, excerpt) for loc, err, excerpt in batch.quarantine],
+        skipped=batch.skipped.copy(),
+    )
 
 
 SCHEMAS = {"spans": SPAN_SCHEMA, "evaluations": EVALUATION_SCHEMA}

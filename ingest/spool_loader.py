@@ -17,7 +17,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ingest.admission import DECODE_BYTES_PER_ITEM, ByteBudget
+from ingest.driver import stage_collected
 from ingest.otlp import Batch, Mapping
+from ingest.otlp_files import batch_collected
 from ingest.otlp_http import count_items, request_location
 from ingest.spool import Segment, Spool, read_segment
 from warehouse.db import Warehouse
@@ -93,12 +95,7 @@ class SpoolLoader:
             stage.close()
 
     def _stage(self, stage: Stage, report: InputReport, index: int, batch: Batch) -> None:
-        spans, evaluations = batch.to_arrow()
-        stage.add("spans", spans, index)
-        stage.add("evaluations", evaluations, index)
-        for location, error, excerpt in batch.quarantine:
-            stage.reject(index, location, error, excerpt)
-        report.skipped.update(batch.skipped)
+        stage_collected(stage, index, report, batch_collected(batch))
 
     def _stage_from_disk(self, stage: Stage, report: InputReport, index: int, seg: Segment) -> int:
         """Parse a segment again from its file, staging it in bounded pieces."""
