@@ -141,7 +141,7 @@ def write_latin1(path: Path) -> None:
     [
         (lambda p: p.mkdir(), "is a folder"),
         (write_deep, "not valid TOML: arrays or tables nested too deeply"),
-        (write_latin1, "not valid TOML: 'utf-8' codec can't decode"),
+        (write_latin1, "not valid TOML: not UTF-8 text"),
     ],
     ids=["folder", "10000-deep", "not-utf-8"],
 )

@@ -358,7 +358,7 @@ def test_a_file_with_bad_lines_loads_every_good_line(tmp_path: Path):
     last = logs_request(RESOURCE, [evaluation_log(trace, span, "b", value=0.0)])
     path.write_bytes(jsonl(good, bad, worse, last))
     summary = ingest_paths(Warehouse(tmp_path / "w.duckdb"), [path], Config())
-    assert (summary.evaluations, summary.quarantined) == (2, 2), summary
+    assert (summary.rows("evaluations"), summary.quarantined) == (2, 2), summary
 
 
 # -- migration 003 ------------------------------------------------------------------------------
@@ -366,47 +366,32 @@ NEW_COLUMNS = ("cache_read_input_tokens", "cache_creation_input_tokens", "reason
 
 
 def test_a_warehouse_written_before_migration_003_migrates_with_the_same_figures(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+    tmp_path: Path,
+) -> None:
+    """The schema-1 warehouse the landed code wrote (tests/cases/warehouse_v1) gains the new
+    columns on open, keeps its figures, and takes spans that fill them."""
+    import gzip
+    import shutil
+
     from ingest.traces import ingest_paths
-    from warehouse import db as wdb
-    from warehouse import load as wload
     from warehouse.db import Warehouse
     from warehouse.metrics import metrics
 
-    # the landed write path: migrations up to 002 and the publish SQL without the new columns
-    current = wdb.read_sql("publish_spans")
-    landed = current.replace(f"       f.{', f.'.join(NEW_COLUMNS)},\n", "")
-    assert landed != current
-    every = wdb.migrations()
-    specs = [
-        SpanSpec(
-            start_ns=BASE_NS + i * NS,
-            duration_ms=50.0 + i,
-            status_code=2 if i % 7 == 0 else 0,
-            attributes={"gen_ai.request.model": f"m{i % 2}", "gen_ai.usage.input_tokens": i},
-            events=[evaluation_event(value=i % 2)],
-        )
-        for i in range(40)
-    ]
-    path = tmp_path / "spans.jsonl"
-    path.write_bytes(jsonl(traces_request(RESOURCE, specs)))
-    by = ("environment", "model", "version")
+    v1 = Path(__file__).parent / "cases" / "warehouse_v1"
     old = Warehouse(tmp_path / "old.duckdb")
-    with monkeypatch.context() as m:
-        m.setattr(wdb, "migrations", lambda: [x for x in every if x[0] < 3])
-        m.setattr(wload, "read_sql", lambda q: landed if q == "publish_spans" else wdb.read_sql(q))
-        assert ingest_paths(old, [path], Config()).ok
-        before = metrics(old, Config(), by=by)
-        with old.read() as con:
-            columns = [r[0] for r in con.execute("DESCRIBE spans").fetchall()]
-        assert not set(NEW_COLUMNS) & set(columns)
-    # opened by this code: migrated, the same figures as before and as a fresh load
-    assert metrics(old, Config(), by=by).equals(before)
+    with gzip.open(v1 / "warehouse.duckdb.gz", "rb") as src, old.path.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    by = ("environment", "model", "version")
+    migrated = metrics(old, Config(), by=by)
+    with old.read() as con:
+        columns = [r[0] for r in con.execute("DESCRIBE spans").fetchall()]
+        (stored,) = con.execute("SELECT count(*) FROM spans").fetchone()  # type: ignore[misc]
+    assert set(NEW_COLUMNS) <= set(columns)
     fresh = Warehouse(tmp_path / "fresh.duckdb")
-    assert ingest_paths(fresh, [path], Config()).ok
-    assert metrics(fresh, Config(), by=by).equals(before)
-    assert len(before) == 2
+    assert ingest_paths(fresh, [v1 / "spans.jsonl", v1 / "labels.jsonl"], Config()).ok
+    assert migrated.select("environment", "model", "requests", "errors").equals(
+        metrics(fresh, Config(), by=by).select("environment", "model", "requests", "errors")
+    )
     # and the migrated warehouse takes spans with the new columns
     cached = SpanSpec(start_ns=BASE_NS, attributes={"gen_ai.usage.cache_read.input_tokens": 9})
     more = tmp_path / "more.jsonl"
@@ -417,5 +402,5 @@ def test_a_warehouse_written_before_migration_003_migrates_with_the_same_figures
         got = con.execute(
             f"SELECT span_id, {cols} FROM spans WHERE {NEW_COLUMNS[0]} IS NOT NULL"
         ).fetchall()
-        assert con.execute("SELECT count(*) FROM spans").fetchone() == (41,)
+        assert con.execute("SELECT count(*) FROM spans").fetchone() == (stored + 1,)
     assert got == [(cached.span_id, 9, None, None)]

@@ -286,12 +286,12 @@ def test_an_hour_of_huge_token_counts_does_not_overflow(tmp_path: Path) -> None:
     to overflow and every publish of that hour failed. Now it loads, exactly."""
     wh = Warehouse(tmp_path / "w.duckdb")
     summary = ingest_paths(wh, [_token_spans(tmp_path / "p.jsonl", 1100, MAX_SAFE)], Config())
-    assert summary.ok and summary.spans == 1100
+    assert summary.ok and summary.rows("spans") == 1100
     got = rows(wh, "SELECT count(DISTINCT hour), sum(input_tokens)::VARCHAR FROM rollup_hourly")
     assert got == [(1, str(1100 * MAX_SAFE))]
     # and a later load into the same hour publishes too
     more = _token_spans(tmp_path / "q.jsonl", 5, MAX_SAFE)
-    assert ingest_paths(wh, [more], Config()).spans == 5
+    assert ingest_paths(wh, [more], Config()).rows("spans") == 5
     got = rows(wh, "SELECT sum(input_tokens)::VARCHAR FROM rollup_hourly")
     assert got == [(str(1105 * MAX_SAFE),)]
 
@@ -348,7 +348,7 @@ def test_a_schema_1_warehouse_opens_and_gives_todays_figures(tmp_path: Path) -> 
     # and the migrated file takes new loads (the same input again: all duplicates)
     shutil.copy(V1 / "spans.jsonl", tmp_path / "spans.jsonl")
     again = ingest_paths(Warehouse(old), [tmp_path / "spans.jsonl"], Config())
-    assert again.spans == 0 and again.duplicates == 720 + 60  # spans and their events
+    assert again.rows("spans") == 0 and again.duplicates() == 720 + 60  # spans and their events
 
 
 # -- documentation ---------------------------------------------------------------------------------
