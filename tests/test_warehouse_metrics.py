@@ -1399,3 +1399,14 @@ def test_a_late_evaluation_is_counted(tmp_path: Path) -> None:
     assert ingest_paths(wh, [tmp_path / "spans.jsonl"], Config()).ok
     assert ingest_paths(wh, [tmp_path / "labels.jsonl"], Config()).ok
     assert metrics(wh, Config())["accuracy_n"].to_list() == [1]
+
+
+@pytest.mark.parametrize("dof", [*range(1, 60), 99, 250, 1001, 5000, 20000])
+def test_the_t_quantile_matches_scipy(dof: int) -> None:
+    """The t interval's 97.5% point is solved without scipy (its import costs half a
+    second of every `metrics` call); it must agree with scipy's to 1e-11."""
+    from scipy import stats
+
+    from warehouse.definitions import t_quantile_975
+
+    assert t_quantile_975(dof) == pytest.approx(float(stats.t.ppf(0.975, dof)), rel=1e-11)

@@ -124,7 +124,7 @@ def resolve(explicit: Path | str | None, warehouse: Any = None) -> tuple[Config,
     if path is not None:
         return load_file(path), True
     if warehouse is not None:
-        from warehouse.load import stored_config
+        from warehouse.ingest_state import stored_config
 
         stored = stored_config(warehouse)
         if stored:
