@@ -29,8 +29,9 @@ from dashboard.figure_parts import (
     plain,
     target_line,
 )
-from dashboard.formatting import finite, fmt_interval, fmt_ms, fmt_pct, safe
+from dashboard.formatting import fmt_interval, fmt_ms, fmt_pct, safe
 from warehouse import definitions, slo
+from warehouse.definitions import finite
 
 
 def _slo_in_view(rows: pl.DataFrame, slo_ms: float | None) -> bool:

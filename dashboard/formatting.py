@@ -8,24 +8,15 @@ HTML-escaped (`safe`) before they reach plotly, whose text accepts a subset of H
 from __future__ import annotations
 
 import html
-import math
 from datetime import date, datetime
 from typing import Any
+
+from warehouse.definitions import finite
 
 DASH = "—"
 
 
 # -- formatting ---------------------------------------------------------------------------------
-def finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def fmt_count(value: Any) -> str:
     """12,345 (rounded), or "—"."""
     number = finite(value)

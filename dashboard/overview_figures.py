@@ -16,8 +16,9 @@ from dashboard.figure_parts import (
     naive_utc,
     period_axis,
 )
-from dashboard.formatting import finite, fmt_pct, fmt_time, safe
+from dashboard.formatting import fmt_pct, fmt_time, safe
 from warehouse import slo
+from warehouse.definitions import finite
 
 
 def requests_figure(traffic: pl.DataFrame, colors: Mapping[str, str], grain: str) -> go.Figure:

@@ -32,7 +32,8 @@ DOWN_PERIOD_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _finite(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
+    """A plain float, or None for missing, boolean, non-numeric, NaN or infinite values."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -61,7 +62,7 @@ def uptime(up_minutes: int | None, down_minutes: int | None) -> float | None:
 
 def relative_change(current: Any, previous: Any) -> float | None:
     """(current - previous) / previous, for a count against the same span before it."""
-    now, before = _finite(current), _finite(previous)
+    now, before = finite(current), finite(previous)
     if now is None or not before:
         return None
     return (now - before) / before
@@ -69,7 +70,7 @@ def relative_change(current: Any, previous: Any) -> float | None:
 
 def difference(current: Any, reference: Any) -> float | None:
     """current - reference (a ratio against its SLO, a p95 against last week's)."""
-    now, ref = _finite(current), _finite(reference)
+    now, ref = finite(current), finite(reference)
     return None if now is None or ref is None else now - ref
 
 
