@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hybridlens import __version__
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
@@ -42,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # A service manager stops a command with SIGTERM: end it as Ctrl-C does, so `demo` and
+    # `dashboard` stop their Streamlit child and generator instead of orphaning them.
+    # (`serve-otlp` installs its own handlers for its drain.)
+    previous = _on_sigterm_interrupt()
     try:
         status = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
@@ -53,6 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         return report(exc, verbose=verbose)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm_interrupt() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt; the handler it replaces, or None off the main
+    thread (where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
 
 
 def build_parser() -> argparse.ArgumentParser:

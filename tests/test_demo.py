@@ -265,3 +265,37 @@ def test_a_stopped_load_is_a_warning_and_a_finished_one_is_nothing(
 def test_scenario_dates_name_the_generators_files() -> None:
     scenario = demo.Scenario(SMALL, 7, 7, 0.03, datetime(2026, 11, 1, tzinfo=UTC))
     assert scenario.dates() == sorted(demo.day_files(scenario))
+
+
+def test_sigterm_stops_the_dashboard_and_its_streamlit_child(tmp_path: Path) -> None:
+    """A service manager stops `hybridlens dashboard` (or `demo`) with SIGTERM: the
+    Streamlit child must go with it, not keep the port as an orphan."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("hybridlens")
+    proc = subprocess.Popen(
+        [str(exe), "dashboard", "--warehouse", str(tmp_path / "w.duckdb"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(health, timeout=1).read()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the dashboard never answered"
+            time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0  # stopped as by Ctrl-C, not killed by the signal
+    with pytest.raises(OSError):
+        urllib.request.urlopen(health, timeout=1).read()
