@@ -294,6 +294,8 @@ def test_an_hour_of_huge_token_counts_does_not_overflow(tmp_path: Path) -> None:
     assert ingest_paths(wh, [more], Config()).rows("spans") == 5
     got = rows(wh, "SELECT sum(input_tokens)::VARCHAR FROM rollup_hourly")
     assert got == [(str(1105 * MAX_SAFE),)]
+    # and `metrics` reports the exact sum, past what a 64-bit integer holds
+    assert metrics(wh, Config())["input_tokens"].to_list() == [1105 * MAX_SAFE]
 
 
 def test_tokens_are_scaled_by_the_sampling_weight(tmp_path: Path) -> None:

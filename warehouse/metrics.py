@@ -194,7 +194,7 @@ def assemble(
         "accuracy_n": pl.Int64,
         "accuracy_lo": pl.Float64,
         "accuracy_hi": pl.Float64,
-        "input_tokens": pl.Int64,
-        "output_tokens": pl.Int64,
+        "input_tokens": pl.Int128,
+        "output_tokens": pl.Int128,
     }
     return pl.DataFrame(rows, schema=schema, orient="row").sort(keys, nulls_last=True)
