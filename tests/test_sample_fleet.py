@@ -88,8 +88,6 @@ def test_config_environments_and_pools_are_the_fleets() -> None:
 
 
 def test_every_environment_model_and_version_in_the_traces_is_in_the_fleet() -> None:
-    if not (SMALL / "scenario.json").exists():
-        pytest.skip("sample_data/small is not in this checkout")
     deployed = {(d.env, d.model): {v for _, v in d.versions} for d in FLEET.deployments}
     service_of = {m.name: m.service for m in FLEET.models}
     seen: dict[tuple[str, str], set[str]] = {}

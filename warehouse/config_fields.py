@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -58,14 +59,16 @@ def _number(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
 
 
-class Kind:
+class Kind(ABC):
     """A key's type and bounds: how a raw value is checked and how the docs describe it."""
 
+    @abstractmethod
     def read(self, value: Any, at: Place, key: str) -> Any:
-        raise NotImplementedError
+        """The checked value, or a ConfigError naming the key."""
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The type and bounds as docs/config.md's tables say them."""
 
     def children(self) -> tuple[str, type] | None:
         """(path suffix, section class) when the key holds a nested section."""
