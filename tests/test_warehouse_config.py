@@ -26,6 +26,7 @@ from warehouse.config import (
     parse,
     resolve,
 )
+from warehouse.config_gpu import GpuSource, WorkloadRule
 from warehouse.db import Warehouse
 from warehouse.errors import ConfigError
 from warehouse.load import store_config, stored_config
@@ -42,7 +43,7 @@ kind = "onprem"
 provider = "onprem"
 region = "north"
 residency = "eu"
-gpu_pools = [{ name = "big", gpu = "H100-80GB", count = 8 }, { gpu = "L4" }]
+gpu_pools = [{ name = "big", gpu = "H100-80GB", count = 8, hosts = ["gpu-*"] }, { gpu = "L4" }]
 sampling_ratio = 0.25
 match = [{ "k8s.cluster.name" = "one", "cloud.region" = "north-1" }, { "host.name" = "h1" }]
 
@@ -79,6 +80,24 @@ max_span_bytes = 65536
 [dashboard]
 trace_link = "http://jaeger/trace/{trace_id}"
 default_days = 7
+
+[gpu]
+idle_threshold_percent = 10
+sample_cap_minutes = 2
+node_label = "kubernetes_node"
+
+[[gpu.workloads]]
+workload = "m1"
+namespace = "llm"
+pod = "m1-*"
+host = "gpu-*"
+
+[[sources.gpu]]
+url = "http://127.0.0.1:9400/metrics"
+path = "/var/log/gpu"
+environment = "dc-one"
+timeout_seconds = 3
+retries = 1
 """
 
 
@@ -116,7 +135,7 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
         provider="onprem",
         region="north",
         residency="eu",
-        gpu_pools=(GpuPool("big", "H100-80GB", 8), GpuPool("pool-1", "L4", 0)),
+        gpu_pools=(GpuPool("big", "H100-80GB", 8, ("gpu-*",)), GpuPool("pool-1", "L4", 0)),
         slo=Slo(1500.0, 0.999, 0.1, 7, 2.5),
         sampling_ratio=0.25,
         match=(
@@ -138,6 +157,12 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
     assert isinstance(config.ingest.settle_minutes, float)
     assert config.dashboard.trace_link == "http://jaeger/trace/{trace_id}"
     assert config.dashboard.default_days == 7
+    assert (config.gpu.idle_threshold_percent, config.gpu.sample_cap_minutes) == (10.0, 2.0)
+    assert config.gpu.node_label == "kubernetes_node"
+    assert config.gpu.workloads == (WorkloadRule("m1", "llm", "m1-*", "gpu-*"),)
+    assert config.sources.gpu == (
+        GpuSource("http://127.0.0.1:9400/metrics", "/var/log/gpu", "dc-one", 3.0, 1),
+    )
     assert config.model_attributes() == {"vision": "ml.model.name"}
     assert config.environment("dc-one") is one and config.environment("nope") is None
     assert one.matches({"k8s.cluster.name": "one", "cloud.region": "north-1", "x": 1})

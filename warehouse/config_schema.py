@@ -32,6 +32,7 @@ from warehouse.config_fields import (
     read_section,
     setting,
 )
+from warehouse.config_gpu import GpuSettings, Sources
 from warehouse.errors import ConfigError
 
 KINDS = ("onprem", "cloud", "edge")
@@ -92,6 +93,12 @@ class GpuPool:
     )
     gpu: str = setting(Text(), "the GPU model (`H100-80GB`, `L4`, …)", "")
     count: int = setting(Integer(0, MANY), "how many GPUs", 0, default_doc="`0` (not stated)")
+    hosts: tuple[str, ...] = setting(
+        Strings(),
+        "globs on host names: GPU samples from a matching host belong to this pool and its "
+        "environment",
+        (),
+    )
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,14 @@ class Config:
     )
     dashboard: DashboardSettings = setting(  # noqa: RUF009 (a field with a default_factory)
         Section(DashboardSettings), "what the pages link to and show", factory=DashboardSettings
+    )
+    gpu: GpuSettings = setting(  # noqa: RUF009 (a field with a default_factory)
+        Section(GpuSettings),
+        "how GPU telemetry is judged and tied to workloads",
+        factory=GpuSettings,
+    )
+    sources: Sources = setting(  # noqa: RUF009 (a field with a default_factory)
+        Section(Sources), "what the collectors pull when given nothing to read", factory=Sources
     )
     origin: str = "built-in defaults"  # where it came from, for messages: not a key
 

@@ -92,5 +92,11 @@ TABLES: Mapping[str, TableSpec] = {
             touches="publish_evaluations_touch",
             hooks=(_rollups,),
         ),
+        TableSpec(
+            "gpu_samples",
+            Disposition.MERGE,
+            key=("host", "gpu_uuid", "mig_instance", "ts"),
+            time_column="ts",
+        ),
     )
 }
