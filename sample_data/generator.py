@@ -35,6 +35,7 @@ import numpy as np
 from sample_data.export_lines import log_lines, trace_lines
 from sample_data.file_writers import write_traces
 from sample_data.fleet import FLEET, Fleet
+from sample_data.gpu_scenario import GpuWriter
 from sample_data.incidents import INCIDENTS, Incident
 from sample_data.plan import Plan, make_plan
 from sample_data.span_parts import DayBatch, Stats
@@ -86,13 +87,15 @@ def generate(
     progress: Callable[[int, int], None] | None = None,
     fleet: Fleet = FLEET,
     incidents: Sequence[Incident] = INCIDENTS,
+    gpu: bool = True,
 ) -> dict[str, Any]:
     """Write the scenario under `outdir` and return its summary (also in scenario.json).
 
     `end` is the exclusive end of the data (UTC, floored to the minute; default today 00:00
     so the demo looks current; a naive datetime is taken as UTC). Same arguments give
     byte-identical files: all randomness comes from `seed`. Files are per 24-hour slice
-    from the start, named by the slice's UTC start date.
+    from the start, named by the slice's UTC start date. `gpu` adds the GPU telemetry
+    (``sample_data.gpu_scenario``) of the same fleet and load under `gpu/`.
     """
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -113,6 +116,7 @@ def generate(
     written: dict[str, dict[str, str]] = {env: {} for env in envs}
     for env in envs:
         (outdir / "traces" / env).mkdir(parents=True, exist_ok=True)
+    gpus = GpuWriter(outdir, plan) if gpu else None
     if progress:
         progress(0, days)
     for day in range(days):
@@ -134,8 +138,15 @@ def generate(
                 log_path.write_text("".join(line + "\n" for line in evaluations))
                 files += 1
                 nbytes += log_path.stat().st_size
+        if gpus is not None:
+            gpus.day(day)
         if progress:
             progress(day + 1, days)
+    if gpus is not None:
+        files += gpus.files
+        nbytes += gpus.nbytes
     result = make_summary(plan, stats, files, nbytes, native_days, written)
+    if gpus is not None:
+        result["gpu"] = gpus.summary()
     (outdir / "scenario.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
