@@ -99,6 +99,31 @@ def _key(k: str) -> str:
     return k if k.replace("_", "").isalnum() else json.dumps(k)
 
 
+# GPU telemetry: which hosts belong to which pool (globs on the hosts the demo's GPU files
+# name, see sample_data.gpu_inventory), how the node is named on Kubernetes, and which pod
+# holds which workload. The fine-tuning job is a workload of its own, not a served model.
+HOSTS = {
+    "fra-h100": "fra-gpu-*",
+    "use1-p5": "ip-10-42-*.ec2.internal",
+    "euw4-a100": "gke-euw4-ml-gpu-pool-*",
+    "muc-l4": "muc-edge-*",
+}
+GPU = """\
+[gpu]
+idle_threshold_percent = 5
+sample_cap_minutes = 5
+node_label = "kubernetes_node"  # dcgm-exporter's Hostname is the exporter pod on Kubernetes
+"""
+WORKLOADS = (
+    ("llama-3.1-70b-instruct", "llm-serving", "llama-*"),
+    ("mistral-7b-instruct", "llm-serving", "mistral-*"),
+    ("fraud-classifier", "risk", "fraud-*"),
+    ("bge-large-en-v1.5", "search", "bge-*"),
+    ("yolov8-l", "vision", "yolov8-*"),
+    ("finetune-mistral-lora", "batch", "finetune-mistral-lora-*"),
+)
+
+
 def _inline(table: Mapping[str, Value]) -> str:
     return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in table.items()) + " }"
 
@@ -108,7 +133,8 @@ def scenario_toml(fleet: Fleet = FLEET) -> str:
     blocks = [HEADER]
     for env in fleet.environments:
         pools: list[dict[str, Value]] = [
-            {"name": p.name, "gpu": p.gpu, "count": p.count} for p in fleet.pools_of(env.name)
+            {"name": p.name, "gpu": p.gpu, "count": p.count, "hosts": [HOSTS[p.name]]}
+            for p in fleet.pools_of(env.name)
         ]
         lines = [
             "[[environments]]",
@@ -126,6 +152,11 @@ def scenario_toml(fleet: Fleet = FLEET) -> str:
     for model in fleet.models:
         lines = ["[[models]]", f"name = {_value(model.name)}"]
         lines += [f"{k} = {_value(v)}" for k, v in MODEL_POLICIES[model.name].items()]
+        blocks.append("\n".join(lines) + "\n")
+    blocks.append(GPU)
+    for workload, namespace, pod in WORKLOADS:
+        lines = ["[[gpu.workloads]]", f"workload = {_value(workload)}"]
+        lines += [f"namespace = {_value(namespace)}", f"pod = {_value(pod)}"]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
