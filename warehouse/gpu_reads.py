@@ -1,0 +1,56 @@
+"""Read-side queries over the GPU rollup, for the GPUs page and the weekly report.
+
+Each runs one `warehouse/queries/gpu_*.sql` file over `rollup_gpu_hours` with bound
+parameters, so every GPU figure on a page is a query a user can run in DuckDB. Like
+`warehouse.reads`, each takes a `Warehouse` or a `Session`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from warehouse.db import read_sql, run
+from warehouse.metrics import filter_params
+from warehouse.session import Source, connection
+
+
+def _query(source: Source, name: str, params: dict[str, object]) -> pl.DataFrame:
+    with connection(source) as con:
+        return run(con, name, read_sql(name), params)
+
+
+def utilization(
+    source: Source,
+    start: datetime | None,
+    end: datetime | None,
+    environments: list[str] | None = None,
+    *,
+    grain: str = "hour",
+) -> pl.DataFrame:
+    """Utilization and SM activity per GPU and period (`grain`: hour or day)."""
+    if grain not in ("hour", "day"):
+        raise ValueError(f"grain must be hour or day, got {grain!r}")
+    params = {**filter_params(start, end, environments, None), "grain": grain}
+    return _query(source, "gpu_utilization", params)
+
+
+def fleet(
+    source: Source,
+    start: datetime | None,
+    end: datetime | None,
+    environments: list[str] | None = None,
+) -> pl.DataFrame:
+    """One row per GPU over the range: hours by state, headroom, energy, idle streak."""
+    return _query(source, "gpu_fleet", filter_params(start, end, environments, None))
+
+
+def daily(
+    source: Source,
+    start: datetime | None,
+    end: datetime | None,
+    environments: list[str] | None = None,
+) -> pl.DataFrame:
+    """GPU-hours by state, utilization and energy per environment and day."""
+    return _query(source, "gpu_daily", filter_params(start, end, environments, None))
