@@ -31,6 +31,7 @@ st.set_option("client.toolbarMode", "viewer")  # no deploy / rerun buttons for v
 PAGES = [
     st.Page("views/overview.py", title="Fleet overview", icon=":material/dashboard:", default=True),
     st.Page("views/environments.py", title="Environments", icon=":material/dns:"),
+    st.Page("views/gpus.py", title="GPUs", icon=":material/memory:"),
 ]
 
 

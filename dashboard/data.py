@@ -18,7 +18,7 @@ from typing import Literal
 import polars as pl
 import streamlit as st
 
-from dashboard import page_data
+from dashboard import gpu_page_data, page_data
 from warehouse import reads, slo
 from warehouse.config import Config, find_file, resolve
 from warehouse.db import Warehouse, default_path
@@ -261,3 +261,14 @@ def _environment(
 
 def _targets(path: str, key: str) -> pl.DataFrame:
     return slo.targets(_config(path, key), environments())
+
+
+def gpus(f: Filters) -> gpu_page_data.GpuPage:
+    """Everything the GPUs page draws for `f`, read once."""
+    snap = snapshot()
+    return _gpus(snap.path, snap.key, f)
+
+
+@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
+def _gpus(path: str, key: str, f: Filters) -> gpu_page_data.GpuPage:
+    return gpu_page_data.gpu_page(Warehouse(path), _config(path, key), f)

@@ -77,7 +77,7 @@ def hostile_spans(path: Path) -> None:
 def build_scenario(root: Path) -> Scenario:
     """Generate, configure and ingest the test scenario under `root` (about 2 s)."""
     data = root / "scenario"
-    generate(data, days=DAYS, seed=7, scale=0.1, end=END)
+    generate(data, days=DAYS, seed=7, scale=0.1, end=END, gpu=False)
     hostile = root / "hostile"
     hostile.mkdir()
     hostile_spans(hostile / "hostile.jsonl")

@@ -1,0 +1,139 @@
+"""GPUs: how busy every GPU is, wherever it sits, and which ones sit idle.
+
+Ops reads the heatmap for hot and cold spots and the idle table for capacity to reclaim:
+an idle-held GPU is held by a workload that does not use it (a finished job whose pod was
+never deleted), an idle-free one is capacity nobody holds. Utilization is DCGM's percent;
+a GPU whose utilization looks busy while its SMs mostly wait is listed on its own.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.figure_parts import environment_colors
+from dashboard.formatting import DASH, fmt_count, fmt_time
+from dashboard.gpu_figures import (
+    BUSY_LOOKING_SM,
+    BUSY_LOOKING_UTIL,
+    busy_looking_idle,
+    energy_figure,
+    headroom_table,
+    hours_by_state_figure,
+    idle_table,
+    utilization_heatmap,
+)
+from dashboard.gpu_page_data import GpuPage
+
+PLOT_CONFIG = {"displaylogo": False}
+
+
+def _number(value: object, digits: int = 0) -> str:
+    if value is None:
+        return DASH
+    return f"{float(value):,.{digits}f}"  # type: ignore[arg-type]
+
+
+def _kpis(g: GpuPage) -> None:
+    fleet = g.fleet
+    hours = float(fleet["gpu_hours"].sum())
+    busy = float(fleet["busy_gpu_hours"].sum())
+    util = (
+        float((fleet["util_mean"].fill_null(0) * fleet["gpu_hours"]).sum()) / hours
+        if hours
+        else None
+    )
+    energy = fleet["energy_wh"].sum()
+    cols = [*st.columns(3), *st.columns(3)]
+    cols[0].metric("GPUs reporting", fmt_count(fleet.height), border=True,
+                   help="GPUs (and MIG instances) with samples in the range.")  # fmt: skip
+    cols[1].metric(
+        "Mean utilization",
+        f"{util:.1f}%" if util is not None else DASH,
+        border=True,
+        help="GPU-hour-weighted mean of DCGM's utilization percent.",
+    )
+    cols[2].metric(
+        "Busy GPU-hours",
+        _number(busy),
+        delta=f"{busy / hours:.0%} of {hours:,.0f} monitored" if hours else None,
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+        help=f"Hours whose mean utilization is at least {g.idle_threshold:g}%.",
+    )
+    cols[3].metric("Idle-held GPU-hours", _number(fleet["idle_held_gpu_hours"].sum()),
+                   border=True, help="Idle hours of GPUs a workload holds.")  # fmt: skip
+    cols[4].metric("Idle-free GPU-hours", _number(fleet["idle_free_gpu_hours"].sum()),
+                   border=True, help="Idle hours of GPUs nobody holds.")  # fmt: skip
+    cols[5].metric(
+        "GPU energy (kWh)",
+        _number(energy / 1000 if energy is not None else None, 1),
+        border=True,
+        help="The GPUs' own measured energy, before PUE and the servers' other power.",
+    )
+
+
+def main() -> None:
+    st.title("GPUs")
+    snap = data.require_data()
+    if snap is None:
+        return
+    f = data.current_filters()
+    g = data.gpus(f)
+    st.caption(
+        f"{fmt_time(f.start, minutes=False)} to {fmt_time(f.last_day, minutes=False)} (UTC, "
+        f"{f.days} days), every GPU of the selected environments (the model filter does not "
+        "apply: a GPU may hold no model). A sample stands for the time to the next one, at "
+        "most the configured cap; a GPU-hour is busy at or above "
+        f"{g.idle_threshold:g}% mean utilization."
+    )
+    if g.fleet.is_empty():
+        st.info(
+            "No GPU samples in this range. Load GPU telemetry with `hybridlens ingest gpu "
+            "SOURCE` (DCGM exporter scrapes or URLs, nvidia-smi logs, OTLP metrics)."
+        )
+        return
+    _kpis(g)
+    colors = environment_colors(data.environments())
+
+    st.subheader("Utilization per GPU")
+    st.plotly_chart(utilization_heatmap(g.utilization, f.grain), config=PLOT_CONFIG)
+    st.caption("Rows are GPUs grouped by environment and host; hover for SM activity.")
+
+    st.subheader("Idle GPUs now")
+    idle = idle_table(g.fleet, g.idle_threshold)
+    if idle.is_empty():
+        st.success("Every GPU was busy in its newest hour.")
+    else:
+        st.dataframe(idle, hide_index=True)
+        st.caption(
+            "GPUs whose newest hours are idle, longest first. Idle for: hours since the last "
+            "busy hour (the whole range when it never was). Idle-held GPUs are held by the "
+            "workload named; freeing them returns capacity without buying any."
+        )
+    odd = busy_looking_idle(g.fleet)
+    if not odd.is_empty():
+        st.warning(
+            f"{odd.height} GPU(s) look busy (utilization ≥ {BUSY_LOOKING_UTIL:g}%) while their "
+            f"SMs are active less than {BUSY_LOOKING_SM:.0%} of the time: DCGM's utilization "
+            "counts any kernel running, so a server that spin-polls looks busy while idle.",
+            icon=":material/warning:",
+        )
+        st.dataframe(odd, hide_index=True)
+
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(hours_by_state_figure(g.daily, colors), config=PLOT_CONFIG)
+    with right:
+        st.plotly_chart(energy_figure(g.daily, colors), config=PLOT_CONFIG)
+    st.subheader("Memory headroom and power by pool")
+    st.dataframe(headroom_table(g.fleet), hide_index=True)
+    st.caption(
+        "Least headroom is the least free memory any GPU of the pool reported in the range. "
+        "Energy comes from the GPUs' energy counters where they have one (resets handled as "
+        "Prometheus's increase() does), else from integrated power."
+    )
+
+
+main()

@@ -1,0 +1,95 @@
+"""The GPUs page (AppTest): heatmap, idle GPUs, busy-looking idle GPUs, KPIs from the rollup."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from dashboard_support import APP, dataframe_cells, markdown_texts, plotly_specs
+from streamlit.testing.v1 import AppTest
+
+from ingest.traces import ingest_paths
+from sample_data.generator import generate
+from warehouse.config import parse
+from warehouse.db import Warehouse
+
+END = datetime(2026, 11, 1, tzinfo=UTC)
+PAGE = "views/gpus.py"
+RAW_MISSING = re.compile(r"\b(nan|NaN|None|inf)\b")
+
+
+def rollup_rows(wh: Warehouse) -> None:
+    """Three GPUs over the last two days: one busy then held idle, one free, one spin-polling."""
+    t0 = END - timedelta(days=2)
+    with wh.write() as con:
+        for h in range(48):
+            busy = h < 30
+            for env, host, uuid, workload, util, sm, energy, state in (
+                ("dc-frankfurt", "fra-gpu-06", "GPU-aaaa1111", "finetune", 70.0 if busy else 0.5,
+                 0.6 if busy else 0.0, 500.0 if busy else 70.0, "busy" if busy else "idle-held"),
+                ("dc-frankfurt", "fra-gpu-05", "GPU-bbbb2222", None, 0.0, 0.0, 65.0, "idle-free"),
+                ("aws-us-east-1", "<b>ip-1</b>", "GPU-cccc3333", "bge", 96.0, 0.05, 600.0, "busy"),
+            ):  # fmt: skip
+                con.execute(
+                    "INSERT INTO rollup_gpu_hours VALUES (?, ?, 'pool', ?, ?, '', 'NVIDIA H100', "
+                    "1.0, ?, 12, 1.0, ?, ?, ?, 1000, 79000, 300, ?, ?)",
+                    [t0 + timedelta(hours=h), env, host, uuid, workload, util, util, sm, energy,
+                     state],
+                )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    root: Path = tmp_path_factory.mktemp("gpus")
+    generate(root / "data", days=3, seed=7, scale=0.1, end=END, gpu=False)
+    wh = Warehouse(root / "w.duckdb")
+    report = ingest_paths(wh, [root / "data" / "traces"], parse({}, "test"))
+    assert report.ok
+    rollup_rows(wh)
+    return wh
+
+
+@pytest.fixture
+def page(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(warehouse.path))
+    monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    yield at
+
+
+def test_the_page_draws_the_heatmap_and_the_kpis(page: AppTest) -> None:
+    assert [t.value for t in page.title] == ["GPUs"]
+    specs = plotly_specs(page)
+    assert any('"type":"heatmap"' in s.replace(" ", "") for s in specs)
+    kpis = {m.label: m.value for m in page.metric}
+    assert kpis["GPUs reporting"] == "3"
+    assert kpis["Idle-held GPU-hours"] == "18" and kpis["Idle-free GPU-hours"] == "48"
+    assert kpis["Busy GPU-hours"] == "78"  # 30 + 48
+    energy = (30 * 500 + 18 * 70 + 48 * 65 + 48 * 600) / 1000
+    assert kpis["GPU energy (kWh)"] == f"{energy:,.1f}"
+
+
+def test_idle_gpus_are_listed_longest_first_with_who_holds_them(page: AppTest) -> None:
+    idle = next(df.value for df in page.dataframe if "Idle for" in df.value.columns)
+    assert idle["GPU"].tolist() == ["GPU-bbbb2222", "GPU-aaaa1111"]
+    assert idle["State"].tolist() == ["idle-free", "idle-held"]
+    assert idle["Held by"].tolist() == ["—", "finetune"]
+    assert idle["Idle for"].tolist() == ["2.0 d", "18 h"]
+
+
+def test_busy_looking_idle_gpus_are_flagged(page: AppTest) -> None:
+    assert any("look busy" in w.value for w in page.warning)
+    odd = next(df.value for df in page.dataframe if "SM activity" in df.value.columns)
+    assert odd["Held by"].tolist() == ["bge"]
+
+
+def test_no_raw_missing_values_and_hostile_hosts_stay_text(page: AppTest) -> None:
+    for text in markdown_texts(page) + dataframe_cells(page):
+        assert not RAW_MISSING.search(text), text
+    assert all("<b>ip-1</b>" not in s for s in plotly_specs(page))
