@@ -10,41 +10,22 @@ point of showing it. The day's cost is split by GPU-hours into busy, idle-held, 
 and unmonitored (capacity minus what the samples cover). All money is `Decimal` rounded
 to 12 places, once per part, so the parts add up to the cost exactly.
 
-Where the rows are written, and why not through `publish`: the model must be recomputed
-inside the transaction that changed its inputs — a publish of `gpu_samples` (its hook runs
-after the GPU rollup hook, so the rollup it reads is current) or a config change
-(`warehouse.ingest_state.store_config`). Both already hold the exclusive write lock, and
-`publish` takes it again, so calling it from there would wait on itself. The hook instead
-applies the `billing` spec's own rule in that transaction: each (environment, day) is a
-replace unit (`x_ReplaceUnit`, made by `tables.replace_unit`), and `cost_replace_units.sql`
-deletes the units recomputed and inserts their rows. A recompute therefore never
-duplicates, a crash leaves the previous state, and a cloud delivery published through
-`publish` (its own units) is never touched.
+The rows are written, and kept current, by `warehouse/cost_ledger.py`.
 """
 
 from __future__ import annotations
 
 import calendar
-import logging
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
-import duckdb
-import polars as pl
 import pyarrow as pa
 
 from warehouse.config_cost import CostModel
-from warehouse.config_schema import Config, Environment, GpuPool
-from warehouse.db import Warehouse, one, read_sql
-from warehouse.errors import ConfigError
-from warehouse.rollups import statements
+from warehouse.config_schema import Environment, GpuPool
 from warehouse.tables import replace_unit
-
-log = logging.getLogger(__name__)
 
 PLACES = Decimal("1e-12")  # DECIMAL(38, 12): the ledger's scale
 HOURS_PER_DAY = 24
@@ -267,7 +248,7 @@ def modelled_unit(environment: str, day: date) -> str:
     return replace_unit(MODELLED, environment, day.isoformat())
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
@@ -287,10 +268,10 @@ def ledger_row(
         "ContractedCost": figures.cost,
         "EffectiveCost": figures.cost,
         "ListCost": figures.cost,
-        "BillingPeriodStart": _midnight(month),
-        "BillingPeriodEnd": _midnight(next_month),
-        "ChargePeriodStart": _midnight(day),
-        "ChargePeriodEnd": _midnight(day + timedelta(days=1)),
+        "BillingPeriodStart": midnight(month),
+        "BillingPeriodEnd": midnight(next_month),
+        "ChargePeriodStart": midnight(day),
+        "ChargePeriodEnd": midnight(day + timedelta(days=1)),
         "BillingAccountId": env.name,
         "BillingAccountName": env.name,
         "BillingCurrency": cost.currency,
@@ -354,198 +335,3 @@ def ledger_row(
         "x_Co2eKg": None if figures.co2e_kg is None else float(figures.co2e_kg),
         "load_id": load_id,
     }
-
-
-# -- recomputing ----------------------------------------------------------------------------
-def priced(config: Config) -> dict[str, Environment]:
-    """The environments with at least one pool that has a cost model, by name."""
-    return {e.name: e for e in config.environments if any(p.cost for p in e.gpu_pools)}
-
-
-def _first_day(env: Environment) -> date:
-    return min(date.fromisoformat(p.cost.purchase_date) for p in env.gpu_pools if p.cost)
-
-
-def _days(first: date, last: date) -> set[date]:
-    return {first + timedelta(days=i) for i in range((last - first).days + 1)}
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
-def _modelled_days(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, set[date]]:
-    found: dict[str, set[date]] = {n: set() for n in names}
-    for name, day in con.execute(
-        read_sql("cost_modelled_days"), {"environments": names}
-    ).fetchall():
-        found[name].add(day)
-    return found
-
-
-def _measured(
-    con: duckdb.DuckDBPyConnection, names: list[str], first: date, last: date
-) -> dict[tuple[str, str, date], Measured]:
-    rows = con.execute(
-        read_sql("cost_pool_hours"),
-        {
-            "environments": names,
-            "lo": _midnight(first),
-            "hi": _midnight(last + timedelta(days=1)),
-        },
-    ).fetchall()
-    found = {}
-    for env, pool, day, busy, held, free, energy_wh, bad in rows:
-        if bad:
-            log.warning(
-                "%s/%s on %s: %d GPU-hour rows with a negative or non-finite energy were "
-                "counted as 0 Wh",
-                env,
-                pool,
-                day,
-                bad,
-            )
-        found[(env, pool, day)] = Measured(*(_finite(v) for v in (busy, held, free, energy_wh)))
-    return found
-
-
-def _finite(value: float | None) -> float:
-    return float(value) if value is not None and math.isfinite(value) and value > 0 else 0.0
-
-
-def replace_days(
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    days: dict[str, set[date]],
-    *,
-    load_id: int | None,
-) -> int:
-    """Recompute the (environment, day) units in `days` from the rollup and `config`, and
-    replace them in the ledger (a unit whose environment has no model any more is only
-    deleted). Returns the rows written."""
-    days = {name: wanted for name, wanted in days.items() if wanted}
-    if not days:
-        return 0
-    envs = priced(config)
-    names = sorted(n for n in days if n in envs)
-    every = [d for wanted in days.values() for d in wanted]
-    measured = _measured(con, names, min(every), max(every)) if names else {}
-    rows = []
-    for name in names:
-        env = envs[name]
-        for day in sorted(days[name]):
-            for pool in env.gpu_pools:
-                figures = price_pool_day(
-                    pool, day, measured.get((name, pool.name, day), Measured())
-                )
-                if figures is not None:
-                    rows.append(ledger_row(env, pool, figures, load_id))
-    units = pa.table(
-        {"unit": [modelled_unit(n, d) for n, wanted in sorted(days.items()) for d in wanted]}
-    )
-    con.register("_cost_units", units)
-    con.register("_cost_rows", pa.Table.from_pylist(rows, schema=ROW_SCHEMA))
-    try:
-        for statement in statements("cost_replace_units"):
-            con.execute(statement)
-    finally:
-        con.unregister("_cost_units")
-        con.unregister("_cost_rows")
-    return len(rows)
-
-
-def _stored(con: duckdb.DuckDBPyConnection) -> Config | None:
-    row = one(con, "SELECT body::VARCHAR FROM config ORDER BY stored_at DESC LIMIT 1")
-    return Config.from_json(row[0], "the config stored in the warehouse") if row else None
-
-
-def refresh_hours(
-    con: duckdb.DuckDBPyConnection, hours: Iterable[datetime], *, today: date | None = None
-) -> int:
-    """The `gpu_samples` after-publish hook: recompute the days these hours fall on for
-    every modelled environment under the stored config, and fill any day since a pool's
-    purchase that has no modelled row yet (up to `today`), so a day without samples is
-    never missing. Returns the rows written."""
-    config = _stored(con)
-    envs = priced(config) if config is not None else {}
-    if config is None or not envs:
-        return 0
-    touched = {h.astimezone(UTC).date() for h in hours}
-    have = _modelled_days(con, sorted(envs))
-    last = today or _today()
-    wanted = {
-        name: touched | (_days(_first_day(env), last) - have[name]) for name, env in envs.items()
-    }
-    return replace_days(con, config, wanted, load_id=_current_load(con))
-
-
-def _current_load(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The id of the publish this hook runs in (None when called outside one)."""
-    try:
-        row = one(con, "SELECT currval('load_ids')")
-    except duckdb.Error:  # no nextval on this connection yet: not inside a publish
-        return None
-    return int(row[0]) if row and row[0] is not None else None
-
-
-def _signature(env: Environment | None) -> Any:
-    """What the model of an environment depends on in the config (None: not modelled)."""
-    if env is None or not any(p.cost for p in env.gpu_pools):
-        return None
-    return (env.kind, env.region, tuple(p for p in env.gpu_pools if p.cost))
-
-
-def refresh_config(
-    con: duckdb.DuckDBPyConnection,
-    previous: str | None,
-    body: str,
-    *,
-    today: date | None = None,
-) -> int:
-    """Called by `store_config` in its transaction when a different config is stored: every
-    environment whose cost model changed is recomputed from its first purchase date to
-    `today`, and its modelled days outside that range are deleted. Returns the rows written.
-
-    A body that does not parse (the stored-config tests store such bodies on purpose)
-    leaves the ledger as it was: every command then stops on that config anyway, with the
-    way out (`warehouse.config._stored`)."""
-    try:
-        new = Config.from_json(body, "the config being stored")
-    except ConfigError as exc:
-        log.warning("the cost model was not recomputed: %s", exc)
-        return 0
-    old = None
-    if previous is not None:
-        try:
-            old = Config.from_json(previous, "the config stored before")
-        except ConfigError:
-            old = None
-    names = {e.name for e in new.environments} | (
-        {e.name for e in old.environments} if old else set()
-    )
-    changed = sorted(
-        n
-        for n in names
-        if _signature(new.environment(n)) != _signature(old.environment(n) if old else None)
-    )
-    if not changed:
-        return 0
-    have = _modelled_days(con, changed)
-    envs = priced(new)
-    last = today or _today()
-    wanted = {
-        name: have[name] | (_days(_first_day(envs[name]), last) if name in envs else set())
-        for name in changed
-    }
-    return replace_days(con, new, wanted, load_id=None)
-
-
-def cost_days(warehouse: Warehouse, lo: datetime | None, hi: datetime | None) -> pl.DataFrame:
-    """Modelled cost per environment, day and currency in [lo, hi): the cost, its parts
-    and idle split, capacity GPU-hours, cost per GPU-hour, energy (kWh) and emissions (kg),
-    for pages and `metrics`."""
-    return warehouse.query(
-        "cost_environment_days",
-        lo=lo or datetime(1970, 1, 1, tzinfo=UTC),
-        hi=hi or datetime(9999, 1, 1, tzinfo=UTC),
-    )

@@ -72,9 +72,9 @@ def _uptime(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
 
 
 def _gpu_cost(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
-    from warehouse import cost_model  # after the GPU rollup hook: it reads rollup_gpu_hours
+    from warehouse import cost_ledger  # after the GPU rollup hook: it reads rollup_gpu_hours
 
-    cost_model.refresh_hours(con, hours)
+    cost_ledger.refresh_hours(con, hours)
 
 
 def replace_unit(*parts: str) -> str:
