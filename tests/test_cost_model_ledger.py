@@ -241,3 +241,12 @@ def test_cost_days_sums_per_environment_and_day(tmp_path: Path) -> None:
         == first["cost"]
     )
     assert len(cost_ledger.cost_days(wh, None, None)) == DAYS_SINCE_PURCHASE
+
+
+def test_samples_still_load_under_a_stored_config_that_no_longer_parses(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, WORKED)
+    store_config(wh, "old.toml", '{"environments": [{"name": "e", "colour": "red"}]}')
+    publish_samples(wh, samples([at(14, 10)]))
+    assert rows(wh, "SELECT count(*) FROM gpu_samples") == [(1,)]
+    assert rows(wh, "SELECT count(*) FROM billing") == [(DAYS_SINCE_PURCHASE,)]

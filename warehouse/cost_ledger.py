@@ -139,8 +139,17 @@ def replace_days(
 
 
 def _stored(con: duckdb.DuckDBPyConnection) -> Config | None:
+    """The stored config; None when there is none, or when it no longer passes validation:
+    GPU samples still load (bad config is never fatal to good input), and the next config
+    stored recomputes every environment it models."""
     row = one(con, "SELECT body::VARCHAR FROM config ORDER BY stored_at DESC LIMIT 1")
-    return Config.from_json(row[0], "the config stored in the warehouse") if row else None
+    if not row:
+        return None
+    try:
+        return Config.from_json(row[0], "the config stored in the warehouse")
+    except ConfigError as exc:
+        log.warning("the cost model was not recomputed for this load: %s", exc)
+        return None
 
 
 def refresh_hours(
