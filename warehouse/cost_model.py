@@ -19,6 +19,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -69,6 +70,7 @@ class PoolDay:
     co2e_kg: Decimal | None
 
 
+@lru_cache(maxsize=4096)  # the same config numbers, every pool-day of a backfill
 def _dec(value: float | int) -> Decimal:
     """A config or measured number as the decimal it was written as (0.3, not 0.2999…)."""
     return Decimal(str(value))
