@@ -26,6 +26,7 @@ from warehouse.config import (
     parse,
     resolve,
 )
+from warehouse.config_cost import CostModel, PowerPrice
 from warehouse.config_gpu import GpuSource, WorkloadRule
 from warehouse.db import Warehouse
 from warehouse.errors import ConfigError
@@ -43,9 +44,32 @@ kind = "onprem"
 provider = "onprem"
 region = "north"
 residency = "eu"
-gpu_pools = [{ name = "big", gpu = "H100-80GB", count = 8, hosts = ["gpu-*"] }, { gpu = "L4" }]
 sampling_ratio = 0.25
 match = [{ "k8s.cluster.name" = "one", "cloud.region" = "north-1" }, { "host.name" = "h1" }]
+
+[[environments.gpu_pools]]
+name = "big"
+gpu = "H100-80GB"
+count = 8
+hosts = ["gpu-*"]
+
+[environments.gpu_pools.cost]
+servers = 2
+gpus_per_server = 4
+purchase_date = 2025-02-28
+price_per_server = 120000.5
+amortization_years = 4
+residual_value = 8000
+server_power_w = 750
+power_price_per_kwh = 0.18
+power_prices = [{ month = "2026-01", price_per_kwh = 0.22 }]
+pue = 1.4
+fixed_monthly_cost = 2500
+carbon_intensity_g_per_kwh = 350
+currency = "EUR"
+
+[[environments.gpu_pools]]
+gpu = "L4"
 
 [environments.slo]
 latency_p95_ms = 1500
@@ -135,7 +159,30 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
         provider="onprem",
         region="north",
         residency="eu",
-        gpu_pools=(GpuPool("big", "H100-80GB", 8, ("gpu-*",)), GpuPool("pool-1", "L4", 0)),
+        gpu_pools=(
+            GpuPool(
+                "big",
+                "H100-80GB",
+                8,
+                ("gpu-*",),
+                CostModel(
+                    servers=2,
+                    gpus_per_server=4,
+                    purchase_date="2025-02-28",
+                    price_per_server=120000.5,
+                    amortization_years=4,
+                    residual_value=8000.0,
+                    server_power_w=750.0,
+                    power_price_per_kwh=0.18,
+                    power_prices=(PowerPrice("2026-01", 0.22),),
+                    pue=1.4,
+                    fixed_monthly_cost=2500.0,
+                    carbon_intensity_g_per_kwh=350.0,
+                    currency="EUR",
+                ),
+            ),
+            GpuPool("pool-1", "L4", 0),
+        ),
         slo=Slo(1500.0, 0.999, 0.1, 7, 2.5),
         sampling_ratio=0.25,
         match=(

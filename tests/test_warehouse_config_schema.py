@@ -92,20 +92,34 @@ def test_the_doc_renderer_adds_a_new_section_and_drops_a_gone_one() -> None:
 
 
 # -- bounds on every number, generated from the declaration --------------------------------------
+# Required keys that "x" does not fit, with values that pass alongside any other key's
+# bounds (a price at its highest, so a residual value at its highest is not above it), and
+# the kind a pool's cost model needs.
+STAND_INS: dict[str, Any] = {
+    "environments[].kind": "onprem",
+    "environments[].gpu_pools[].cost.servers": 1,
+    "environments[].gpu_pools[].cost.gpus_per_server": 1,
+    "environments[].gpu_pools[].cost.purchase_date": "2026-01-01",
+    "environments[].gpu_pools[].cost.price_per_server": 1e8,
+    "environments[].gpu_pools[].cost.amortization_years": 1,
+    "environments[].gpu_pools[].cost.power_prices[].month": "2026-01",
+}
+
+
 def place(path: str, value: Any) -> dict[str, Any]:
-    """A minimal config that sets `path` to `value`, its lists' required keys filled in."""
+    """A minimal config that sets `path` to `value`, its sections' required keys filled in."""
     parts = path.split(".")
     root: dict[str, Any] = {}
     table, prefix = root, ""
     for part in parts[:-1]:
         name = part.removesuffix("[]")
         prefix = f"{prefix}{part}"
-        inner: dict[str, Any] = {}
-        if part.endswith("[]"):
-            inner = {f.name: "x" for f, s in specs(sections()[prefix]) if s.required}
-            table[name] = [inner]
-        else:
-            table[name] = inner
+        inner = {
+            f.name: STAND_INS.get(f"{prefix}.{f.name}", "x")
+            for f, s in specs(sections()[prefix])
+            if s.required or f"{prefix}.{f.name}" in STAND_INS
+        }
+        table[name] = [inner] if part.endswith("[]") else inner
         table, prefix = inner, f"{prefix}."
     table[parts[-1]] = value
     return root
@@ -155,7 +169,11 @@ def test_a_number_past_its_bounds_is_refused_and_its_bounds_accepted(path: str) 
         rejected(place(path, kind.low - 1), path)
         assert "expected int" in rejected(place(path, float(kind.low)), path)
     else:
-        rejected(place(path, kind.low), path)
+        if kind.low_open:
+            rejected(place(path, kind.low), path)
+        else:  # a closed bound: the bound itself passes, just below it does not
+            parse(place(path, kind.low), "c.toml")
+            rejected(place(path, kind.low - high / 1e6), path)
         parse(place(path, kind.low + high / 1e6), "c.toml")
         for bad in (math.nan, math.inf, -math.inf):
             assert "must be a finite number" in rejected(place(path, bad), path)

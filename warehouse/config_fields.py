@@ -87,7 +87,7 @@ class Integer(Kind):
 
     def read(self, value: Any, at: Place, key: str) -> int:
         _expect(value, int, at, key)
-        _bounds(value, self.low, self.high, False, at, key)
+        _bounds(value, self.low, self.high, False, at, key, integer=True)
         return int(value)
 
     def describe(self) -> str:
@@ -124,12 +124,20 @@ def Fraction() -> Number:
     return Number(0, 1)
 
 
-def _bounds(value: float, low: float, high: float, low_open: bool, at: Place, key: str) -> None:
+def _bounds(
+    value: float,
+    low: float,
+    high: float,
+    low_open: bool,
+    at: Place,
+    key: str,
+    integer: bool = False,
+) -> None:
     if (low, high, low_open) == (0, 1, True) and not 0 < value <= 1:
         raise at.bad(key, f"must be a fraction in (0, 1], got {show(value)}")
     if value < low or (low_open and value == low):
-        if (low, low_open) in ((0, True), (1, False)):
-            why = "must be positive"  # an integer of at least 1 is a positive one
+        if (low, low_open) == (0, True) or (integer and (low, low_open) == (1, False)):
+            why = "must be positive"  # an integer of at least 1 is a positive one (not 0.9)
         elif low == 0:
             why = "must be 0 or more"
         else:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from warehouse.config_cost import CostModel, cost_fits_count, cost_only_where_owned
 from warehouse.config_fields import (
     Choice,
     Fraction,
@@ -88,6 +89,8 @@ class Slo:
 
 @dataclass(frozen=True)
 class GpuPool:
+    CHECKS: ClassVar[tuple[Callable[[GpuPool], str | None], ...]] = (cost_fits_count,)
+
     name: str = setting(
         Text(), "the pool's name", indexed_default="pool-{index}", default_doc="`pool-N`"
     )
@@ -99,10 +102,15 @@ class GpuPool:
         "environment",
         (),
     )
+    cost: CostModel | None = setting(  # noqa: RUF009 (a frozen section, None by default)
+        Section(CostModel), "the on-prem / edge cost model of its servers", None
+    )
 
 
 @dataclass(frozen=True)
 class Environment:
+    CHECKS: ClassVar[tuple[Callable[[Environment], str | None], ...]] = (cost_only_where_owned,)
+
     name: str = setting(
         Text(), "the name pages, `metrics` and the warehouse use; unique", required=True
     )

@@ -33,6 +33,10 @@ def content_hash(path: Path, limit: int | None = None) -> str:
 
 
 def store_config(warehouse: Warehouse, origin: str, body: str) -> None:
+    """Store a config that differs from the last one, and recompute the cost model it
+    changes in the same transaction, so the ledger never lags the stored config."""
+    from warehouse import cost_ledger  # it imports the config schema, which most callers skip
+
     with warehouse.write() as con:
         last = one(con, "SELECT body::VARCHAR FROM config ORDER BY stored_at DESC LIMIT 1")
         if not last or last[0] != body:
@@ -40,6 +44,7 @@ def store_config(warehouse: Warehouse, origin: str, body: str) -> None:
                 "INSERT INTO config VALUES (now(), $origin, $body)",
                 {"origin": origin, "body": body},
             )
+            cost_ledger.refresh_config(con, last[0] if last else None, body)
 
 
 def stored_config(warehouse: Warehouse) -> tuple[str, str] | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     import duckdb
@@ -70,6 +71,18 @@ def _uptime(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     rollups.refresh_uptime_hours(con, hours)
 
 
+def _gpu_cost(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    from warehouse import cost_ledger  # after the GPU rollup hook: it reads rollup_gpu_hours
+
+    cost_ledger.refresh_hours(con, hours)
+
+
+def replace_unit(*parts: str) -> str:
+    """The `billing.x_ReplaceUnit` of a delivery or a modelled day: its parts joined by `/`,
+    each percent-encoded, so no environment or account name can fake another's unit."""
+    return "/".join(quote(part, safe="") for part in parts)
+
+
 TABLES: Mapping[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -97,6 +110,13 @@ TABLES: Mapping[str, TableSpec] = {
             Disposition.MERGE,
             key=("host", "gpu_uuid", "mig_instance", "ts"),
             time_column="ts",
+            hooks=(_gpu_cost,),
+        ),
+        TableSpec(
+            "billing",
+            Disposition.REPLACE,
+            key=("x_ReplaceUnit",),
+            time_column="ChargePeriodStart",
         ),
     )
 }

@@ -1,0 +1,252 @@
+"""The ledger's modelled rows kept current: recomputed by the gpu_samples publish hook and by
+a config change, never duplicated, never touching a cloud delivery's rows, and safe with
+hostile names."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from test_cost_model import ROLLUP, WORKED, at, insert_rollup
+
+from warehouse import cost_ledger
+from warehouse.config import parse
+from warehouse.db import Warehouse
+from warehouse.load import store_config
+from warehouse.publish import publish
+from warehouse.report import InputReport
+from warehouse.stage import Stage
+from warehouse.tables import TABLES, Disposition, replace_unit
+
+TODAY = datetime.now(UTC).date()
+PURCHASE = date(2026, 3, 14)
+DAYS_SINCE_PURCHASE = (TODAY - PURCHASE).days + 1
+
+
+def rows(wh: Warehouse, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    with wh.read() as con:
+        return con.execute(sql, params).fetchall()
+
+
+def store(wh: Warehouse, text: str, origin: str = "fleet.toml") -> None:
+    config = parse(tomllib.loads(text), origin)
+    store_config(wh, config.origin, config.to_json())
+
+
+def samples(hours: list[datetime], host: str = "fra-gpu-1") -> pa.Table:
+    n = len(hours)
+    return pa.table(
+        {
+            "ts": pa.array(hours, pa.timestamp("us", tz="UTC")),
+            "environment": ["dc-fra"] * n,
+            "pool": ["h100"] * n,
+            "host": [host] * n,
+            "gpu_uuid": ["GPU-A"] * n,
+            "mig_instance": [""] * n,
+            "gpu_share": [1.0] * n,
+            "utilization": [80.0] * n,
+            "energy_mj": [7.2e9 + i for i in range(n)],
+            "source": ["test"] * n,
+        }
+    )
+
+
+def publish_samples(wh: Warehouse, table: pa.Table, uri: str = "scrape.prom") -> int:
+    stage = Stage()
+    index = stage.begin(InputReport(uri))
+    stage.add("gpu_samples", table, index)
+    report = publish(wh, stage, source="gpu")
+    return report.load_ids[0]
+
+
+def test_a_config_store_writes_every_day_since_the_purchase(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    insert_rollup(wh, ROLLUP)
+    store(wh, WORKED)
+    (count, first, last, units) = rows(
+        wh,
+        "SELECT count(*), min(ChargePeriodStart), max(ChargePeriodStart), "
+        "count(DISTINCT x_ReplaceUnit) FROM billing WHERE x_Modelled",
+    )[0]
+    assert count == units == DAYS_SINCE_PURCHASE  # one pool: one row per day, up to today
+    assert first == at(14, 0)
+    assert last.date() == TODAY
+    assert rows(wh, "SELECT count(*) FROM billing WHERE load_id IS NOT NULL") == [(0,)]
+    # the same config again: nothing recomputed, nothing added
+    store(wh, WORKED)
+    assert rows(wh, "SELECT count(*) FROM billing") == [(DAYS_SINCE_PURCHASE,)]
+
+
+def test_a_changed_price_is_recomputed_and_a_removed_model_deleted(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, WORKED)
+    day = {"day": datetime(2026, 3, 15, tzinfo=UTC)}
+    sql = "SELECT EffectiveCost FROM billing WHERE ChargePeriodStart = $day"
+    assert rows(wh, sql, **day) == [(Decimal("275.033576642336"),)]
+    store(wh, WORKED.replace("fixed_monthly_cost = 3100", "fixed_monthly_cost = 6200"))
+    assert rows(wh, sql, **day) == [(Decimal("375.033576642336"),)]  # 100 a day more
+    assert rows(wh, "SELECT count(*) FROM billing") == [(DAYS_SINCE_PURCHASE,)]
+    # bought a month later: the days before it go
+    later = WORKED.replace("purchase_date = 2026-03-14", "purchase_date = 2026-04-14")
+    store(wh, later)
+    assert rows(wh, "SELECT min(ChargePeriodStart) FROM billing") == [
+        (datetime(2026, 4, 14, tzinfo=UTC),)
+    ]
+    # no cost table any more: every modelled row of the environment goes
+    without = later.split("[environments.gpu_pools.cost]")[0]
+    store(wh, without)
+    assert rows(wh, "SELECT count(*) FROM billing") == [(0,)]
+
+
+def test_a_config_that_no_longer_parses_leaves_the_ledger_as_it_was(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, WORKED)
+    store_config(wh, "old.toml", '{"environments": [{"name": "e", "colour": "red"}]}')
+    assert rows(wh, "SELECT count(*) FROM billing") == [(DAYS_SINCE_PURCHASE,)]
+
+
+def test_a_gpu_samples_publish_recomputes_its_days_under_its_load_id(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, WORKED)
+    day = {"day": datetime(2026, 3, 14, tzinfo=UTC)}
+    sql = "SELECT EffectiveCost, x_EnergyKwh, load_id FROM billing WHERE ChargePeriodStart = $day"
+    assert rows(wh, sql, **day) == [(Decimal("264.233576642336") + Decimal("10.8"), 0.0, None)]
+    # The GPU rollup hook runs first in the same publish; here its rows are put in place
+    # beforehand, as it would leave them.
+    insert_rollup(wh, ROLLUP)
+    load_id = publish_samples(wh, samples([at(14, 10), at(14, 11), at(14, 12)]))
+    assert rows(wh, sql, **day) == [(Decimal("276.271076642336"), 2.75, load_id)]
+    # samples of that day again (duplicates) and of another day: still one row a day
+    publish_samples(wh, samples([at(14, 10), at(20, 10)]), uri="again.prom")
+    assert rows(wh, "SELECT count(*), count(DISTINCT x_ReplaceUnit) FROM billing") == [
+        (DAYS_SINCE_PURCHASE, DAYS_SINCE_PURCHASE)
+    ]
+
+
+def test_the_hook_fills_days_that_have_no_row_yet(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, WORKED)
+    with wh.write() as con:
+        con.execute("DELETE FROM billing WHERE ChargePeriodStart >= $d", {"d": at(1, 0, 5)})
+    publish_samples(wh, samples([at(14, 10)]))
+    assert rows(wh, "SELECT count(*) FROM billing") == [(DAYS_SINCE_PURCHASE,)]
+
+
+def test_a_publish_without_a_stored_config_models_nothing(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    publish_samples(wh, samples([at(14, 10)]))
+    assert rows(wh, "SELECT count(*) FROM billing") == [(0,)]
+    assert rows(wh, "SELECT count(*) FROM gpu_samples") == [(1,)]
+
+
+def test_the_hook_runs_after_the_gpu_samples_are_written() -> None:
+    spec = TABLES["gpu_samples"]
+    assert spec.hooks and spec.hooks[-1].__name__ == "_gpu_cost"
+    billing = TABLES["billing"]
+    assert billing.disposition is Disposition.REPLACE and billing.key == ("x_ReplaceUnit",)
+
+
+def cloud_rows(unit: str, costs: list[str]) -> pa.Table:
+    n = len(costs)
+    money = pa.array([Decimal(c) for c in costs], pa.decimal128(38, 12))
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    return pa.table(
+        {
+            "BilledCost": money,
+            "BillingAccountId": ["123456789012"] * n,
+            "BillingCurrency": ["USD"] * n,
+            "BillingPeriodStart": [start] * n,
+            "BillingPeriodEnd": [datetime(2026, 4, 1, tzinfo=UTC)] * n,
+            "ChargeCategory": ["Usage"] * n,
+            "ChargePeriodStart": [start + timedelta(days=i) for i in range(n)],
+            "ChargePeriodEnd": [start + timedelta(days=i + 1) for i in range(n)],
+            "ContractedCost": money,
+            "EffectiveCost": money,
+            "InvoiceIssuerName": ["AWS"] * n,
+            "ListCost": money,
+            "ProviderName": ["AWS"] * n,
+            "PublisherName": ["AWS"] * n,
+            "ServiceCategory": ["Compute"] * n,
+            "ServiceName": ["Amazon EC2"] * n,
+            "x_ReplaceUnit": [unit] * n,
+            "x_Modelled": [False] * n,
+        }
+    )
+
+
+def test_a_cloud_delivery_and_the_model_replace_only_their_own_units(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, WORKED)
+    unit = replace_unit("focus", "AWS", "123456789012", "2026-03", "focus")
+    for costs in (["1.5", "2.5"], ["1.5", "2.5", "4"]):  # a corrected re-delivery
+        stage = Stage()
+        stage.add("billing", cloud_rows(unit, costs), stage.begin(InputReport("focus.csv")))
+        publish(wh, stage, source="focus")
+    cloud = "SELECT count(*), sum(EffectiveCost) FROM billing WHERE NOT x_Modelled"
+    assert rows(wh, cloud) == [(3, Decimal("8"))]
+    store(wh, WORKED.replace("pue = 1.5", "pue = 1.2"))  # the model recomputes every day
+    assert rows(wh, cloud) == [(3, Decimal("8"))]
+    assert rows(wh, "SELECT count(*) FROM billing WHERE x_Modelled") == [(DAYS_SINCE_PURCHASE,)]
+
+
+def test_hostile_environment_names_cannot_reach_another_unit(tmp_path: Path) -> None:
+    hostile = "dc-fra/2026-03-15'; DROP TABLE billing; --"
+    text = WORKED.replace('name = "dc-fra"', f'name = "{hostile}"', 1) + WORKED
+    config = parse(tomllib.loads(text), "fleet.toml")
+    assert [e.name for e in config.environments] == [hostile, "dc-fra"]
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store_config(wh, config.origin, config.to_json())
+    units = {u for (u,) in rows(wh, "SELECT DISTINCT x_ReplaceUnit FROM billing")}
+    assert "modelled/dc-fra%2F2026-03-15%27%3B%20DROP%20TABLE%20billing%3B%20--/2026-03-14" in units
+    per_env = rows(wh, "SELECT x_Environment, count(*) FROM billing GROUP BY 1 ORDER BY 1")
+    assert per_env == [("dc-fra", DAYS_SINCE_PURCHASE), (hostile, DAYS_SINCE_PURCHASE)]
+    # recomputing one environment leaves the other's rows alone
+    with wh.write() as con:
+        cost_ledger.replace_days(con, config, {"dc-fra": {PURCHASE}}, load_id=None)
+    assert rows(wh, "SELECT count(*) FROM billing") == [(2 * DAYS_SINCE_PURCHASE,)]
+
+
+def test_non_finite_and_negative_energy_counts_as_none(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    bad = [list(r) for r in ROLLUP[:3]]
+    bad[0][11], bad[1][11] = float("inf"), -5.0  # energy_wh
+    insert_rollup(wh, [tuple(r) for r in bad])
+    config = parse(tomllib.loads(WORKED), "t")
+    with wh.write() as con:
+        cost_ledger.replace_days(con, config, {"dc-fra": {PURCHASE}}, load_id=None)
+    assert rows(wh, "SELECT x_EnergyKwh, x_BusyGpuHours FROM billing") == [(1.0, 3.0)]
+
+
+def test_cost_days_sums_per_environment_and_day(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    insert_rollup(wh, ROLLUP)
+    store(wh, WORKED)
+    frame = cost_ledger.cost_days(wh, at(14, 0), at(16, 0))
+    assert frame["day"].to_list() == [date(2026, 3, 14), date(2026, 3, 15)]
+    first = frame.row(0, named=True)
+    assert first["cost"] == Decimal("276.271076642336")
+    assert first["currency"] == "EUR" and first["capacity_gpu_hours"] == 192
+    assert first["energy_kwh"] == 2.75 and first["co2e_kg"] == pytest.approx(16.05)
+    assert float(first["cost_per_gpu_hour"]) == pytest.approx(276.271076642336 / 192)
+    assert (
+        first["busy_cost"]
+        + first["idle_held_cost"]
+        + first["idle_free_cost"]
+        + first["unmonitored_cost"]
+        == first["cost"]
+    )
+    assert len(cost_ledger.cost_days(wh, None, None)) == DAYS_SINCE_PURCHASE
+
+
+def test_samples_still_load_under_a_stored_config_that_no_longer_parses(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb")
+    store(wh, WORKED)
+    store_config(wh, "old.toml", '{"environments": [{"name": "e", "colour": "red"}]}')
+    publish_samples(wh, samples([at(14, 10)]))
+    assert rows(wh, "SELECT count(*) FROM gpu_samples") == [(1,)]
+    assert rows(wh, "SELECT count(*) FROM billing") == [(DAYS_SINCE_PURCHASE,)]
