@@ -70,6 +70,12 @@ def _uptime(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     rollups.refresh_uptime_hours(con, hours)
 
 
+def _gpu_hours(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    from warehouse import gpu_rollups  # looked up at call time, like the rollups
+
+    gpu_rollups.refresh_gpu_hours(con, hours)
+
+
 TABLES: Mapping[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -97,6 +103,7 @@ TABLES: Mapping[str, TableSpec] = {
             Disposition.MERGE,
             key=("host", "gpu_uuid", "mig_instance", "ts"),
             time_column="ts",
+            hooks=(_gpu_hours,),
         ),
     )
 }
