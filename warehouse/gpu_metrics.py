@@ -1,0 +1,131 @@
+"""The GPU keys of `metrics`: per environment (and for the fleet), what its GPUs did.
+
+GPU time is not yet allocated to models (issue [4] does that), so the keys are figures of
+an environment as a whole: they fill the rows that stand for an environment (`--by
+environment`, or a row whose model and version are null) and the fleet row, and are null on
+rows split by model or version and under a model filter. An environment with GPU samples
+but no requests in the range still gets its row, so idle capacity is never out of sight.
+
+`co2e_kg` and `cost_per_gpu_hour` come from the on-prem/edge cost model; `cost_figures`
+is where they join.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from warehouse.config import Config
+from warehouse.db import read_sql, run
+from warehouse.definitions import availability, error_rate
+from warehouse.gpu_definitions import IDLE_FREE, IDLE_HELD, unmonitored_gpu_hours
+from warehouse.session import Source, connection
+
+GPU_COLUMNS = (
+    "gpu_util_mean",
+    "gpu_hours",
+    "idle_held_gpu_hours",
+    "idle_free_gpu_hours",
+    "energy_kwh",
+    "co2e_kg",
+    "cost_per_gpu_hour",
+)
+COST_COLUMNS = ("co2e_kg", "cost_per_gpu_hour")
+
+
+def gpu_figures(con: Any, group: tuple[str, ...], params: dict[str, Any]) -> pl.DataFrame | None:
+    """The GPU keys per environment (`group` names it) or for the fleet (`group` empty);
+    None when the rows are split in a way GPU time is not (by model or version alone, or a
+    model filter), so every key stays null."""
+    if params.get("models") or (group and "environment" not in group):
+        return None
+    key = "environment" if group else "fleet"
+    sql = read_sql("metrics_gpu").format(
+        group="environment" if group else "'all' AS fleet", key=key
+    )
+    figures = run(
+        con, "metrics_gpu", sql, {**params, "idle_held": IDLE_HELD, "idle_free": IDLE_FREE}
+    )
+    costs = cost_figures(con, key, params)
+    return figures.join(costs, on=key, how="left").select(key, *GPU_COLUMNS)
+
+
+def cost_figures(con: Any, key: str, params: dict[str, Any]) -> pl.DataFrame:
+    """JOIN POINT for the cost model (`warehouse/cost_model.py`, issue [3] item 4): per
+    `key` (environment, or `fleet`), `co2e_kg` and `cost_per_gpu_hour` over the range.
+
+    Until the cost model writes its modelled rows into `billing`, no environment has a
+    modelled cost or a configured grid intensity to apply, so there is no row and both keys
+    read null (`tests/test_gpu_metrics.py` checks that). The cost model fills this frame
+    from its own query; `metrics` needs nothing else changed.
+    """
+    del con, params  # read by the cost model's query once it exists
+    return pl.DataFrame(schema={key: pl.String} | {c: pl.Float64 for c in COST_COLUMNS})
+
+
+def join_gpu(frame: pl.DataFrame, group: tuple[str, ...], gpu: pl.DataFrame | None) -> pl.DataFrame:
+    """`frame` (metrics' rows: its group columns, or `fleet`, then the request figures) with
+    the GPU keys, sorted as `metrics` sorts; an environment with GPU figures but no row
+    gains one."""
+    keys = list(group) or ["fleet"]
+    nulls = [pl.lit(None, dtype=pl.Float64).alias(c) for c in GPU_COLUMNS]
+    if gpu is None or gpu.is_empty():
+        return frame.with_columns(nulls)  # already sorted by `assemble`
+    key = keys[0] if group else "fleet"
+    others = [k for k in keys if k != key]
+    whole = pl.all_horizontal([pl.col(k).is_null() for k in others]) if others else pl.lit(True)
+    present = frame.select(key).unique()
+    joined = frame.join(gpu, on=key, how="left")
+    # rows split by model or version carry no GPU figures of their own
+    joined = joined.with_columns(
+        [pl.when(whole).then(pl.col(c)).otherwise(None).alias(c) for c in GPU_COLUMNS]
+    )
+    missing = gpu.join(present, on=key, how="anti")
+    if missing.is_empty():
+        return joined.sort(keys, nulls_last=True)
+    rows = missing.with_columns(
+        [pl.lit(None, dtype=pl.String).alias(k) for k in others],
+        requests=pl.lit(0, dtype=pl.Int64),
+        errors=pl.lit(0, dtype=pl.Int64),
+        error_rate=pl.lit(error_rate(0.0, 0.0), dtype=pl.Float64),
+        availability=pl.lit(availability(0.0, 0.0), dtype=pl.Float64),
+        accuracy_n=pl.lit(0, dtype=pl.Int64),
+    )
+    both = pl.concat([joined, rows], how="diagonal_relaxed").select(joined.columns)
+    return both.sort(keys, nulls_last=True)
+
+
+def unmonitored_by_pool(
+    warehouse: Source, config: Config, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """Per configured pool with a stated `count`: its capacity GPU-hours over the whole hours
+    [start, end), the monitored GPU-hours, and the unmonitored rest (never below 0): the
+    hours whose cost the cost model keeps and pages show as unmonitored."""
+    hours = (end - start).total_seconds() / 3600.0
+    with connection(warehouse) as con:
+        found = run(con, "gpu_pool_hours", read_sql("gpu_pool_hours"), {"start": start, "end": end})
+    monitored = {
+        (r["environment"], r["pool"]): r["monitored_gpu_hours"] for r in found.iter_rows(named=True)
+    }
+    rows = []
+    for env in config.environments:
+        for pool in env.gpu_pools:
+            if pool.count <= 0:
+                continue
+            seen = float(monitored.get((env.name, pool.name)) or 0.0)
+            rows.append(
+                {
+                    "environment": env.name,
+                    "pool": pool.name,
+                    "capacity_gpu_hours": pool.count * hours,
+                    "monitored_gpu_hours": seen,
+                    "unmonitored_gpu_hours": unmonitored_gpu_hours(pool.count, hours, seen),
+                }
+            )
+    schema = {"environment": pl.String, "pool": pl.String} | {
+        c: pl.Float64
+        for c in ("capacity_gpu_hours", "monitored_gpu_hours", "unmonitored_gpu_hours")
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
