@@ -42,11 +42,18 @@ def gpu_figures(con: Any, group: tuple[str, ...], params: dict[str, Any]) -> pl.
     if params.get("models") or (group and "environment" not in group):
         return None
     key = "environment" if group else "fleet"
-    sql = read_sql("metrics_gpu").format(
-        group="environment" if group else "'all' AS fleet", key=key
-    )
-    figures = run(
-        con, "metrics_gpu", sql, {**params, "idle_held": IDLE_HELD, "idle_free": IDLE_FREE}
+    params = {**params, "idle_held": IDLE_HELD, "idle_free": IDLE_FREE}
+    found = run(con, "metrics_gpu", read_sql("metrics_gpu"), params)
+    if not group:  # the fleet: every environment's sums added up (no samples: no row)
+        summed = found.select(pl.lit("all").alias("fleet"), pl.exclude("environment").sum())
+        found = summed.head(min(found.height, 1))
+    figures = found.select(
+        key,
+        gpu_util_mean=pl.when(pl.col("util_n") > 0).then(pl.col("util_sum") / pl.col("util_n")),
+        gpu_hours="gpu_hours",
+        idle_held_gpu_hours="idle_held_gpu_hours",
+        idle_free_gpu_hours="idle_free_gpu_hours",
+        energy_kwh=pl.col("energy_wh") / 1000.0,
     )
     costs = cost_figures(con, key, params)
     return figures.join(costs, on=key, how="left").select(key, *GPU_COLUMNS)
