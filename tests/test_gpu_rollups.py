@@ -432,3 +432,28 @@ def test_a_rebuild_of_an_empty_warehouse_leaves_no_rows(warehouse: Warehouse) ->
         con.execute("DELETE FROM gpu_samples")
     rebuild_gpu_hours(warehouse)
     assert rollup(warehouse) == []
+
+
+def test_a_gpu_load_after_a_settings_change_rebuilds_every_hour(warehouse: Warehouse) -> None:
+    publish_samples(warehouse, every(T0, timedelta(minutes=2), 30, utilization=40.0))
+    use_config(warehouse, {"sample_cap_minutes": 1, "idle_threshold_percent": 50})
+    later = T0 + timedelta(days=3)
+    publish_samples(warehouse, every(later, timedelta(minutes=2), 30, utilization=40.0), "later")
+    old = [r for r in rollup(warehouse) if r["hour"] < later]
+    assert [r["gpu_hours"] for r in old] == [pytest.approx(0.5)]  # rebuilt with a 1-minute cap
+    assert {r["state"] for r in rollup(warehouse)} == {"idle-free"}
+
+
+def test_huge_and_nan_readings_do_not_fail_the_load_or_touch_other_gpus(
+    warehouse: Warehouse,
+) -> None:
+    sane = every(T0, timedelta(minutes=1), 60, utilization=50.0, power_w=300.0)
+    wild = every(T0, timedelta(minutes=1), 60, gpu_uuid="GPU-9", utilization=float("nan"),
+                 power_w=1e308, energy_mj=1e308)  # fmt: skip
+    report = publish_samples(warehouse, sane + wild)
+    assert report.inputs[0].rows == {"gpu_samples": 120}
+    by_gpu = {(r["gpu_uuid"], r["hour"].hour): r for r in rollup(warehouse)}
+    assert by_gpu["GPU-0", 10]["power_w_mean"] == pytest.approx(300.0)
+    assert by_gpu["GPU-0", 10]["state"] == "busy"
+    assert by_gpu["GPU-9", 10]["state"] == "unknown"  # NaN utilization judges nothing
+    assert by_gpu["GPU-9", 10]["gpu_hours"] == pytest.approx(1.0)

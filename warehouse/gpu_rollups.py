@@ -9,7 +9,9 @@ comes out as if everything had arrived at once, in order.
 
 The cap and the idle threshold are the config's (`[gpu]`); the hook receives only hours, so
 it reads the config the load stored in the warehouse, as every later command does. A new
-threshold or cap changes past hours too: `rebuild_gpu_hours` recomputes them all.
+threshold or cap changes past hours too: `_meta` says which settings the rows were built
+by, and the first GPU load after a change rebuilds them all (`rebuild_gpu_hours` does it
+on demand).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ MERGE_GAP = timedelta(hours=6)
 # One pass covers at most this many hours: a 90-day backfill is rebuilt a day at a time, so
 # the window sort holds a day of samples, not the whole history (benchmarks/gpu_rollups.py).
 PASS_HOURS = 24
+SETTINGS_KEY = "gpu_hours_settings"  # in `_meta`: the cap and threshold the rows were built by
 
 
 def gpu_settings(con: duckdb.DuckDBPyConnection) -> tuple[timedelta, float]:
@@ -66,10 +69,17 @@ def affected_ranges(
 
 
 def refresh_gpu_hours(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
-    """Rebuild the GPU-hour rows that a publish of samples in `hours` can change."""
+    """Rebuild the GPU-hour rows that a publish of samples in `hours` can change; every
+    row, when the stored config's cap or threshold is not the one the rows were built by."""
     cap, threshold = gpu_settings(con)
+    built = one(con, "SELECT value FROM _meta WHERE key = $k", {"k": SETTINGS_KEY})
+    if built is not None and built[0] != _settings(cap, threshold):
+        log.info("[gpu] settings changed since the GPU hours were built: rebuilding them all")
+        rebuild_all(con, cap, threshold)
+        return
     for lo, hi in affected_ranges(hours, cap):
         refresh_range(con, lo, hi, cap, threshold)
+    _remember(con, cap, threshold)
 
 
 def refresh_range(
@@ -99,19 +109,36 @@ def refresh_statements() -> list[str]:
 
 
 def rebuild_gpu_hours(warehouse: Warehouse) -> None:
-    """Recompute every GPU-hour from the raw samples: after `[gpu]` settings change."""
+    """Recompute every GPU-hour from the raw samples with the stored config's settings (a
+    GPU load after a `[gpu]` change does it too, by itself)."""
     with warehouse.write() as con:
-        row = one(con, "SELECT min(ts), max(ts) FROM gpu_samples")
-        if row is None or row[0] is None:
-            con.execute("DELETE FROM rollup_gpu_hours")
-            return
         cap, threshold = gpu_settings(con)
-        con.execute("DELETE FROM rollup_gpu_hours")
+        rebuild_all(con, cap, threshold)
+
+
+def rebuild_all(con: duckdb.DuckDBPyConnection, cap: timedelta, threshold: float) -> None:
+    """Every hour from the first sample to the last one's cap, a pass per PASS_HOURS."""
+    con.execute("DELETE FROM rollup_gpu_hours")
+    row = one(con, "SELECT min(ts), max(ts) FROM gpu_samples")
+    if row is not None and row[0] is not None:
         lo, hi = _floor(row[0]), _floor(row[1] + cap) + HOUR
         while lo < hi:
             end = min(hi, lo + PASS_HOURS * HOUR)
             refresh_range(con, lo, end, cap, threshold)
             lo = end
+    _remember(con, cap, threshold)
+
+
+def _settings(cap: timedelta, threshold: float) -> str:
+    return f"cap_seconds={cap.total_seconds()!r} idle_threshold_percent={threshold!r}"
+
+
+def _remember(con: duckdb.DuckDBPyConnection, cap: timedelta, threshold: float) -> None:
+    """Say in `_meta` which settings the rows were built by, so a change is noticed."""
+    con.execute(
+        "INSERT OR REPLACE INTO _meta VALUES ($k, $v)",
+        {"k": SETTINGS_KEY, "v": _settings(cap, threshold)},
+    )
 
 
 def _floor(moment: datetime) -> datetime:
