@@ -116,11 +116,18 @@ def test_a_gpu_samples_publish_recomputes_its_days_under_its_load_id(tmp_path: P
     day = {"day": datetime(2026, 3, 14, tzinfo=UTC)}
     sql = "SELECT EffectiveCost, x_EnergyKwh, load_id FROM billing WHERE ChargePeriodStart = $day"
     assert rows(wh, sql, **day) == [(Decimal("264.233576642336") + Decimal("10.8"), 0.0, None)]
-    # The GPU rollup hook runs first in the same publish; here its rows are put in place
-    # beforehand, as it would leave them.
-    insert_rollup(wh, ROLLUP)
-    load_id = publish_samples(wh, samples([at(14, 10), at(14, 11), at(14, 12)]))
-    assert rows(wh, sql, **day) == [(Decimal("276.271076642336"), 2.75, load_id)]
+    # The GPU rollup hook runs first in the same publish, so the model prices what the
+    # samples measured: a counter rising 10 Wh a minute over four one-minute steps.
+    table = samples([at(14, 10) + timedelta(minutes=m) for m in range(5)])
+    table = table.set_column(
+        table.schema.get_field_index("energy_mj"),
+        "energy_mj",
+        pa.array([7.2e9 + m * 36e6 for m in range(5)]),
+    )
+    load_id = publish_samples(wh, table)
+    ((cost, energy, loaded),) = rows(wh, sql, **day)
+    assert energy == pytest.approx(0.04) and loaded == load_id
+    assert cost > Decimal("264.233576642336") + Decimal("10.8")  # the energy is priced
     # samples of that day again (duplicates) and of another day: still one row a day
     publish_samples(wh, samples([at(14, 10), at(20, 10)]), uri="again.prom")
     assert rows(wh, "SELECT count(*), count(DISTINCT x_ReplaceUnit) FROM billing") == [
@@ -250,3 +257,21 @@ def test_samples_still_load_under_a_stored_config_that_no_longer_parses(tmp_path
     publish_samples(wh, samples([at(14, 10)]))
     assert rows(wh, "SELECT count(*) FROM gpu_samples") == [(1,)]
     assert rows(wh, "SELECT count(*) FROM billing") == [(DAYS_SINCE_PURCHASE,)]
+
+
+def test_metrics_reads_emissions_and_cost_per_gpu_hour_from_the_modelled_rows(
+    tmp_path: Path,
+) -> None:
+    from warehouse.metrics import metrics
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    insert_rollup(wh, ROLLUP)
+    store(wh, WORKED)
+    day = cost_ledger.cost_days(wh, at(14, 0), at(15, 0)).row(0, named=True)
+    config = parse(tomllib.loads(WORKED), "fleet.toml")
+    by_env = metrics(wh, config, by=("environment",), start=at(14, 0), end=at(15, 0))
+    row = by_env.filter(by_env["environment"] == day["environment"]).row(0, named=True)
+    assert row["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]))
+    assert row["co2e_kg"] == pytest.approx(day["co2e_kg"])
+    fleet = metrics(wh, config, by=(), start=at(14, 0), end=at(15, 0)).row(0, named=True)
+    assert fleet["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]))

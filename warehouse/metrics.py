@@ -15,6 +15,7 @@ from warehouse.config import Config
 from warehouse.db import read_sql, run
 from warehouse.definitions import accuracy_interval, availability, error_rate
 from warehouse.definitions import uptime as fleet_uptime
+from warehouse.gpu_metrics import GPU_COLUMNS, gpu_figures, join_gpu
 from warehouse.session import Source, connection
 from warehouse.uptime import uptime_by_environment
 
@@ -34,6 +35,7 @@ METRIC_COLUMNS = (
     "accuracy_hi",
     "input_tokens",
     "output_tokens",
+    *GPU_COLUMNS,
 )
 
 
@@ -123,6 +125,7 @@ def metrics(
         uptime = None
         if "environment" in group or not group:
             uptime = uptime_by_environment(con, config, params)
+        gpu = gpu_figures(con, group, params)
     if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
         counts = counts.filter(pl.col("requests").is_not_null())
         accuracy = accuracy.filter(pl.col("accuracy_n").is_not_null())
@@ -133,7 +136,7 @@ def metrics(
                 {"fleet": ["all"], "uptime": [fleet_uptime(up, down)]},
                 schema={"fleet": pl.String, "uptime": pl.Float64},
             )
-    frame = assemble(tuple(keys), counts, latency, accuracy, uptime)
+    frame = join_gpu(assemble(tuple(keys), counts, latency, accuracy, uptime), group, gpu)
     return frame if group else frame.drop("fleet")
 
 

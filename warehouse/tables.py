@@ -71,6 +71,12 @@ def _uptime(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     rollups.refresh_uptime_hours(con, hours)
 
 
+def _gpu_hours(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    from warehouse import gpu_rollups  # looked up at call time, like the rollups
+
+    gpu_rollups.refresh_gpu_hours(con, hours)
+
+
 def _gpu_cost(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     from warehouse import cost_ledger  # after the GPU rollup hook: it reads rollup_gpu_hours
 
@@ -110,7 +116,7 @@ TABLES: Mapping[str, TableSpec] = {
             Disposition.MERGE,
             key=("host", "gpu_uuid", "mig_instance", "ts"),
             time_column="ts",
-            hooks=(_gpu_cost,),
+            hooks=(_gpu_hours, _gpu_cost),  # the cost model reads the rollup: it runs second
         ),
         TableSpec(
             "billing",
