@@ -1,9 +1,8 @@
 """The GPUs page's figures and tables: fleet heatmap, idle GPUs, headroom, energy, hours.
 
 Like the other figure modules, nothing here reads the warehouse or imports Streamlit; the
-frames come from `warehouse.gpu_reads` and the definitions from `warehouse.gpu_definitions`
-style rules spelled once: a GPU-hour is busy at or above the idle threshold, idle-held
-below it with a workload mapped, idle-free without one.
+frames come from `warehouse.gpu_reads` and the rules (the states, the busy-looking idle
+GPU) from `warehouse.gpu_definitions`, so the page and `metrics` cannot disagree.
 """
 
 from __future__ import annotations
@@ -15,10 +14,17 @@ import polars as pl
 
 from dashboard.figure_parts import color_of, empty_figure, layout, naive_utc
 from dashboard.formatting import DASH, safe
+from warehouse.gpu_definitions import (
+    BUSY_LOOKING_SM_RATIO,
+    BUSY_LOOKING_UTIL_PERCENT,
+    IDLE_FREE,
+    IDLE_HELD,
+    is_busy_looking_idle,
+)
 
 STATE_COLORS = {"busy": "#0072B2", "idle-held": "#E69F00", "idle-free": "#BBBBBB"}
-BUSY_LOOKING_UTIL = 80.0  # percent: "util" this high ...
-BUSY_LOOKING_SM = 0.2  # ... with SM activity this low is a busy-looking idle GPU
+BUSY_LOOKING_UTIL = BUSY_LOOKING_UTIL_PERCENT  # the rule is warehouse.gpu_definitions'
+BUSY_LOOKING_SM = BUSY_LOOKING_SM_RATIO
 HEATMAP_ROW_PX = 14
 
 
@@ -135,7 +141,7 @@ def idle_table(fleet: pl.DataFrame, threshold: float) -> pl.DataFrame:
             "Pool": idle["pool"].to_list(),
             "Host": idle["host"].to_list(),
             "GPU": [u[:12] for u in idle["gpu_uuid"].to_list()],
-            "State": ["idle-held" if w else "idle-free" for w in idle["workload"].to_list()],
+            "State": [IDLE_HELD if w else IDLE_FREE for w in idle["workload"].to_list()],
             "Held by": [w or DASH for w in idle["workload"].to_list()],
             "Idle for": [_hours(h) for h in idle["idle_streak_hours"].to_list()],
             "Idle GPU-hours": [
@@ -156,9 +162,13 @@ def idle_table(fleet: pl.DataFrame, threshold: float) -> pl.DataFrame:
 
 def busy_looking_idle(fleet: pl.DataFrame) -> pl.DataFrame:
     """GPUs whose utilization looks busy while their SMs mostly wait."""
-    found = fleet.filter(
-        (pl.col("util_mean") >= BUSY_LOOKING_UTIL) & (pl.col("sm_active_mean") < BUSY_LOOKING_SM)
-    )
+    mask = [
+        is_busy_looking_idle(u, sm)
+        for u, sm in zip(
+            fleet["util_mean"].to_list(), fleet["sm_active_mean"].to_list(), strict=True
+        )
+    ]
+    found = fleet.filter(pl.Series(mask, dtype=pl.Boolean))
     return pl.DataFrame(
         {
             "Environment": found["environment"].to_list(),
