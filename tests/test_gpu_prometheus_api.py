@@ -189,7 +189,11 @@ def test_a_500_is_retried_with_backoff_and_then_named(server: Callable[[Respond]
 
 def test_a_server_that_hangs_fails_within_its_timeout(server: Callable[[Respond], str]) -> None:
     release = threading.Event()
-    base = server(lambda h: None if release.wait(10) else None)
+
+    def hang(h: BaseHTTPRequestHandler) -> None:
+        release.wait(10)
+
+    base = server(hang)
     began = time.monotonic()
     try:
         pull = pull_range(base, T0, T0, timedelta(minutes=1), timeout_s=0.3, retries=1,
