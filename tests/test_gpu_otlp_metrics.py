@@ -147,6 +147,10 @@ def _proto(name: str) -> bytes:
     return Parse(text, ExportMetricsServiceRequest()).SerializeToString()
 
 
+def _proto_line(line: bytes) -> bytes:
+    return Parse(line.decode(), ExportMetricsServiceRequest()).SerializeToString()
+
+
 def _frame(payload: bytes) -> bytes:
     return len(payload).to_bytes(4, "big") + payload
 
@@ -166,7 +170,10 @@ def test_protobuf_reads_the_same_as_json(wrap: object) -> None:
     assert FORMAT.sniff(data[:4096])
     parsed = _read(data)
     assert not parsed.rejected
-    assert _by(parsed) == _by(_case("dcgm-via-prometheus-receiver.json"))
+    from_json = _case("dcgm-via-prometheus-receiver.json")
+    assert _by(parsed) == _by(from_json)
+    assert [r.labels for r in parsed.readings] == [r.labels for r in from_json.readings]
+    assert parsed.skipped == from_json.skipped
 
 
 def test_gzip_and_zstd_json_lines_are_opened() -> None:
@@ -174,6 +181,8 @@ def test_gzip_and_zstd_json_lines_are_opened() -> None:
     for packed in (gzip.compress(data), zstandard.ZstdCompressor().compress(data)):
         assert FORMAT.sniff(packed[:4096])
         assert _by(_read(packed)) == _by(_read(data))
+    as_proto = _read(b"".join(_frame(_proto_line(line)) for line in data.splitlines()))
+    assert _by(as_proto) == _by(_read(data)) and as_proto.skipped == _read(data).skipped
 
 
 def test_sniff_refuses_other_inputs() -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import orjson
 import zstandard
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -38,11 +37,12 @@ from ingest.gpu.otlp_points import (
     LABELS,
     MAPPING,
     PointGroups,
-    label_strings,
+    attributes,
     mapping_markdown,
+    proto_doc,
 )
 from ingest.gpu.readings import FIELDS, Parsed, ReadOptions
-from ingest.otlp.fields import excerpt, excerpt_json, json_attrs, message
+from ingest.otlp.fields import excerpt, excerpt_json, message
 
 __all__ = ["LABELS", "MAPPING", "OtlpMetrics", "mapping_markdown", "readings_from_request"]
 
@@ -106,7 +106,7 @@ def _read_record(record: Record, builder: PointGroups) -> None:
             doc = orjson.loads(record.payload)
         else:
             request = ExportMetricsServiceRequest.FromString(record.payload)
-            doc = MessageToDict(request, use_integers_for_enums=True)
+            doc = proto_doc(request)
     except (orjson.JSONDecodeError, DecodeError, UnicodeDecodeError) as exc:
         what = "JSON" if record.encoding == "json" else "an ExportMetricsServiceRequest"
         builder.parsed.rejected.append(
@@ -135,7 +135,7 @@ def _read_resource(rm: Any, where: str, builder: PointGroups) -> None:
     try:
         if not isinstance(rm, dict):
             raise RecordError("not an object")
-        resource = label_strings(json_attrs((rm.get("resource") or {}).get("attributes")))
+        resource = attributes((rm.get("resource") or {}).get("attributes"))
         scopes = rm.get("scopeMetrics") or rm.get("instrumentationLibraryMetrics") or []
         if not isinstance(scopes, list):
             raise RecordError("scopeMetrics is not a list")
