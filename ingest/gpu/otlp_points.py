@@ -106,6 +106,9 @@ class PointGroups:
         self.where: dict[_Key, str] = {}
         self.limits: dict[_Key, float] = {}  # hw.gpu.memory.limit in MiB
         self.deltas: dict[tuple[tuple[str, str], ...], list[tuple[int, float]]] = {}
+        # (resource, point attributes) -> (the resource, kept alive so its id stays its own;
+        # identity; labels): a GPU's attributes repeat on every point of every metric
+        self.identities: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[Any, ...]] = {}
 
     def add(
         self,
@@ -137,14 +140,19 @@ class PointGroups:
             return
         t = ns(point.get("timeUnixNano"), "timeUnixNano")
         value = _number(point)
-        labels = {**resource, **attrs}
-        for attr, label in LABELS:
-            if labels.get(attr) and not labels.get(label):
-                labels[label] = labels[attr]
-        identity = tuple(sorted((k, v) for k, v in labels.items() if k not in _NOT_IDENTITY))
+        seen = (id(resource), tuple(attrs.items()))
+        known = self.identities.get(seen)
+        if known is None:
+            labels = {**resource, **attrs}
+            for attr, label in LABELS:
+                if labels.get(attr) and not labels.get(label):
+                    labels[label] = labels[attr]
+            kept = {k: v for k, v in labels.items() if k not in _NOT_IDENTITY}
+            known = self.identities[seen] = (resource, tuple(sorted(kept.items())), kept)
+        _, identity, kept = known
         key = (identity, t)
         if key not in self.labels:
-            self.labels[key] = {k: v for k, v in labels.items() if k not in _NOT_IDENTITY}
+            self.labels[key] = dict(kept)
             self.where[key] = where
             self.values[key] = {}
         if metric == _LIMIT:
