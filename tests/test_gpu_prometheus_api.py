@@ -124,7 +124,7 @@ def test_series_of_each_field_join_into_readings(server: Callable[[Respond], str
         'DCGM_FI_DEV_GPU_UTIL{job="dcgm"}',
         'DCGM_FI_DEV_GPU_TEMP{job="dcgm"}',
     ]
-    assert asked[0]["step"] == ["60s"] and asked[0]["start"] == ["2026-10-26T08:00:00.000Z"]
+    assert asked[0]["step"] == ["60"] and asked[0]["start"] == ["2026-10-26T08:00:00.000Z"]
     first, second = pull.parsed.readings
     assert first.ts == T0 and second.ts == T0 + timedelta(minutes=1)
     assert first.labels == {"UUID": "GPU-1", "Hostname": "h1", "job": "dcgm"}

@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from hybridlens import ingest_gpu_prometheus
-from ingest.gpu.prometheus_api import pull_range
+from ingest.gpu.prometheus_api import MAX_POINTS, pull_range
 from ingest.gpu.readings import (
     ENERGY,
     FB_USED,
@@ -206,3 +206,24 @@ def test_the_command_hands_the_pull_to_the_loader(prometheus: str) -> None:
     args = parser.parse_args(["--prometheus", prometheus, "--match", '{job="nope"}'])
     assert ingest_gpu_prometheus.run(args, load=load, now=end) == 0
     assert got[-1][2].readings == []  # a selector that matches nothing pulls nothing
+
+
+def test_the_servers_point_cap_is_real_and_paging_stays_under_it(prometheus: str) -> None:
+    """A window of more than 11,000 steps in one query is refused by the real server (it
+    checks (end - start) / step > 11,000); paged, the same window reads."""
+    end = datetime.now(UTC).replace(microsecond=0)
+    step = timedelta(milliseconds=10)
+    start = end - (MAX_POINTS + 1) * step  # 11,001 steps, 11,002 instants
+    one_page = pull_range(prometheus, start, end, step, max_points=MAX_POINTS + 2,
+                          fields=("DCGM_FI_DEV_GPU_UTIL",))  # fmt: skip
+    assert one_page.error is not None
+    assert "exceeded maximum resolution of 11,000 points per timeseries" in one_page.error
+    paged = pull_range(prometheus, start, end, step, fields=("DCGM_FI_DEV_GPU_UTIL",))
+    assert paged.error is None and (paged.pages, paged.queries) == (2, 2)
+    per_gpu: dict[str, list[datetime]] = {}
+    for r in paged.parsed.readings:
+        per_gpu.setdefault(r.labels["UUID"], []).append(r.ts)
+    assert sorted(per_gpu) == sorted(UUIDS)
+    for stamps in per_gpu.values():
+        assert len(stamps) == len(set(stamps)) > 500  # 10 ms apart, from the first scrape on
+        assert all(ts.microsecond % 10_000 == 0 for ts in stamps)  # on the step grid

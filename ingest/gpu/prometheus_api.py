@@ -15,7 +15,6 @@ pull with one sentence naming the URL and keeps the readings of the pages alread
 
 from __future__ import annotations
 
-import math
 import re
 import time
 import urllib.error
@@ -79,18 +78,17 @@ def pages(
 
     The start is aligned down to a multiple of the step (since the epoch), and one page
     begins a step after the previous one ends, so the instants of the pages are exactly
-    the instants of the whole window."""
-    if step <= timedelta(0) or max_points < 1:
-        raise ValueError("the step must be positive and a page must hold a point")
-    step_s = step.total_seconds()
-    first = math.floor(start.timestamp() / step_s) * step_s
-    last = end.timestamp()
+    the instants of the whole window. Counted in whole milliseconds (the API's
+    resolution), so no float rounding moves an instant between pages."""
+    step_ms = step // timedelta(milliseconds=1)
+    if step_ms < 1 or max_points < 1:
+        raise ValueError("the step must be at least 1 ms and a page must hold a point")
+    at = _ms(start) // step_ms * step_ms
+    last = _ms(end)
     out: list[tuple[datetime, datetime]] = []
-    at = first
     while at <= last:
-        page_end = min(at + (max_points - 1) * step_s, last)
-        out.append((_at(at), _at(page_end)))
-        at += max_points * step_s
+        out.append((_at(at), _at(min(at + (max_points - 1) * step_ms, last))))
+        at += max_points * step_ms
     return out
 
 
@@ -122,7 +120,7 @@ def pull_range(
                 "query": f"{name}{selector}",
                 "start": _rfc3339(page_start),
                 "end": _rfc3339(page_end),
-                "step": f"{step.total_seconds():g}s",
+                "step": f"{step // timedelta(milliseconds=1) / 1000:g}",  # seconds
             }
             try:
                 result = _get(url, query, timeout_s, retries, backoff_s, sleep)
@@ -282,12 +280,19 @@ def _finish(
 ) -> None:
     for key in sorted(joined, key=lambda k: (k[1], k[0])):  # a failed page is in `where` only
         identity, ms = key
-        ts = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        ts = _at(ms)
         pull.parsed.readings.append(Reading(ts, dict(identity), joined[key], where[key]))
 
 
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(ts: datetime) -> int:
+    return (ts.astimezone(UTC) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _at(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def _rfc3339(ts: datetime) -> str:
