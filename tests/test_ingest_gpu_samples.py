@@ -54,7 +54,7 @@ def config(text: str = CONFIG) -> Config:
     return parse(tomllib.loads(text), "test.toml")
 
 
-def reading(ts: datetime = T0, fields: dict[str, float] | None = None, **labels: str) -> Reading:
+def reading(*, ts: datetime = T0, fields: dict[str, float] | None = None, **labels: str) -> Reading:
     base = {"gpu": "0", "UUID": "GPU-aaaa", "modelName": "NVIDIA H100 80GB HBM3"}
     base.update({"Hostname": "fra-gpu-01"} if "Hostname" not in labels else {})
     base.update(labels)
@@ -64,7 +64,8 @@ def reading(ts: datetime = T0, fields: dict[str, float] | None = None, **labels:
 def build(*readings: Reading, cfg: Config | None = None, env: str = "") -> list[dict[str, object]]:
     table, rejected, _ = rows(readings, cfg or config(), ReadOptions(env), "dcgm", now=NOW)
     assert not rejected, rejected
-    return table.to_pylist()
+    found: list[dict[str, object]] = table.to_pylist()
+    return found
 
 
 def test_the_columns_are_gpu_samples_without_load_id(warehouse: Warehouse) -> None:
@@ -86,12 +87,15 @@ def test_a_pool_host_glob_places_the_gpu_first() -> None:
 
 
 def test_then_match_rules_then_the_data_then_the_option_then_unknown() -> None:
-    other = {"Hostname": "ip-10-0-0-1"}
-    assert build(reading(cluster="eks-prod", **other))[0]["environment"] == "aws-us-east-1"
-    assert build(reading(environment="staging", **other), env="cli")[0]["environment"] == "staging"
-    [row] = build(reading(**other), env="cli")
+    other = "ip-10-0-0-1"
+    assert build(reading(cluster="eks-prod", Hostname=other))[0]["environment"] == "aws-us-east-1"
+    assert (
+        build(reading(environment="staging", Hostname=other), env="cli")[0]["environment"]
+        == "staging"
+    )
+    [row] = build(reading(Hostname=other), env="cli")
     assert (row["environment"], row["pool"]) == ("cli", None)
-    assert build(reading(**other))[0]["environment"] == "unknown"
+    assert build(reading(Hostname=other))[0]["environment"] == "unknown"
 
 
 def test_the_node_label_names_the_host_on_kubernetes() -> None:
@@ -159,7 +163,8 @@ def test_a_mig_instance_without_a_usable_profile_is_rejected() -> None:
         (POWER, math.inf, "NaN or infinite values"),
         (TEMP, -math.inf, "NaN or infinite values"),
         (TEMP, 9223372036854775794.0, "DCGM blank values (no reading)"),
-        (ENERGY, 9.3e18, "DCGM blank values (no reading)"),
+        (ENERGY, 9.22e18, "DCGM blank values (no reading)"),
+        (ENERGY, 1e308, "out-of-range values (DEV_TOTAL_ENERGY_CONSUMPTION)"),
         (POWER, float(2**47), "DCGM blank values (no reading)"),
         (UTIL, 2147483632.0, "DCGM blank values (no reading)"),
         (UTIL, 140.0, "out-of-range values (DEV_GPU_UTIL)"),

@@ -72,7 +72,7 @@ SCHEMA = pa.schema(
 # The exporter prints them as numbers: they are absences, not measurements.
 _BLANKS = (0x7FFFFFF0, float(2**47), float(0x7FFFFFFFFFFFFFF0))
 _BLANK_SPAN = 16
-_INT64_BLANK_FLOOR = 9.2e18  # anything this large is an INT64 blank, whatever its rounding
+_INT64_BLANKS = (9.2e18, float(2**63))  # INT64 blanks, however the exporter rounded them
 
 # field -> (column, lowest, highest): physical bounds, generous; outside them a value is
 # a broken sensor or a unit mistake, stored as NULL and counted.
@@ -209,7 +209,9 @@ def bounded(field: str, value: float, low: float, high: float) -> tuple[float | 
     """The value as a measurement, or None and the reason it is not one."""
     if math.isnan(value) or math.isinf(value):
         return None, "NaN or infinite values"
-    if value >= _INT64_BLANK_FLOOR or any(b <= value < b + _BLANK_SPAN for b in _BLANKS):
+    if _INT64_BLANKS[0] <= value <= _INT64_BLANKS[1] or any(
+        b <= value < b + _BLANK_SPAN for b in _BLANKS
+    ):
         return None, "DCGM blank values (no reading)"
     slack = _RATIO_SLACK if high == 1.0 else 0.0
     if not low <= value <= high + slack:
