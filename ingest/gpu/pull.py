@@ -160,6 +160,9 @@ def _get(url: str, timeout_s: float) -> bytes:
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code in (301, 302, 303, 307, 308):
+            where = str(exc.headers.get("Location", ""))[:200] if exc.headers else ""
+            if "not allowed" in str(exc.reason):  # urllib's refusal of a file:// Location
+                raise _Permanent(f"redirected to {where}, which is not http(s)") from None
             raise _Permanent("redirect loop (a cycle, or more than 5 redirects)") from None
         if 400 <= exc.code < 500 and exc.code not in (408, 429):
             raise _Permanent(f"HTTP {exc.code} {exc.reason}") from None
@@ -173,7 +176,10 @@ def _get(url: str, timeout_s: float) -> bytes:
             if left <= 0:
                 raise TimeoutError(f"the response took longer than {timeout_s:g} s")
             _set_timeout(response, left)
-            chunk = response.read(1 << 16)
+            try:
+                chunk = response.read1(1 << 16)  # what has arrived, not a full 64 KiB
+            except TimeoutError:
+                raise TimeoutError(f"the response took longer than {timeout_s:g} s") from None
             if not chunk:
                 break
             size += len(chunk)
