@@ -276,3 +276,30 @@ def test_the_command_needs_a_source_or_a_configured_one(
     assert rows_of(Warehouse(Path(db)), "SELECT environment, host FROM gpu_samples") == [
         ("edge-1", "edge-box-7")
     ]
+
+
+def test_a_counter_reset_is_stored_as_read(warehouse: Warehouse, tmp_path: Path) -> None:
+    """The energy counter drops after a reboot; the rows keep what DCGM said (the rollup
+    counts from zero after a drop, as Prometheus's increase() does)."""
+    series = 'DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{gpu="0",UUID="GPU-c",Hostname="h"}'
+    for minute, value in ((0, 5_000_000), (1, 6_000_000), (2, 400)):
+        page = tmp_path / f"h-2026-11-30T10-0{minute}-00Z.prom"
+        page.write_text(f"# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\n{series} {value}\n")
+    done = ingest_gpu(warehouse, [GpuInput(str(tmp_path))], Config())
+    assert done.report.ok and done.report.rows("gpu_samples") == 3
+    got = rows_of(warehouse, "SELECT energy_mj FROM gpu_samples ORDER BY ts")
+    assert got == [(5_000_000.0,), (6_000_000.0,), (400.0,)]
+
+
+def test_inputs_of_the_wrong_schema_fail_with_a_sentence(
+    warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    counters = fixtures_dir / "gpu" / "dcgm-exporter-default-counters.csv"  # a config, not data
+    no_uuid = tmp_path / "host-a.csv"
+    no_uuid.write_text("timestamp, index, utilization.gpu [%]\n2026/11/30 10:00:00.000, 0, 5 %\n")
+    done = ingest_gpu(warehouse, [GpuInput(str(counters)), GpuInput(str(no_uuid))], Config())
+    [failure] = done.report.failures
+    assert "dcgm-exporter-default-counters.csv is in none of the GPU formats" in failure
+    errors = rows_of(warehouse, "SELECT uri, location, error FROM quarantine")
+    [(location, error)] = [(loc, err) for uri, loc, err in errors if uri == str(no_uuid)]
+    assert location == "line 2" and "no UUID label" in error
