@@ -137,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     t.set_defaults(run=cmd_ingest_traces)
+    g = ingest_sub.add_parser(
+        "gpu",
+        parents=[common],
+        help="GPU telemetry: DCGM exporter scrapes (files or http(s) URLs), nvidia-smi CSV",
+    )
+    g.add_argument("sources", nargs="*", metavar="SOURCE", help="default: [[sources.gpu]]")
+    g.add_argument("--environment", default="", help="when neither the data nor a rule says")
+    g.add_argument("--timezone", default="UTC", help="of nvidia-smi's local timestamps")
+    g.set_defaults(run=cmd_ingest_gpu)
 
     p = sub.add_parser("serve-otlp", parents=[common], help="OTLP/HTTP receiver")
     p.add_argument("--host", default="127.0.0.1")
@@ -240,6 +249,17 @@ def cmd_ingest_traces(args: argparse.Namespace) -> int:
     finally:
         close()
     return report_ingest(report, warehouse)
+
+
+def cmd_ingest_gpu(args: argparse.Namespace) -> int:
+    from hybridlens.ingest_gpu import cmd_ingest_gpu as run
+    from warehouse.load import store_config
+
+    warehouse = _warehouse(args)
+    config, from_file = _config(args, warehouse)
+    if from_file:
+        store_config(warehouse, config.origin, config.to_json())
+    return run(args, warehouse, config)
 
 
 def _url_or_path(path: Path) -> Path | str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ingest.contract import Collector
 from ingest.errors import IngestError
+from ingest.gpu.collector import GpuCollector
 from ingest.memory import MemoryCollector
 from ingest.otlp_files import OtlpFiles
 
@@ -47,3 +48,4 @@ def for_head(head: bytes, candidates: list[str] | None = None) -> Collector | No
 
 register(OtlpFiles())
 register(MemoryCollector())
+register(GpuCollector())
