@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlens import __version__
+from hybridlens import __version__, gpu_args
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
 from hybridlens.output import positive_float, positive_int, print_table
 from hybridlens.output import progress_bar as _bar
@@ -140,12 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     g = ingest_sub.add_parser(
         "gpu",
         parents=[common],
-        help="GPU telemetry: DCGM exporter scrapes (files or http(s) URLs), nvidia-smi CSV",
+        help="GPU telemetry: DCGM exporter scrapes (files or http(s) URLs), nvidia-smi CSV, "
+        "OTLP metrics, a Prometheus server",
     )
     g.add_argument("sources", nargs="*", metavar="SOURCE", help="default: [[sources.gpu]]")
     g.add_argument("--environment", default="", help="when neither the data nor a rule says")
     g.add_argument("--timezone", default="UTC", help="of nvidia-smi's local timestamps")
+    gpu_args.add_prometheus_arguments(g)
     g.set_defaults(run=cmd_ingest_gpu)
+
+    p = sub.add_parser("collect", help="sample live sources into the warehouse")
+    collect_sub = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    c = collect_sub.add_parser(
+        "gpu", parents=[common], help="sample this host's NVIDIA GPUs through NVML"
+    )
+    gpu_args.add_collect_arguments(c)
+    c.set_defaults(run=cmd_collect_gpu)
 
     p = sub.add_parser("serve-otlp", parents=[common], help="OTLP/HTTP receiver")
     p.add_argument("--host", default="127.0.0.1")
@@ -259,7 +269,28 @@ def cmd_ingest_gpu(args: argparse.Namespace) -> int:
     config, from_file = _config(args, warehouse)
     if from_file:
         store_config(warehouse, config.origin, config.to_json())
+    if args.prometheus:
+        if args.sources:
+            raise UsageError("give SOURCEs or --prometheus URL, not both")
+        from hybridlens import ingest_gpu_prometheus
+        from ingest.gpu.samples import rows
+
+        load = ingest_gpu_prometheus.readings_loader(warehouse, config, rows)
+        return ingest_gpu_prometheus.run(args, load=load)
     return run(args, warehouse, config)
+
+
+def cmd_collect_gpu(args: argparse.Namespace) -> int:
+    from hybridlens import collect_gpu, ingest_gpu_prometheus
+    from ingest.gpu.samples import rows
+    from warehouse.load import store_config
+
+    warehouse = _warehouse(args)
+    config, from_file = _config(args, warehouse)
+    if from_file:
+        store_config(warehouse, config.origin, config.to_json())
+    load = ingest_gpu_prometheus.readings_loader(warehouse, config, rows)
+    return collect_gpu.run(args, load=load)
 
 
 def _url_or_path(path: Path) -> Path | str:

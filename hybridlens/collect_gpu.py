@@ -16,44 +16,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from hybridlens.ingest_gpu_prometheus import LoadReadings, duration
+from hybridlens.ingest_gpu_prometheus import LoadReadings
 from ingest.gpu.nvml import SOURCE, NvmlUnavailableError, init, load_nvml, sample
 from ingest.gpu.readings import UTIL, ReadOptions
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `hybridlens collect gpu`."""
-    parser.add_argument(
-        "--interval",
-        type=duration,
-        default=timedelta(seconds=10),
-        help="time between samples (default 10s)",
-    )
-    parser.add_argument(
-        "--count",
-        type=_count,
-        default=None,
-        metavar="N",
-        help="take N samples, then stop (default: until interrupted)",
-    )
-    parser.add_argument(
-        "--environment",
-        default=None,
-        help="the environment of this host's GPUs when no config rule names it",
-    )
 
 
 def run(

@@ -14,11 +14,11 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ingest.contract import Collected, Rejected, Unit
-from ingest.gpu.prometheus_api import MAX_POINTS, SOURCE, parse_duration, pull_range
+from ingest.gpu.prometheus_api import MAX_POINTS, SOURCE, pull_range
 from ingest.gpu.readings import Parsed, Reading, ReadOptions
 
 if TYPE_CHECKING:
@@ -86,50 +86,6 @@ class _Read:
 
     def collect(self, unit: Unit, config: Config) -> Collected:
         return self.collected
-
-
-def duration(text: str) -> timedelta:
-    """argparse type for `--since` / `--step` / `--interval`: `60s`, `15m`, `24h`, `1h30m`."""
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The Prometheus flags of `hybridlens ingest gpu` (it already has `--environment`)."""
-    group = parser.add_argument_group("Prometheus HTTP API")
-    group.add_argument(
-        "--prometheus",
-        metavar="URL",
-        default=None,
-        help="pull the DCGM series from this Prometheus server (http(s)://host:9090)",
-    )
-    group.add_argument(
-        "--since",
-        type=duration,
-        default=timedelta(hours=24),
-        help="how far back from now to pull (default 24h)",
-    )
-    group.add_argument(
-        "--step",
-        type=duration,
-        default=timedelta(seconds=60),
-        help="the resolution of the pull: one sample per GPU per step (default 60s)",
-    )
-    group.add_argument(
-        "--match",
-        default="",
-        metavar="SELECTOR",
-        help="a label selector added to every query, e.g. '{job=\"dcgm\"}'",
-    )
-    group.add_argument(
-        "--prometheus-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long one query may take before it is retried (default 10)",
-    )
 
 
 def run(

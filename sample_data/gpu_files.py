@@ -61,7 +61,9 @@ def otlp_lines(env: str, host: str, gpus: Sequence[Gpu], days: Sequence[Day], da
             pairs += [("k8s.namespace.name", namespace), ("k8s.pod.name", pod)]
         resources[(namespace, pod)] = attrs(pairs)
     ident = [attrs([("hw.id", g.uuid), ("hw.model", g.model_name)]) for g in gpus]
-    typed = [attrs([("hw.id", g.uuid), ("hw.model", g.model_name), ("hw.type", "gpu")]) for g in gpus]
+    typed = [
+        attrs([("hw.id", g.uuid), ("hw.model", g.model_name), ("hw.type", "gpu")]) for g in gpus
+    ]
     series = [  # name, unit, instrument, value kind, per-GPU minutes, point attributes
         ("hw.gpu.utilization", "1", "gauge", "asDouble", [d.util / 100 for d in days], ident),
         ("hw.gpu.memory.usage", "By", "gauge", "asInt", [d.memory_used * MIB for d in days], ident),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hybridlens import collect_gpu
+from hybridlens import collect_gpu, gpu_args
 from ingest.gpu.nvml import sample
 from ingest.gpu.readings import ENERGY, FB_FREE, FB_USED, POWER, TEMP, UTIL, Parsed, ReadOptions
 
@@ -163,7 +163,7 @@ def test_a_mig_instance_without_a_profile_in_its_name_is_rejected() -> None:
 
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    collect_gpu.add_arguments(parser)
+    gpu_args.add_collect_arguments(parser)
     return parser.parse_args(list(argv))
 
 

@@ -14,12 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 
-from hybridlens import ingest_gpu_prometheus
+from hybridlens import gpu_args, ingest_gpu_prometheus
+from ingest.gpu.durations import parse_duration
 from ingest.gpu.prometheus_api import (
     MAX_POINTS,
     PrometheusUrlError,
     pages,
-    parse_duration,
     pull_range,
 )
 from ingest.gpu.readings import UTIL, Parsed, ReadOptions
@@ -77,7 +77,7 @@ def test_durations_read_as_prometheus_spells_them() -> None:
         with pytest.raises(ValueError):
             parse_duration(bad)
     with pytest.raises(argparse.ArgumentTypeError, match="is not a duration"):
-        ingest_gpu_prometheus.duration("soon")
+        gpu_args.duration("soon")
 
 
 def test_pages_cover_every_instant_once_within_the_point_cap() -> None:
@@ -237,7 +237,7 @@ def test_the_command_reports_a_dead_server_in_one_sentence_and_exits_1(
 ) -> None:
     base = server(lambda h: _send(h, 500, b"down", "text/plain"))
     parser = argparse.ArgumentParser()
-    ingest_gpu_prometheus.add_arguments(parser)
+    gpu_args.add_prometheus_arguments(parser)
     args = parser.parse_args(["--prometheus", base, "--since", "1h", "--step", "5m"])
     loaded: list[tuple[str, Parsed, str | None]] = []
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hybridlens import ingest_gpu_prometheus
+from hybridlens import gpu_args, ingest_gpu_prometheus
 from ingest.gpu.prometheus_api import MAX_POINTS, pull_range
 from ingest.gpu.readings import (
     ENERGY,
@@ -185,7 +185,7 @@ def test_query_range_pages_join_into_one_reading_per_gpu_and_step(prometheus: st
 def test_the_command_hands_the_pull_to_the_loader(prometheus: str) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--environment", default=None)
-    ingest_gpu_prometheus.add_arguments(parser)
+    gpu_args.add_prometheus_arguments(parser)
     args = parser.parse_args(
         [
             *("--prometheus", prometheus, "--since", "5s", "--step", "1s"),

@@ -21,6 +21,7 @@ from ingest.contract import Collected, Unit
 from ingest.files import printable
 from ingest.gpu.dcgm import DcgmExposition
 from ingest.gpu.nvidia_smi import NvidiaSmiCsv
+from ingest.gpu.otlp_metrics import OtlpMetrics
 from ingest.gpu.readings import GpuFormat, ReadOptions
 from ingest.gpu.samples import rows
 from warehouse.config import Config
@@ -30,7 +31,7 @@ TABLE = "gpu_samples"
 SNIFF_BYTES = 4096
 MAX_INPUT_BYTES = 1 << 30  # an input is read into memory whole: refuse anything bigger
 # The formats, tried in this order; OTLP metrics (ingest/gpu/otlp_metrics.py) joins here.
-FORMATS: tuple[GpuFormat, ...] = (DcgmExposition(), NvidiaSmiCsv())
+FORMATS: tuple[GpuFormat, ...] = (DcgmExposition(), NvidiaSmiCsv(), OtlpMetrics())
 
 
 @dataclass(frozen=True)

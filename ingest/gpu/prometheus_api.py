@@ -15,7 +15,6 @@ pull with one sentence naming the URL and keeps the readings of the pages alread
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.error
 import urllib.parse
@@ -35,8 +34,6 @@ SOURCE = "prometheus-api"  # gpu_samples.source and ingest_log.source
 MAX_POINTS = 11_000  # Prometheus refuses a query_range whose series exceed this many points
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_SERIES_LABELS = 128
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _RETRYABLE = (429, 500, 502, 503, 504)
 
 
@@ -57,18 +54,6 @@ class Pull:
     queries: int = 0
     pages: int = 0
     error: str | None = None  # one sentence when the pull stopped early
-
-
-def parse_duration(text: str) -> timedelta:
-    """A Prometheus duration (`90s`, `1h30m`, `7d`) as a timedelta; ValueError otherwise."""
-    text = text.strip()
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration like 60s, 15m, 24h or 1h30m")
-    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
-    if not 0 < seconds <= 100 * 365 * 86400:
-        raise ValueError(f"{text!r} must be more than zero and at most 100 years")
-    return timedelta(seconds=seconds)
 
 
 def pages(

@@ -12,7 +12,6 @@ rejected with a sentence, so one bad series never turns into a row of garbage.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from ingest.gpu.readings import (
     ReadOptions,
 )
 from warehouse.config import Config
+from warehouse.gpu_definitions import mig_share
 
 # gpu_samples without load_id (publish stamps it), in the migration's order.
 SCHEMA = pa.schema(
@@ -108,12 +108,6 @@ ENVIRONMENT_LABELS = (
 )
 MAX_LABEL_CHARS = 256  # a longer label value is cut (and counted): names, not payloads
 UNKNOWN = "unknown"
-
-# GPU_I_PROFILE: `1g.10gb`, `3g.40gb`, `1g.10gb+me`, `1c.3g.40gb` (a compute instance):
-# the number before `g` is the GPU slices the instance holds.
-_PROFILE = re.compile(r"^(?:\d+c\.)?(\d+)g\.\d+gb(?:\+[a-z0-9.]+)?$", re.IGNORECASE)
-_SLICES_DEFAULT = 7  # A100, H100, H200, B200: seven GPU slices
-_SLICES_BY_MODEL = (("A30", 4),)  # A30: four
 
 
 Built = tuple[pa.Table, list[Rejected], Counter[str]]
@@ -189,20 +183,6 @@ class Rules:
             if _glob(ns_glob, namespace) and _glob(pod_glob, pod) and _glob(host_glob, host):
                 return workload
         return pod
-
-
-def mig_share(profile: str, model: str | None) -> float | None:
-    """The share of a GPU a MIG profile stands for (`1g.10gb` on an H100: 1/7); None when
-    the profile is not one MIG spells."""
-    match = _PROFILE.match(profile.strip())
-    if match is None:
-        return None
-    slices = next((n for name, n in _SLICES_BY_MODEL if model and name in model), None)
-    total = slices or _SLICES_DEFAULT
-    used = int(match[1])
-    if not 1 <= used <= total:
-        return None
-    return used / total
 
 
 def bounded(field: str, value: float, low: float, high: float) -> tuple[float | None, str]:
