@@ -303,3 +303,33 @@ def test_inputs_of_the_wrong_schema_fail_with_a_sentence(
     errors = rows_of(warehouse, "SELECT uri, location, error FROM quarantine")
     [(location, error)] = [(loc, err) for uri, loc, err in errors if uri == str(no_uuid)]
     assert location == "line 2" and "no UUID label" in error
+
+
+def test_a_fresh_compressed_otlp_metrics_file_loads_to_its_last_record(tmp_path: Path) -> None:
+    """A zstd stream never ends with a newline: its tail is not a line still being written."""
+    import json
+
+    import zstandard
+
+    from ingest.contract import Unit
+    from ingest.gpu.collector import GpuCollector
+    from warehouse.config import Config
+
+    lines = []
+    for minute in range(3):
+        t = 1_764_547_200_000_000_000 + minute * 60_000_000_000
+        attrs = [{"key": "hw.id", "value": {"stringValue": "GPU-1"}}]
+        point = {"timeUnixNano": str(t), "asDouble": 0.5, "attributes": attrs}
+        metric = {"name": "hw.gpu.utilization", "unit": "1", "gauge": {"dataPoints": [point]}}
+        host = [{"key": "host.name", "value": {"stringValue": "h1"}}]
+        request = {
+            "resourceMetrics": [
+                {"resource": {"attributes": host}, "scopeMetrics": [{"metrics": [metric]}]}
+            ]
+        }
+        lines.append(json.dumps(request) + "\n")
+    path = tmp_path / "fresh.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress("".join(lines).encode()))
+    collected = GpuCollector().collect(Unit(str(path), path), Config())
+    assert collected.pending_bytes == 0 and not collected.rejected
+    assert collected.frames["gpu_samples"].num_rows == 3

@@ -31,6 +31,9 @@ TABLE = "gpu_samples"
 SNIFF_BYTES = 4096
 MAX_INPUT_BYTES = 1 << 30  # an input is read into memory whole: refuse anything bigger
 # The formats, tried in this order; OTLP metrics (ingest/gpu/otlp_metrics.py) joins here.
+# Formats whose writers append a line at a time, so an unterminated last line of a fresh
+# file is still being written (OTLP metrics files are records of their own framing).
+LINE_FORMATS = frozenset({"dcgm", "nvidia-smi"})
 FORMATS: tuple[GpuFormat, ...] = (DcgmExposition(), NvidiaSmiCsv(), OtlpMetrics())
 
 
@@ -60,10 +63,17 @@ class GpuCollector:
             return Collected(error=f"cannot read {printable(unit.uri)}: {exc}", resumable=False)
         size = len(data)
         pending = 0
-        if unit.body is None and data and not data.endswith(b"\n") and _growing(unit, config):
+        fmt = self.format_of(data[:SNIFF_BYTES])
+        if (
+            fmt is not None
+            and fmt.name in LINE_FORMATS  # text written a line at a time; not a compressed stream
+            and unit.body is None
+            and data
+            and not data.endswith(b"\n")
+            and _growing(unit, config)
+        ):
             pending = size - (data.rfind(b"\n") + 1)
             data = data[: size - pending]
-        fmt = self.format_of(data[:SNIFF_BYTES])
         if fmt is None:
             names = ", ".join(f.name for f in self.formats)
             return Collected(
