@@ -108,6 +108,23 @@ HOSTS = {
     "euw4-a100": "gke-euw4-ml-gpu-pool-*",
     "muc-l4": "muc-edge-*",
 }
+# What the on-prem and edge hardware costs (docs/cost-model.md); the clouds' cost is their
+# bill. Frankfurt: 8 servers of 4 H100 bought in March 2024 at EUR 180,000 each, a
+# colocation PUE and a German grid; Munich: two small L4 boxes in a closet.
+COSTS: dict[str, dict[str, Value]] = {
+    "fra-h100": {
+        "servers": 8, "gpus_per_server": 4, "purchase_date": "2024-03-01",
+        "price_per_server": 180000, "residual_value": 10000, "amortization_years": 4,
+        "server_power_w": 900, "power_price_per_kwh": 0.21, "pue": 1.35,
+        "fixed_monthly_cost": 18000, "carbon_intensity_g_per_kwh": 380, "currency": "EUR",
+    },
+    "muc-l4": {
+        "servers": 2, "gpus_per_server": 2, "purchase_date": "2025-09-15",
+        "price_per_server": 9500, "residual_value": 500, "amortization_years": 3,
+        "server_power_w": 120, "power_price_per_kwh": 0.27, "pue": 1.1,
+        "fixed_monthly_cost": 150, "carbon_intensity_g_per_kwh": 380, "currency": "EUR",
+    },
+}  # fmt: skip
 GPU = """\
 [gpu]
 idle_threshold_percent = 5
@@ -134,6 +151,7 @@ def scenario_toml(fleet: Fleet = FLEET) -> str:
     for env in fleet.environments:
         pools: list[dict[str, Value]] = [
             {"name": p.name, "gpu": p.gpu, "count": p.count, "hosts": [HOSTS[p.name]]}
+            | ({"cost": COSTS[p.name]} if p.name in COSTS else {})
             for p in fleet.pools_of(env.name)
         ]
         lines = [
