@@ -108,14 +108,28 @@ def choose_scenario(
     return wanted, False
 
 
-def day_files(scenario: Scenario) -> dict[str, list[Path]]:
-    """date -> the trace and log files written for it so far."""
+def day_files(
+    scenario: Scenario, kinds: tuple[str, ...] = ("traces", "logs")
+) -> dict[str, list[Path]]:
+    """date -> the files of `kinds` written for it so far (a GPU file's name starts with
+    its date: `<date>.<host>.jsonl.zst`, `<date>T<HHMM>Z.prom`)."""
     found: dict[str, list[Path]] = {}
-    for kind in ("traces", "logs"):
-        for path in sorted((scenario.data / kind).glob("*/*")):
-            if path.is_file() and not path.name.startswith("."):
-                found.setdefault(path.name.split(".")[0], []).append(path)
+    for kind in kinds:
+        for path in sorted((scenario.data / kind).glob("**/*")):
+            if path.is_file() and not path.name.startswith(".") and path.name[:4].isdigit():
+                found.setdefault(path.name[:10], []).append(path)
     return found
+
+
+def gpu_logs(scenario: Scenario) -> list[Path]:
+    """The GPU logs appended to day by day (nvidia-smi CSVs), loaded once they are whole."""
+    return sorted((scenario.data / "gpu").glob("*/nvidia-smi/*.csv"))
+
+
+def _load_gpu(warehouse: Warehouse, config: Config, files: list[Path]) -> Any:
+    from hybridlens.ingest_gpu import GpuInput, ingest_gpu
+
+    return ingest_gpu(warehouse, [GpuInput(str(f)) for f in files], config).report
 
 
 def _generate(params: dict[str, Any], messages: Any) -> None:
@@ -227,11 +241,17 @@ def load(
             found = day_files(scenario)
             files = [path for date in batch for path in found.get(date, [])]
             report = ingest_paths(warehouse, files, config) if files else None
+            on_gpus = day_files(scenario, ("gpu",))
+            gpu_files = [path for date in batch for path in on_gpus.get(date, [])]
+            if outcome.days + len(batch) >= scenario.days:  # every day is written by now,
+                gpu_files += gpu_logs(scenario)  # so the day-by-day nvidia-smi logs are whole
+            gpu_report = _load_gpu(warehouse, config, gpu_files) if gpu_files else None
             outcome.days += len(batch)
-            outcome.files += len(files)
-            if report is not None:
-                outcome.quarantined += int(report.quarantined)
-                outcome.failures += len(report.failures)
+            outcome.files += len(files) + len(gpu_files)
+            for done in (report, gpu_report):
+                if done is not None:
+                    outcome.quarantined += int(done.quarantined)
+                    outcome.failures += len(done.failures)
             record = record.advanced(
                 days_loaded=outcome.days, files_loaded=outcome.files, loaded_through=batch[-1]
             )

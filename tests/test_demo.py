@@ -55,18 +55,26 @@ def assert_same_figures(got: list[dict[str, Any]], want: list[dict[str, Any]]) -
 
 
 def one_shot(data: Path, root: Path) -> Path:
-    """The same files in one `ingest traces` run: the figures the demo must match."""
+    """The same files in one `ingest traces` and one `ingest gpu` run: the figures the demo
+    must match (GPU keys included)."""
     target = root / "one-shot.duckdb"
     done = hybridlens(
         "ingest", "traces", data / "traces", data / "logs", "--warehouse", target, "--config",
         SCENARIO_TOML, cwd=root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    if (data / "gpu").exists():
+        done = hybridlens(
+            "ingest", "gpu", data / "gpu", "--warehouse", target, "--config", SCENARIO_TOML,
+            cwd=root,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
     return target
 
 
 def data_files(data: Path) -> list[Path]:
-    return sorted(p for kind in ("traces", "logs") for p in (data / kind).glob("*/*"))
+    files = [p for kind in ("traces", "logs") for p in (data / kind).glob("*/*")]
+    return sorted(files + [p for p in (data / "gpu").rglob("*") if p.is_file()])
 
 
 def ingest_log(warehouse: Path) -> list[tuple[str, int]]:
@@ -102,7 +110,7 @@ def test_day_by_day_gives_the_figures_of_one_ingest(generated: tuple[Path, Path,
     record = read_progress(warehouse)
     assert record is not None and record.state == "done"
     assert (record.days_loaded, record.days_total, record.files_loaded) == (4, 4, len(files))
-    assert record.loaded_through == max(p.name.split(".")[0] for p in files)
+    assert record.loaded_through == max(p.name[:10] for p in files if p.name[:4].isdigit())
 
 
 def test_a_second_demo_starts_at_once_and_loads_nothing(
