@@ -62,7 +62,8 @@ class Batch(Rows):
             )
         if record.encoding == "json":
             try:
-                doc = orjson.loads(record.payload)
+                with _no_cyclic_gc():  # the decoded tree is thousands of containers
+                    doc = orjson.loads(record.payload)
             except orjson.JSONDecodeError as exc:
                 error = f"not valid JSON: {exc}"
                 return self._call(

@@ -84,7 +84,8 @@ def walk_traces(
 
 
 def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """`split(_attrs(items))` in one pass, and whether `mapping.clean` would change nothing.
+    """The attributes as (those that become columns, the rest) in one pass, and whether
+    `mapping.clean` would change nothing in the rest.
 
     A value the deny list drops is not decoded at all; a plain string within the cap, an
     int or a bool is kept as it is, and anything else leaves the map to `mapping.clean`.

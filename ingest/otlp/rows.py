@@ -91,18 +91,6 @@ class Counts(NamedTuple):
         return self.accepted + self.ignored + self.rejected
 
 
-def split(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A decoded attribute map as (the attributes that become columns, the rest)."""
-    mapped: dict[str, Any] = {}
-    rest: dict[str, Any] = {}
-    for key, value in attrs.items():
-        if key in MAPPED:
-            mapped[key] = value
-        else:
-            rest[key] = value
-    return mapped, rest
-
-
 def _count(mapped: dict[str, Any], key: str, fallback: str | None = None) -> int | None:
     value = mapped.get(key)
     if value is None and fallback is not None:
@@ -131,7 +119,8 @@ def span_row(
     rest: dict[str, Any],
     rest_clean: bool = False,
 ) -> tuple[Any, ...]:
-    """One span's row in SPAN_SCHEMA order from its attributes, already `split`.
+    """One span's row in SPAN_SCHEMA order from its attributes, split into those that
+    become columns (`mapped`, keys in MAPPED) and the rest.
 
     `rest_clean` says the caller found nothing in `rest` for the deny list or the caps to
     change, so it is serialized as it is. Raises RecordError for a value it cannot keep.
