@@ -21,6 +21,7 @@ from ingest.otlp.fields import (
     enum,
     excerpt_json,
     hex_id,
+    is_hex,
     json_attrs,
     json_value,
     message,
@@ -137,11 +138,28 @@ def _span(
     """Stage one span; the checks of `fields` run in full only where the cheap test fails."""
     mapping = rows.mapping
     get = span.get
-    trace_id = hex_id(get("traceId"), 16, "traceId")
-    span_id = hex_id(get("spanId"), 8, "spanId")
+    # an id of the right length, all hex and not all zeros is `hex_id`'s answer, inline
+    trace_id = get("traceId")
+    if (
+        trace_id.__class__ is str
+        and len(trace_id) == 32
+        and is_hex(trace_id)
+        and trace_id.strip("0")
+    ):
+        trace_id = trace_id.lower()
+    else:
+        trace_id = hex_id(trace_id, 16, "traceId")
+    span_id = get("spanId")
+    if span_id.__class__ is str and len(span_id) == 16 and is_hex(span_id) and span_id.strip("0"):
+        span_id = span_id.lower()
+    else:
+        span_id = hex_id(span_id, 8, "spanId")
     parent = get("parentSpanId") or None
     if parent is not None:
-        parent = hex_id(parent, 8, "parentSpanId")
+        if parent.__class__ is str and len(parent) == 16 and is_hex(parent) and parent.strip("0"):
+            parent = parent.lower()
+        else:
+            parent = hex_id(parent, 8, "parentSpanId")
     latest = rows.latest_ns
     start = ns(get("startTimeUnixNano"), "startTimeUnixNano")
     if start > latest:

@@ -26,6 +26,8 @@ from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row
 
 LEGACY_FIELD = 1000  # instrumentation_library_spans / _logs before OTLP 1.0
 _BAD = (RecordError, ValueError, UnicodeDecodeError)
+# AnyValue fields whose value `proto_value` returns as it is: read inline, without the call
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 def _attrs(items: Any) -> dict[str, Any]:
@@ -107,12 +109,17 @@ def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str
                 if len(text) > limit:
                     clean = False
                 continue
-            decoded = proto_value(value)
+            which = value.WhichOneof("value")
+            decoded = getattr(value, which) if which in _SCALARS else proto_value(value)
             rest[key] = decoded
             if decoded.__class__ not in (int, bool, str):
                 clean = False
         elif kind == COLUMN:
-            mapped[key] = text if text else proto_value(value)
+            if text:
+                mapped[key] = text
+            else:
+                which = value.WhichOneof("value")
+                mapped[key] = getattr(value, which) if which in _SCALARS else proto_value(value)
         elif kind == DENIED:
             if mapping.redact:
                 rest[key] = None  # mapping.clean writes "[redacted]"
