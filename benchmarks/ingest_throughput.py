@@ -1,11 +1,16 @@
 """Trace file ingest throughput against the practical limit measured on the same file.
 
-    .venv/bin/python benchmarks/ingest.py [--spans 1000000] [--memory-spans 5000000]
+    .venv/bin/python benchmarks/ingest_throughput.py [--spans 1000000] [--memory-spans 5000000]
+        [--profile 100000]
 
 The limit is DuckDB's own `read_json` with an explicit OTLP schema,
 format='newline_delimited', records=true, UNNESTed into a flat table with the mapped
 columns (attribute extraction included). Prints figures; asserts nothing. Quote the
 ratios: the machines are shared and noisy.
+
+The parse path alone (the collector in this process, no worker pool, no publish) is
+timed in CPU seconds, so its figures stay comparable when other processes share the
+machine; `--profile N` prints where that time goes for the first N spans of each file.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from otlp_corpus import corpus
+from otlp_corpus import SPANS_PER_REQUEST, corpus
+
+from ingest.otlp_files import CHUNK_BYTES
 
 ANY = "STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue DOUBLE, boolValue BOOLEAN)"
 KV = f"STRUCT(key VARCHAR, value {ANY})[]"
@@ -80,7 +87,11 @@ def duckdb_limit(path: Path) -> tuple[int, float]:
     return n, elapsed
 
 
-def ours(path: Path) -> tuple[int, float, float]:
+def ours(path: Path, chunk_bytes: int | None = None) -> tuple[int, float, float]:
+    """End to end through the driver; `chunk_bytes` overrides the collector's piece size."""
+    from ingest.driver import load
+    from ingest.files import discover
+    from ingest.otlp_files import OtlpFiles
     from ingest.traces import ingest_paths
     from warehouse.config import Config
     from warehouse.db import Warehouse
@@ -90,9 +101,56 @@ def ours(path: Path) -> tuple[int, float, float]:
         wh = Warehouse(Path(tmp) / "bench.duckdb")
         reset_lock_stats()
         t = time.perf_counter()
-        summary = ingest_paths(wh, [path], Config())
+        if chunk_bytes is None:
+            summary = ingest_paths(wh, [path], Config())
+        else:
+            sources, skipped = discover(wh, [path])
+            collector = OtlpFiles(chunk_bytes=chunk_bytes)
+            summary = load(wh, sources, Config(), collector, files_skipped=skipped)
         elapsed = time.perf_counter() - t
         return summary.rows("spans"), elapsed, lock_stats()["longest_write_hold_s"]
+
+
+def _collect(path: Path) -> int:
+    from ingest.contract import Unit
+    from ingest.otlp_files import OtlpFiles
+    from warehouse.config import Config
+
+    unit = Unit(str(path), path, 0, None, True, True, None)
+    collected = OtlpFiles(chunk_bytes=path.stat().st_size).collect(unit, Config())
+    return int(collected.frames["spans"].num_rows)
+
+
+def parse_only(path: Path) -> tuple[int, float]:
+    """Spans parsed by the collector in this process, and the CPU seconds it took."""
+    import pyarrow as pa
+
+    pa.array(["warm"])  # pyarrow's first conversion sets itself up: not the parse path's cost
+    t = time.process_time()
+    n = _collect(path)
+    return n, time.process_time() - t
+
+
+def profile(path: Path, spans: int) -> None:
+    """cProfile of the collector over the first `spans` spans of `path`."""
+    import cProfile
+    import pstats
+
+    head = path.with_name(f"head-{spans}{path.suffix}")
+    with path.open("rb") as src, head.open("wb") as out:
+        for _ in range(spans // SPANS_PER_REQUEST):
+            if path.suffix == ".jsonl":
+                out.write(src.readline())
+            else:
+                prefix = src.read(4)
+                out.write(prefix + src.read(int.from_bytes(prefix, "big")))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _collect(head)
+    profiler.disable()
+    head.unlink()
+    print(f"profile of the parse path, first {spans:,} spans of {path.name}:")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
 
 
 def peak_memory(spans: int) -> None:
@@ -121,6 +179,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument(
+        "--chunk-mb",
+        default="",
+        help="also load the JSON file end to end with these piece sizes (MiB, comma-separated)",
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, help="cProfile the parse path over this many spans"
+    )
+    parser.add_argument(
         "--memory-spans",
         type=int,
         default=0,
@@ -148,6 +214,24 @@ def main() -> None:
         f"hybridlens ingest protobuf: {n_p:,} spans in {t_p:.2f} s = {n_p / t_p:,.0f} spans/s; "
         f"longest writer lock hold {hold_p:.2f} s"
     )
+    print(f"protobuf / JSON lines, end to end: {(n_p / t_p) / (n / t):.2f}x")
+    n_j, c_j = parse_only(path)
+    n_pp, c_pp = parse_only(proto)
+    print(
+        f"parse path alone, one process, CPU time: JSON lines {n_j / c_j:,.0f} spans/s "
+        f"({1e6 * c_j / n_j:.1f} us/span), protobuf {n_pp / c_pp:,.0f} spans/s "
+        f"({1e6 * c_pp / n_pp:.1f} us/span): protobuf / JSON {(n_pp / c_pp) / (n_j / c_j):.2f}x"
+    )
+    for mb in filter(None, args.chunk_mb.split(",")):
+        n_c, t_c, _ = ours(path, int(float(mb) * 2**20))
+        print(
+            f"JSON lines in {float(mb):g} MiB pieces (the collector's default is "
+            f"{CHUNK_BYTES / 2**20:g}): {n_c / t_c:,.0f} spans/s, ratio to the limit "
+            f"{(n_c / t_c) / (n_lim / t_lim):.2f}"
+        )
+    if args.profile:
+        profile(path, args.profile)
+        profile(proto, args.profile)
     if args.memory_spans:
         peak_memory(args.memory_spans)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import orjson
 from google.protobuf import json_format
@@ -27,7 +28,7 @@ def _kv(key: str, value: object) -> dict[str, object]:
     return {"key": key, "value": {"stringValue": str(value)}}
 
 
-def _request(rng: random.Random, i: int) -> dict[str, object]:
+def _request(rng: random.Random, i: int) -> dict[str, Any]:
     env = ["dc-frankfurt", "aws-us-east-1", "gcp-europe-west4", "edge-munich"][i % 4]
     resource = [
         _kv("service.name", "chat-gateway" if i % 2 == 0 else "risk-scoring"),

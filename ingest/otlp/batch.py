@@ -61,14 +61,7 @@ class Batch(Rows):
                 lambda: self.reject(record.location, record.error or "", excerpt(record.payload))
             )
         if record.encoding == "json":
-            try:
-                doc = orjson.loads(record.payload)
-            except orjson.JSONDecodeError as exc:
-                error = f"not valid JSON: {exc}"
-                return self._call(
-                    lambda: self.reject(record.location, error, excerpt(record.payload))
-                )
-            return self.add_json(doc, record.location, signal=signal, size=len(record.payload))
+            return self._call(lambda: self._json_record(record, signal))
         return self.add_proto(record.payload, record.location, signal=signal)
 
     def add_json(
@@ -83,6 +76,16 @@ class Batch(Rows):
         return self._call(lambda: self._proto(payload, location, signal))
 
     # -- dispatch -----------------------------------------------------------------------
+    def _json_record(self, record: Record, signal: str | None) -> None:
+        """Decode and walk inside one GC-free call: a decoded request is thousands of
+        containers, and a collection between decoding and walking would traverse them all."""
+        try:
+            doc = orjson.loads(record.payload)
+        except orjson.JSONDecodeError as exc:
+            self.reject(record.location, f"not valid JSON: {exc}", excerpt(record.payload))
+            return
+        self._json(doc, record.location, signal, len(record.payload))
+
     def _json(self, doc: Any, location: str, signal: str | None, size: int | None) -> None:
         if not isinstance(doc, dict):
             self.reject(

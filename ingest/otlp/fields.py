@@ -64,6 +64,7 @@ def iso(ns: int) -> str:
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+is_hex = _HEX.fullmatch  # for the walks' inline fast path: the same test `hex_id` makes
 
 
 def hex_id(value: Any, size: int, field_name: str) -> str:

@@ -21,12 +21,14 @@ from ingest.otlp.fields import (
     enum,
     excerpt_json,
     hex_id,
+    is_hex,
     json_attrs,
+    json_value,
     message,
     ns,
 )
-from ingest.otlp.mapping import ResourceContext
-from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row, split
+from ingest.otlp.mapping import COLUMN, KEPT, Mapping, ResourceContext
+from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row
 
 # what a malformed document raises on the way down, besides our own RecordError
 _BAD = (RecordError, AttributeError, TypeError, ValueError, KeyError)
@@ -90,46 +92,127 @@ def walk_traces(rows: Rows, resource_spans: Any, location: str, *, measure: bool
                     rows.reject(here, message(exc), _span_excerpt(span))
 
 
+def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """The attributes as (those that become columns, the rest) in one pass, and whether
+    `mapping.clean` would change nothing in the rest.
+
+    Every value is decoded, denied ones too, so a span refused for a bad value before is
+    refused still; a kept plain string within the cap, an int or a bool leaves the map
+    clean, anything else leaves it to `mapping.clean`.
+    """
+    if not items:
+        return {}, {}, True
+    if not isinstance(items, list):
+        raise RecordError("attributes is not a list of {key, value}")
+    mapped: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    clean = True
+    kinds, limit = mapping.key_kinds, mapping.max_bytes
+    for item in items:
+        key = item["key"]
+        if key.__class__ is not str and not isinstance(key, str):
+            raise RecordError(f"attribute key {key!r} is not a string")
+        value = item.get("value")
+        text = value.get("stringValue") if value.__class__ is dict else None
+        if text.__class__ is not str:  # most attributes are strings: skip the dispatch
+            text = json_value(value)
+        kind = kinds.get(key)
+        if kind is None:
+            kind = mapping.key_kind(key)
+        if kind == COLUMN:
+            mapped[key] = text
+            continue
+        rest[key] = text
+        if clean and (
+            kind != KEPT
+            or text.__class__ not in (str, int, bool)
+            or (text.__class__ is str and len(text) > limit)
+        ):
+            clean = False
+    return mapped, rest, clean
+
+
 def _span(
     rows: Rows, span: dict[str, Any], ctx: ResourceContext, where: str, measure: bool
 ) -> None:
+    """Stage one span; the checks of `fields` run in full only where the cheap test fails."""
     mapping = rows.mapping
-    trace_id = hex_id(span.get("traceId"), 16, "traceId")
-    span_id = hex_id(span.get("spanId"), 8, "spanId")
-    parent = span.get("parentSpanId") or None
+    get = span.get
+    # an id of the right length, all hex and not all zeros is `hex_id`'s answer, inline
+    trace_id = get("traceId")
+    if (
+        trace_id.__class__ is str
+        and len(trace_id) == 32
+        and is_hex(trace_id)
+        and trace_id.strip("0")
+    ):
+        trace_id = trace_id.lower()
+    else:
+        trace_id = hex_id(trace_id, 16, "traceId")
+    span_id = get("spanId")
+    if span_id.__class__ is str and len(span_id) == 16 and is_hex(span_id) and span_id.strip("0"):
+        span_id = span_id.lower()
+    else:
+        span_id = hex_id(span_id, 8, "spanId")
+    parent = get("parentSpanId") or None
     if parent is not None:
-        parent = hex_id(parent, 8, "parentSpanId")
-    start = rows.check_time("start time", ns(span.get("startTimeUnixNano"), "startTimeUnixNano"))
-    end = rows.check_time("end time", ns(span.get("endTimeUnixNano"), "endTimeUnixNano"))
-    kind = enum(span.get("kind", 0), KINDS, "SPAN_KIND_", "kind")
-    status = span.get("status") or {}
-    code = enum(status.get("code", 0), STATUSES, "STATUS_CODE_", "status.code")
-    name = span.get("name")
+        if parent.__class__ is str and len(parent) == 16 and is_hex(parent) and parent.strip("0"):
+            parent = parent.lower()
+        else:
+            parent = hex_id(parent, 8, "parentSpanId")
+    latest = rows.latest_ns
+    start = ns(get("startTimeUnixNano"), "startTimeUnixNano")
+    if start > latest:
+        rows.check_time("start time", start)
+    end = ns(get("endTimeUnixNano"), "endTimeUnixNano")
+    if end > latest:
+        rows.check_time("end time", end)
+    kind = get("kind", 0)
+    if kind.__class__ is int and 0 <= kind < 6:
+        kind = KINDS[kind]
+    else:
+        kind = enum(kind, KINDS, "SPAN_KIND_", "kind")
+    status = get("status") or {}
+    code = status.get("code", 0)
+    if code.__class__ is int and 0 <= code < 3:
+        code = STATUSES[code]
+    else:
+        code = enum(code, STATUSES, "STATUS_CODE_", "status.code")
+    name = get("name")
     if not isinstance(name, str) or not name:
         raise RecordError("span has no name")
-    events = _objects(span.get("events"), "events")
-    _objects(span.get("links"), "links")
+    events = get("events")
+    if events is not None:
+        events = _objects(events, "events")
+    links = get("links")
+    if links is not None:
+        _objects(links, "links")
     if measure:
         size = _size(span)
         if size > mapping.max_span_bytes:
             raise mapping.span_size_error(size)
+    mapped, rest, rest_clean = _split_attrs(get("attributes"), mapping)
     row = span_row(
         mapping,
         ctx,
         trace_id,
         span_id,
         parent,
-        span.get("traceState") or None,
+        get("traceState") or None,
         name,
         kind,
         start,
         end,
         code,
         status.get("message") or None,
-        *split(json_attrs(span.get("attributes"))),
+        mapped,
+        rest,
+        rest_clean,
     )
     rows.rows.append(row)
     rows.accepted += 1
+    if not events:
+        return
     for n, event in enumerate(events):
         if event.get("name") != EVALUATION_EVENT:
             continue

@@ -26,6 +26,8 @@ from ingest.otlp.rows import EVALUATION_EVENT, Rows, evaluation_row, span_row
 
 LEGACY_FIELD = 1000  # instrumentation_library_spans / _logs before OTLP 1.0
 _BAD = (RecordError, ValueError, UnicodeDecodeError)
+# AnyValue fields whose value `proto_value` returns as it is: read inline, without the call
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 def _attrs(items: Any) -> dict[str, Any]:
@@ -84,7 +86,8 @@ def walk_traces(
 
 
 def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """`split(_attrs(items))` in one pass, and whether `mapping.clean` would change nothing.
+    """The attributes as (those that become columns, the rest) in one pass, and whether
+    `mapping.clean` would change nothing in the rest.
 
     A value the deny list drops is not decoded at all; a plain string within the cap, an
     int or a bool is kept as it is, and anything else leaves the map to `mapping.clean`.
@@ -106,12 +109,17 @@ def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str
                 if len(text) > limit:
                     clean = False
                 continue
-            decoded = proto_value(value)
+            which = value.WhichOneof("value")
+            decoded = getattr(value, which) if which in _SCALARS else proto_value(value)
             rest[key] = decoded
             if decoded.__class__ not in (int, bool, str):
                 clean = False
         elif kind == COLUMN:
-            mapped[key] = text if text else proto_value(value)
+            if text:
+                mapped[key] = text
+            else:
+                which = value.WhichOneof("value")
+                mapped[key] = getattr(value, which) if which in _SCALARS else proto_value(value)
         elif kind == DENIED:
             if mapping.redact:
                 rest[key] = None  # mapping.clean writes "[redacted]"

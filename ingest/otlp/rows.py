@@ -91,22 +91,17 @@ class Counts(NamedTuple):
         return self.accepted + self.ignored + self.rejected
 
 
-def split(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A decoded attribute map as (the attributes that become columns, the rest)."""
-    mapped: dict[str, Any] = {}
-    rest: dict[str, Any] = {}
-    for key, value in attrs.items():
-        if key in MAPPED:
-            mapped[key] = value
-        else:
-            rest[key] = value
-    return mapped, rest
+_BILLED_APART = frozenset(
+    {
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
+    }
+)
 
 
-def _count(mapped: dict[str, Any], key: str, fallback: str | None = None) -> int | None:
+def _count(mapped: dict[str, Any], key: str) -> int | None:
     value = mapped.get(key)
-    if value is None and fallback is not None:
-        value = mapped.get(fallback)
     if value is None:
         return None
     if value.__class__ is int and 0 <= value < MAX_COUNT:  # the common case, kept cheap
@@ -131,7 +126,8 @@ def span_row(
     rest: dict[str, Any],
     rest_clean: bool = False,
 ) -> tuple[Any, ...]:
-    """One span's row in SPAN_SCHEMA order from its attributes, already `split`.
+    """One span's row in SPAN_SCHEMA order from its attributes, split into those that
+    become columns (`mapped`, keys in MAPPED) and the rest.
 
     `rest_clean` says the caller found nothing in `rest` for the deny list or the caps to
     change, so it is serialized as it is. Raises RecordError for a value it cannot keep.
@@ -140,7 +136,7 @@ def span_row(
         raise RecordError(
             f"span ends before it starts (end - start = {(end - start) / 1e6:.3f} ms)"
         )
-    if mapped:
+    if mapped:  # the common cases inline, the rest through `short` and `count`
         get = mapped.get
         model = get("gen_ai.request.model")
         provider = get("gen_ai.provider.name") or get("gen_ai.system")
@@ -148,15 +144,32 @@ def span_row(
         ttft = get("gen_ai.server.time_to_first_token")
         if ttft is None:
             ttft = get("gen_ai.response.time_to_first_chunk")
-        response_model = short(get("gen_ai.response.model"))
-        operation = short(get("gen_ai.operation.name"))
-        input_tokens = _count(mapped, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-        output_tokens = _count(
-            mapped, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"
+        v = get("gen_ai.response.model")
+        response_model = v if v is None or (v.__class__ is str and len(v) <= 256) else short(v)
+        v = get("gen_ai.operation.name")
+        operation = v if v is None or (v.__class__ is str and len(v) <= 256) else short(v)
+        v = get("gen_ai.usage.input_tokens")
+        if v is None:
+            v = get("gen_ai.usage.prompt_tokens")
+        input_tokens = (
+            v
+            if v is None or (v.__class__ is int and 0 <= v < MAX_COUNT)
+            else count(v, "gen_ai.usage.input_tokens")
         )
-        cache_read = _count(mapped, "gen_ai.usage.cache_read.input_tokens")
-        cache_creation = _count(mapped, "gen_ai.usage.cache_creation.input_tokens")
-        reasoning = _count(mapped, "gen_ai.usage.reasoning.output_tokens")
+        v = get("gen_ai.usage.output_tokens")
+        if v is None:
+            v = get("gen_ai.usage.completion_tokens")
+        output_tokens = (
+            v
+            if v is None or (v.__class__ is int and 0 <= v < MAX_COUNT)
+            else count(v, "gen_ai.usage.output_tokens")
+        )
+        if _BILLED_APART.isdisjoint(mapped):
+            cache_read = cache_creation = reasoning = None
+        else:
+            cache_read = _count(mapped, "gen_ai.usage.cache_read.input_tokens")
+            cache_creation = _count(mapped, "gen_ai.usage.cache_creation.input_tokens")
+            reasoning = _count(mapped, "gen_ai.usage.reasoning.output_tokens")
         ttft_ms = seconds_to_ms(ttft) if ttft is not None else None
     else:  # most spans of a trace carry no gen_ai.* attribute at all
         model = provider = response_model = operation = ttft_ms = None
