@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,31 +98,47 @@ def publish_each(
     *,
     source: str,
     specs: Mapping[str, TableSpec] | None = None,
+    reason: Callable[[InputReport, Exception], str] | None = None,
+    location: str = "publish",
 ) -> LoadReport:
     """`publish`, and when it fails, each input alone: the failing ones end FAILED (with a
-    quarantine row saying why, and nothing written), the others are published."""
+    quarantine row at `location` saying why — `reason(input, error)`, else the error — and
+    nothing written), the others are published. The inputs are published again from the
+    stage they are in, so nothing is read or parsed twice."""
     specs = specs or TABLES
     try:
         return _publish(warehouse, stage, source, specs, None)
-    except PublishError as exc:
+    except (PublishError, pa.ArrowException) as exc:
         if len(stage.inputs) == 1:
-            return _failed(warehouse, stage, source, 0, str(exc))
+            return _failed(warehouse, stage, source, 0, _why(stage, 0, exc, reason), location)
         log.warning("a publish of %d inputs failed; publishing them one by one", len(stage.inputs))
     report = LoadReport()
     for index in range(len(stage.inputs)):
         try:
             report.add(_publish(warehouse, stage, source, specs, index))
-        except PublishError as exc:
-            report.add(_failed(warehouse, stage, source, index, str(exc)))
+        except (PublishError, pa.ArrowException) as exc:
+            why = _why(stage, index, exc, reason)
+            report.add(_failed(warehouse, stage, source, index, why, location))
     return report
 
 
-def _failed(warehouse: Warehouse, stage: Stage, source: str, index: int, error: str) -> LoadReport:
+def _why(
+    stage: Stage,
+    index: int,
+    exc: Exception,
+    reason: Callable[[InputReport, Exception], str] | None,
+) -> str:
+    return reason(stage.inputs[index], exc) if reason else str(exc)
+
+
+def _failed(
+    warehouse: Warehouse, stage: Stage, source: str, index: int, error: str, location: str
+) -> LoadReport:
     entry = stage.inputs[index]
     entry.status, entry.message = Status.FAILED, error
     entry.rows, entry.duplicates = {}, {}
     entry.quarantined = 1  # the row saying why; its records are read again next time
-    load_id = log_failure(warehouse, source=source, uri=entry.uri, error=error, location="publish")
+    load_id = log_failure(warehouse, source=source, uri=entry.uri, error=error, location=location)
     return LoadReport(load_ids=[load_id], inputs=[entry])
 
 
