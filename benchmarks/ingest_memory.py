@@ -68,7 +68,7 @@ class _Steps(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         match = _STEP.match(record.getMessage())
         if match:
-            name = re.sub(r"hook \S+ over \d+ hours", "hook", match[1])
+            name = re.sub(r" over \d+ hours$", "", match[1])
             self.ms[name] += float(match[2])
             self.cpu_ms[name] += float(match[3])
             self.calls[name] += 1
