@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -154,24 +153,19 @@ def profile(path: Path, spans: int) -> None:
 
 
 def peak_memory(spans: int) -> None:
-    path = corpus(spans)
-    code = (
-        "import resource, sys, tempfile; from pathlib import Path;"
-        "sys.path.insert(0, '.');"
-        "from ingest.traces import ingest_paths; from warehouse.config import Config;"
-        "from warehouse.db import Warehouse;"
-        "d = tempfile.mkdtemp(); s = ingest_paths(Warehouse(Path(d) / 'm.duckdb'), "
-        f"[Path('{path}')], Config());"
-        "print(s.rows('spans'), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    n, rss_kb, worker_kb = out.stdout.split()[-3:]  # the last line; a load may log above it
+    """Peak RSS of a fresh process ingesting `spans` spans (`ingest_memory.py` measures it,
+    and says which phase holds it)."""
+    from ingest_memory import measure
+
+    f = measure(spans)
+    phases = f["phase_kib"]
+    assert isinstance(phases, dict)
     print(
-        f"peak memory, {int(n):,} spans from {path.stat().st_size / 1e9:.2f} GB of JSON lines: "
-        f"{int(rss_kb) / 1024:,.0f} MiB RSS in the ingesting process, the largest worker "
-        f"{int(worker_kb) / 1024:,.0f} MiB ({time.perf_counter() - t:.0f} s)"
+        f"peak memory, {f['spans']:,} spans from {int(f['file_bytes']) / 1e9:.2f} GB of JSON "  # type: ignore[call-overload]
+        f"lines: {int(f['rss_kib']) / 1024:,.0f} MiB RSS in the ingesting process (sampled: "  # type: ignore[call-overload]
+        + ", ".join(f"{k / 1024:,.0f} MiB while {p}" for p, k in sorted(phases.items()))
+        + f"), the largest worker {int(f['worker_kib']) / 1024:,.0f} MiB "  # type: ignore[call-overload]
+        f"({float(f['seconds']):.0f} s; longest lock hold {float(f['lock_hold_s']):.2f} s)"  # type: ignore[arg-type]
     )
 
 

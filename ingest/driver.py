@@ -3,13 +3,18 @@
 Every collector runs through here, so resume offsets, chunk order and line numbering, the
 statuses of `ingest_log` and the isolation of an input that cannot be published are decided
 once. Units are collected outside the warehouse lock (in worker processes when the load is
-big); small inputs are published together, one transaction per group, so a crash never
-leaves half an input. When a group cannot be published, its inputs are retried one by one,
-so one poisoned input is quarantined (status FAILED) and every other input still loads.
+big); small inputs are published together, one transaction per group. An input too big
+for one group (a multi-gigabyte plain file) is published in record-aligned pieces of about
+GROUP_ROWS rows, each logging the offset it reached, so memory and the writer lock hold stay
+bounded by the group, not the file: a crash between pieces leaves the input loaded up to a
+logged offset, which the next run resumes from, as it does for a file still being written.
+When a group cannot be published, its inputs are published again one by one from the same
+stage, so one poisoned input is quarantined (status FAILED) and every other input loads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -18,18 +23,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
 
 from ingest.contract import Collected, Collector, Unit
 from ingest.files import Refused, Source, printable, unit_hash
 from warehouse.config import Config
 from warehouse.db import Warehouse
-from warehouse.errors import WarehouseBusyError
-from warehouse.publish import publish
+from warehouse.publish import publish_each
 from warehouse.report import InputReport, LoadReport, Status
 from warehouse.stage import Stage
 
 log = logging.getLogger(__name__)
-GROUP_ROWS = 400_000  # publish once this many rows are staged
+GROUP_ROWS = 400_000  # publish once this many rows are staged (mid-input too, for big ones)
 PARALLEL_BYTES = 16 * 1024 * 1024  # below this much input, worker processes cost more than
 _LINE = re.compile(r"^(line|frame) (\d+)")
 Progress = Callable[[int, int], None]
@@ -72,7 +77,7 @@ def load(
             done += _length(unit, source.size)
             if progress:
                 progress(done, total)
-            if unit.last and group.stage.rows() >= GROUP_ROWS:
+            if group.stage.rows() >= GROUP_ROWS and (unit.last or group.can_cut(unit, collected)):
                 report.add(group.publish())
         report.add(group.publish())
     finally:
@@ -110,8 +115,10 @@ def finish_input(
     collected: Collected,
     config: Config,
     now: float,
+    hash_of: Callable[[int], str | None] | None = None,
 ) -> None:
-    """Set an input's resume offset, hash and status once its last unit is staged."""
+    """Set an input's resume offset, hash and status once its last unit is staged;
+    `hash_of(n)` is the content hash of its first n bytes (`unit_hash` by default)."""
     unit = source.unit
     if collected.resumable and collected.complete_offset is not None:
         report.byte_offset = collected.complete_offset
@@ -148,117 +155,186 @@ def finish_input(
                 report.status = Status.PENDING
     report.content_hash = None
     if report.byte_offset is not None:
-        report.content_hash = unit_hash(unit, report.byte_offset)
+        offset = report.byte_offset
+        report.content_hash = hash_of(offset) if hash_of else unit_hash(unit, offset)
 
 
 def publish_isolating(
     warehouse: Warehouse,
     stage: Stage,
-    reports: list[InputReport],
     *,
     source: str,
-    restage: Callable[[int], tuple[Stage, InputReport]],
 ) -> LoadReport:
-    """Publish `stage`; if that fails, publish its inputs one by one (`restage(i)` builds a
-    stage holding input i alone), so an input that cannot be published is recorded as
-    FAILED with one sentence and the others still load. A busy warehouse is not an input's
-    fault: that error propagates."""
+    """Publish `stage`; if that fails, publish its inputs one by one from the same stage,
+    so an input that cannot be published is recorded as FAILED with one sentence and the
+    others still load. A busy warehouse is not an input's fault: that error propagates."""
     try:
-        return publish(warehouse, stage, source=source)
-    except WarehouseBusyError:
-        raise
-    except Exception as exc:
-        log.info("publishing %d inputs failed (%s); publishing them one by one", len(reports), exc)
+        return publish_each(warehouse, stage, source=source, reason=_cannot, location="file")
     finally:
         stage.close()
-    total = LoadReport()
-    for i, original in enumerate(reports):
-        alone, report = restage(i)
-        try:
-            total.add(publish(warehouse, alone, source=source))
-            continue
-        except WarehouseBusyError:
-            raise
-        except Exception as exc:
-            reason = f"{printable(original.uri)} cannot be published: {_sentence(exc)}"
-        finally:
-            alone.close()
-        total.add(record_failure(warehouse, report.uri, reason, source=source))
-    return total
 
 
-def record_failure(warehouse: Warehouse, uri: str, reason: str, *, source: str) -> LoadReport:
-    """One FAILED input in `ingest_log` and its one-sentence quarantine row, nothing else."""
-    stage = Stage()
-    try:
-        index = stage.begin(InputReport(uri, status=Status.FAILED, message=reason))
-        stage.reject(index, "file", reason, "")
-        return publish(warehouse, stage, source=source)
-    finally:
-        stage.close()
+def _cannot(entry: InputReport, exc: Exception) -> str:
+    return f"{printable(entry.uri)} cannot be published: {_sentence(exc)}"
 
 
 class _Group:
-    """The inputs staged for the next publish, and how to stage each again on its own."""
+    """The inputs staged for the next publish, and the pieces of a big input published so far.
+
+    An input published in pieces keeps one report: each piece's figures are folded into the
+    report of its next piece, and the last piece's report (offset, hash, status) is the one
+    the load returns. A piece that cannot be published fails its input there: its later
+    units are dropped, and the next run reads it again from the offset the previous piece
+    logged.
+    """
 
     def __init__(self, warehouse: Warehouse, collector: Collector, config: Config) -> None:
         self.warehouse, self.collector, self.config = warehouse, collector, config
         self.stage = Stage()
         self.reports: list[InputReport] = []
-        self.inputs: list[Source | Refused] = []
         self._index = -1
         self._line_base = 0
+        self._open: Source | None = None  # the input whose last unit is still to come
+        self._dead = False  # a piece of the open input failed: drop its remaining units
+        self._hash: _PrefixHash | None = None
+        self._reached = 0  # where the open input's last staged unit ends
+        self._carried: dict[int, InputReport] = {}  # id(report) -> its earlier pieces' figures
 
     def refuse(self, uri: str, reason: str) -> None:
         report = InputReport(uri, status=Status.FAILED, message=reason)
         index = self.stage.begin(report)
         self.stage.reject(index, "file", reason, "")
         self.reports.append(report)
-        self.inputs.append(Refused(uri, reason))
 
     def take(self, source: Source, unit: Unit, collected: Collected) -> None:
         if unit.first:
-            report = InputReport(source.unit.uri)
-            self._index = self.stage.begin(report)
-            self.reports.append(report)
-            self.inputs.append(source)
-            self._line_base = 0
+            self._index = self.stage.begin(InputReport(source.unit.uri))
+            self.reports.append(self.stage.inputs[self._index])
+            self._line_base, self._open, self._dead = 0, source, False
+            self._hash = None
+        if self._dead:
+            self._open = None if unit.last else self._open
+            return
         report = self.reports[-1]
         stage_collected(self.stage, self._index, report, collected, line_base=self._line_base)
         self._line_base += collected.lines
+        self._reached = collected.complete_offset or 0
         if unit.last:
+            hash_of = self._hash.digest if self._hash else None
             finish_input(
-                self.stage, self._index, report, source, collected, self.config, time.time()
-            )
+                self.stage, self._index, report, source, collected, self.config, time.time(),
+                hash_of,
+            )  # fmt: skip
+            self._open = None
+
+    def can_cut(self, unit: Unit, collected: Collected) -> bool:
+        """The open input may be published up to here: a clean record boundary of a plain
+        input that a later run can resume from."""
+        return (
+            self._open is not None
+            and not self._dead
+            and collected.error is None
+            and collected.resumable
+            and not collected.cut
+            and collected.pending_bytes == 0
+            and unit.end is not None
+            and collected.complete_offset == unit.end
+            and self.reports[-1].status is not Status.FAILED
+        )
 
     def publish(self) -> LoadReport:
         if not self.reports:
             return LoadReport()
+        piece = self._open is not None and not self._dead
+        if piece:
+            self._mark_piece(self.reports[-1])
         try:
-            return publish_isolating(
-                self.warehouse,
-                self.stage,
-                self.reports,
-                source=self.collector.name,
-                restage=self._restage,
-            )
+            loaded = publish_isolating(self.warehouse, self.stage, source=self.collector.name)
         finally:
             self.stage = Stage()
-            self.reports, self.inputs = [], []
+            self.reports = []
+        for entry in loaded.inputs:
+            carried = self._carried.pop(id(entry), None)
+            if carried is not None:
+                _fold(entry, carried)
+        if piece:
+            entry = loaded.inputs.pop()  # the open input's piece: its report goes on
+            if entry.status is Status.FAILED:
+                self._dead = True
+                if entry.rows:
+                    entry.message = (
+                        f"{entry.message}; its records before the failed piece were loaded "
+                        "and the next run reads on from there"
+                    )
+                loaded.inputs.append(entry)
+            else:
+                self._index = self.stage.begin(InputReport(entry.uri))
+                self.reports.append(self.stage.inputs[self._index])
+                self._carried[id(self.reports[-1])] = entry
+        return loaded
 
-    def _restage(self, i: int) -> tuple[Stage, InputReport]:
-        """Input i alone in a fresh stage: collected again (failures are rare, memory is not)."""
-        entry = self.inputs[i]
-        alone = _Group(self.warehouse, self.collector, self.config)
-        if isinstance(entry, Refused):
-            alone.refuse(entry.uri, entry.reason)
-        else:
-            for unit in self.collector.plan(entry.unit, entry.size):
-                alone.take(entry, unit, _collect_safe(self.collector, unit, self.config))
-        return alone.stage, alone.reports[0]
+    def _mark_piece(self, report: InputReport) -> None:
+        """Log the open input as read up to the end of its last staged unit."""
+        source = self._open
+        assert source is not None
+        if self._hash is None:
+            self._hash = _PrefixHash(source.unit)
+        report.byte_offset = self._reached
+        report.content_hash = self._hash.digest(self._reached)
+        report.message = (
+            f"published up to byte {self._reached} of {source.size} in pieces; "
+            "a later piece of this load or the next run reads the rest"
+        )
+        if not report.quarantined:
+            report.status = Status.PENDING
 
     def close(self) -> None:
         self.stage.close()
+
+
+def _fold(entry: InputReport, earlier: InputReport) -> None:
+    """Add what the earlier pieces of an input loaded to the report of its last piece."""
+    for table, n in earlier.rows.items():
+        entry.rows[table] = entry.rows.get(table, 0) + n
+    for table, n in earlier.duplicates.items():
+        entry.duplicates[table] = entry.duplicates.get(table, 0) + n
+    entry.quarantined += earlier.quarantined
+    entry.skipped.update(earlier.skipped)
+    if entry.status is Status.OK and earlier.quarantined:
+        entry.status = Status.PARTIAL
+
+
+class _PrefixHash:
+    """The content hash of an input's first n bytes, for n growing piece by piece: each byte
+    is hashed once, however many pieces log a hash (`ingest.files.unit_hash` is the same
+    digest, computed from the start each time)."""
+
+    def __init__(self, unit: Unit) -> None:
+        self._unit = unit
+        self._h: Any = hashlib.blake2b(digest_size=16)
+        self._pos = 0
+
+    def digest(self, upto: int) -> str | None:
+        if self._h is None or upto < self._pos:
+            return unit_hash(self._unit, upto)
+        h, unit = self._h, self._unit
+        try:
+            if unit.body is not None:
+                h.update(unit.body[self._pos : upto])
+            elif unit.path is not None:
+                with unit.path.open("rb") as fh:
+                    fh.seek(self._pos)
+                    left = upto - self._pos
+                    while left and (chunk := fh.read(min(1 << 20, left))):
+                        h.update(chunk)
+                        left -= len(chunk)
+                if left:
+                    raise OSError(f"{printable(unit.uri)} is shorter than {upto} bytes")
+        except OSError:
+            self._h = None  # half-fed: start over from the file next time
+            return unit_hash(unit, upto)
+        self._pos = upto
+        return str(h.copy().hexdigest())
 
 
 def _collect_all(

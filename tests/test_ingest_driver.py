@@ -249,3 +249,113 @@ def test_memory_case_files(warehouse: Warehouse):
     assert rows(warehouse, "SELECT location, error FROM quarantine") == [
         ("line 4", "score is not a number")
     ]
+
+
+# -- a big input published in pieces ---------------------------------------------------------
+def test_a_big_input_is_published_in_pieces_each_logging_its_offset(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory and the lock hold are bounded by GROUP_ROWS, not by the size of one file."""
+    from ingest.files import unit_hash
+
+    monkeypatch.setattr(driver, "GROUP_ROWS", 4)
+    records = [evaluation(n) for n in range(1, 11)]
+    big = memory.source("mem://big", [*records[:5], reject("bad"), *records[5:]])
+    small = memory.source("mem://small", [evaluation(20)])
+    report = run(warehouse, small, big, chunk=2)
+    # one report per input, whatever the pieces: rows, rejects and status add up
+    assert [(i.uri, i.status, i.rows, i.quarantined) for i in report.inputs] == [
+        ("mem://small", Status.OK, {"evaluations": 1}, 0),
+        ("mem://big", Status.PARTIAL, {"evaluations": 10}, 1),
+    ]
+    assert report.inputs[1].byte_offset == big.size and len(report.load_ids) == 3
+    assert len(scores(warehouse)) == 11
+    logged = rows(
+        warehouse,
+        "SELECT byte_offset, content_hash, rows, quarantined, status FROM ingest_log "
+        "WHERE uri = 'mem://big' ORDER BY load_id",
+    )
+    assert [r[0] for r in logged] == sorted(r[0] for r in logged) and logged[-1][0] == big.size
+    # each piece's hash is the hash of the bytes before its offset: resume trusts it
+    assert [r[1] for r in logged] == [unit_hash(big.unit, r[0]) for r in logged]
+    assert sum(r[2] for r in logged) == 10 and sum(r[3] for r in logged) == 1
+    # a piece reads "pending" (the rest follows), or "partial" where it quarantined records
+    assert [r[4] for r in logged] == ["pending", "partial", "ok"]
+    assert resume(warehouse, [big]) == ([], 1)  # done: nothing to read again
+    # line numbers run on across the pieces
+    assert rows(warehouse, "SELECT location FROM quarantine") == [("line 7",)]
+
+
+def test_a_crash_between_pieces_resumes_from_the_last_logged_piece(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver, "GROUP_ROWS", 2)
+    records = [evaluation(n) for n in range(1, 9)]
+    big = memory.source("mem://big", records)
+    real = driver.publish_isolating
+    calls = []
+
+    def crash_on_third(*args: Any, **kwargs: Any) -> LoadReport:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies between two pieces
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "publish_isolating", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run(warehouse, big, chunk=2)
+    loaded = len(scores(warehouse))  # the pieces published before the crash, all logged
+    assert 0 < loaded < 8 and rows(warehouse, "SELECT sum(rows) FROM ingest_log") == [(loaded,)]
+    (offset,) = rows(warehouse, "SELECT max(byte_offset) FROM ingest_log")[0]
+    monkeypatch.setattr(driver, "publish_isolating", real)
+    sources, skipped = resume(warehouse, [big])
+    assert skipped == 0 and sources[0].unit.start == offset  # type: ignore[union-attr]
+    again = run(warehouse, *sources, chunk=2)
+    assert again.ok and again.rows("evaluations") == 8 - loaded and again.duplicates() == 0
+    assert scores(warehouse) == [n / 100 for n in range(1, 9)]
+
+
+def test_a_piece_that_cannot_be_published_fails_its_input_from_there(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver, "GROUP_ROWS", 2)
+    # units: [header, 1], [2, 3] (a piece), [poison, 5] (a piece that fails), [6] (dropped)
+    records = [evaluation(1), evaluation(2), evaluation(3), evaluation(4, trace_id=None)]
+    big = memory.source("mem://big", [*records, evaluation(5), evaluation(6)])
+    later = memory.source("mem://later", [evaluation(7)])
+    report = run(warehouse, big, later, chunk=2)
+    assert [(i.uri, i.status) for i in report.inputs] == [
+        ("mem://big", Status.FAILED),
+        ("mem://later", Status.OK),
+    ]
+    failed = report.inputs[0]
+    assert failed.rows == {"evaluations": 3} and "cannot be published" in str(failed.message)
+    assert scores(warehouse) == [0.01, 0.02, 0.03, 0.07]  # the first piece and the next input
+    # the next run reads the input again from the end of its last published piece
+    sources, _ = resume(warehouse, [big])
+    (first_piece,) = rows(
+        warehouse, "SELECT byte_offset FROM ingest_log WHERE uri = 'mem://big' AND rows = 3"
+    )
+    assert sources[0].unit.start == first_piece[0]  # type: ignore[union-attr]
+
+
+def test_a_poisoned_input_is_isolated_without_collecting_anything_twice(
+    warehouse: Warehouse,
+) -> None:
+    collected: list[str] = []
+
+    class Counting(MemoryCollector):
+        def collect(self, unit: Unit, config: Config) -> Any:
+            collected.append(unit.uri)
+            return super().collect(unit, config)
+
+    collector = Counting(tables=("evaluations",), schemas=SCHEMAS)
+    sources = [
+        memory.source("mem://good", [evaluation(1)]),
+        memory.source("mem://poison", [evaluation(2, trace_id=None)]),
+        memory.source("mem://later", [evaluation(3)]),
+    ]
+    report = driver.load(warehouse, sources, Config(), collector, workers=1)
+    assert [i.status for i in report.inputs] == [Status.OK, Status.FAILED, Status.OK]
+    assert collected == ["mem://good", "mem://poison", "mem://later"]
+    assert scores(warehouse) == [0.01, 0.03]

@@ -43,6 +43,7 @@ from otlp_factory import (
 )
 
 from ingest.contract import Unit
+from ingest.files import discover
 from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
 from ingest.otlp_files import OtlpFiles
 from ingest.traces import ingest_paths
@@ -1044,3 +1045,64 @@ def test_protobuf_logs_and_metrics_files_are_told_from_traces(
     # 2 spans; the span's own evaluation event and the two log records
     assert (summary.rows("spans"), summary.rows("evaluations")) == (2, 3)
     assert sum(n for what, n in summary.skipped.items() if what.startswith("metrics")) == 1
+
+
+# -- a big file published in pieces ------------------------------------------------------------
+def test_a_file_published_in_pieces_gives_the_figures_of_one_publish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces split traces across loads: a request whose GenAI child comes in a later piece
+    gets its model, an outer entry span in a later piece demotes the nested one, a late
+    duplicate adds nothing, so every table and rollup is what one publish gives."""
+    from ingest import driver
+
+    root = SpanSpec(name="POST /v1/chat", events=[evaluation_event("accuracy", label="pass")])
+    child = SpanSpec(
+        trace_id=root.trace_id,
+        parent_span_id=root.span_id,
+        kind=3,
+        start_ns=BASE_NS + 1_000_000,
+        attributes={"gen_ai.request.model": "llama", "gen_ai.usage.output_tokens": 7},
+    )
+    other = SpanSpec(start_ns=BASE_NS + 60 * 10**9, status_code=2)
+    outer = SpanSpec(name="POST /v1/route", start_ns=BASE_NS + 120 * 10**9)
+    nested = SpanSpec(
+        name="POST /v1/inner",
+        trace_id=outer.trace_id,
+        parent_span_id=outer.span_id,
+        start_ns=BASE_NS + 121 * 10**9,
+    )
+    later = SpanSpec(start_ns=BASE_NS + 7200 * 10**9, attributes={"gen_ai.request.model": "m"})
+    lines = [[root], [other], [nested], [child], [other], [outer], [later]]
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"".join(jsonl(traces_request(RESOURCE, spans)) for spans in lines))
+    small = max(len(jsonl(traces_request(RESOURCE, s))) for s in lines)
+    tables = (*TABLES, "rollup_accuracy", "rollup_uptime_minutes")
+
+    def load(name: str, group_rows: int) -> tuple[LoadReport, dict[str, list[Any]], Warehouse]:
+        monkeypatch.setattr(driver, "GROUP_ROWS", group_rows)
+        wh = Warehouse(tmp_path / f"{name}.duckdb")
+        sources, _ = discover(wh, [path])
+        report = driver.load(wh, sources, Config(), OtlpFiles(chunk_bytes=small), workers=1)
+        shown = {
+            t: sorted(sql(wh, f"SELECT * EXCLUDE (load_id) FROM {t}"), key=repr)
+            if t in ("spans", "evaluations")
+            else sorted(sql(wh, f"SELECT * FROM {t}"), key=repr)
+            for t in tables
+        }
+        return report, shown, wh
+
+    whole, once, _ = load("whole", 400_000)
+    split, pieces, wh = load("pieces", 1)
+    assert len(whole.load_ids) == 1 and len(split.load_ids) >= 3  # units of ~2 lines
+    assert pieces == once
+    assert [(i.rows, i.duplicates, i.status) for i in split.inputs] == [
+        (i.rows, i.duplicates, i.status) for i in whole.inputs
+    ]
+    requests = sql(wh, "SELECT name, model FROM spans WHERE is_request ORDER BY name")
+    assert requests == [  # the nested entry span was demoted by its outer one, loaded later
+        ("POST /v1/chat", "llama"),
+        ("POST /v1/route", "chat-api"),
+        ("chat llama", "chat-api"),
+        ("chat llama", "m"),
+    ]

@@ -244,6 +244,38 @@ def test_publish_each_sets_the_failing_input_aside_and_publishes_the_others(
     assert rows(warehouse, "SELECT quarantined FROM ingest_log WHERE status = 'failed'") == [(1,)]
 
 
+def test_publish_each_isolates_an_input_whose_frames_cannot_be_staged_with_the_others(
+    warehouse: Warehouse,
+) -> None:
+    """A frame of the wrong type (a collector bug) fails the group's Arrow concat: each
+    input is published alone from the same stage, without its neighbours' frames, and the
+    reason and location the caller gives are what quarantine and ingest_log say."""
+    spec = {
+        "samples": TableSpec("samples", Disposition.MERGE, key=("host", "ts"), time_column="ts")
+    }
+    wrong = pa.table(
+        {"host": ["h9"], "ts": [T0], "value": pa.array([[1.0]], pa.list_(pa.float64()))}
+    )
+    stage = stage_of(("a.prom", "samples", _samples("h1")), ("odd.prom", "samples", wrong))
+    report = publish_each(
+        warehouse,
+        stage,
+        source="t",
+        specs=spec,
+        reason=lambda entry, exc: f"{entry.uri} cannot be published: {type(exc).__name__}",
+        location="file",
+    )
+    assert [(i.uri, i.status) for i in report.inputs] == [
+        ("a.prom", Status.OK), ("odd.prom", Status.FAILED),
+    ]  # fmt: skip
+    assert rows(warehouse, "SELECT host FROM samples") == [("h1",)]
+    (error,) = report.failures
+    assert error.startswith("odd.prom cannot be published: ")
+    assert rows(warehouse, "SELECT uri, location, error FROM quarantine") == [
+        ("odd.prom", "file", error)
+    ]
+
+
 def test_publish_each_isolates_a_poisoned_span_input(warehouse: Warehouse, tmp_path: Path) -> None:
     """A collector bug (a span without a service) poisons its own input only; the failed
     input is not recorded as loaded, so a fixed collector reads it again."""

@@ -88,6 +88,8 @@ class Stage:
     def register(self, con: duckdb.DuckDBPyConnection, table: str, only: int | None = None) -> str:
         """Expose the staged rows of `table` (of one input, with `only`) as a view; its name."""
         frames = self._tables.get(table) or []
+        if only is not None:  # an input published alone: a neighbour's frames cannot stop it
+            frames = [f for f in frames if f.column(INPUT_COLUMN)[0].as_py() == only]
         parts = []
         if frames:
             con.register(f"_staged_mem_{table}", _concat(frames))
