@@ -31,7 +31,7 @@ from ingest.http_server import Handler, Server, Server6
 from ingest.otlp import Mapping
 from ingest.otlp_http import MAX_BODY_BYTES, Decoded
 from ingest.spool import DEFAULT_MAX_CACHED_SPANS, ReceiverError, Segment, Spool, read_segment
-from ingest.spool_loader import SOURCE, SpoolLoader
+from ingest.spool_loader import SOURCE, SpoolLoader, run_niced
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.errors import WarehouseBusyError
@@ -49,6 +49,13 @@ DEFAULT_MIN_BODY_RATE = 16 * 1024  # bytes/s a body must average once past the g
 DEFAULT_BODY_GRACE_S = 2.0
 DEFAULT_ADMISSION_WAIT_S = 10.0  # how long a request waits for budget before a 503
 DEFAULT_MAX_PUBLISH_ATTEMPTS = 5  # failed publishes of one segment before it is set aside
+# Niceness of the loader's flushes while it keeps up (Linux: per thread). Acknowledging is what
+# clients wait for; loading is not (the spool already holds the data), so where clients and
+# receiver share the cores, a flush takes only the CPU they leave. Once the oldest unloaded
+# data has waited `loader_max_lag_s`, the backlog passes a quarter of its bound, or segments
+# from an earlier run wait, flushes run at normal priority again until it has caught up.
+DEFAULT_LOADER_NICE = 19
+DEFAULT_LOADER_MAX_LAG_S = 10.0
 
 
 @dataclass
@@ -97,6 +104,8 @@ class Receiver:
         body_grace_s: float = DEFAULT_BODY_GRACE_S,
         admission_wait_s: float = DEFAULT_ADMISSION_WAIT_S,
         max_publish_attempts: int = DEFAULT_MAX_PUBLISH_ATTEMPTS,
+        loader_nice: int = DEFAULT_LOADER_NICE,
+        loader_max_lag_s: float = DEFAULT_LOADER_MAX_LAG_S,
     ) -> None:
         self.warehouse = warehouse
         self.config = config
@@ -123,6 +132,8 @@ class Receiver:
         self.body_grace_s = body_grace_s
         self.admission_wait_s = admission_wait_s
         self.max_publish_attempts = max(1, max_publish_attempts)
+        self.loader_nice = max(0, loader_nice)
+        self.loader_max_lag_s = loader_max_lag_s
         self.stats = Stats()
         self.closing = False
         self._spool: Spool | None = None
@@ -256,7 +267,7 @@ class Receiver:
         delay = self.flush_interval_s if first_delay is None else first_delay
         while not self._stop.wait(delay):
             try:
-                self.flush()
+                run_niced(self.flush, self.flush_nice())
                 delay = self.flush_interval_s
             except Exception as exc:
                 delay = min(max(delay, self.flush_interval_s) * 2, 60.0)
@@ -266,6 +277,15 @@ class Receiver:
                     delay,
                     exc_info=log.isEnabledFor(logging.DEBUG),
                 )
+
+    def flush_nice(self) -> int:
+        """The niceness the next background flush runs at: 0 once the loader lags behind."""
+        spool = self.spool
+        behind = (
+            spool.oldest_wait_s() >= self.loader_max_lag_s
+            or spool.backlog >= self.max_backlog_bytes // 4
+        )
+        return 0 if behind else self.loader_nice
 
     def flush(self) -> LoadReport:
         """Seal the active segment and load every sealed one, oldest first.

@@ -10,6 +10,11 @@ retried a bounded number of times and then set aside (see `Spool.set_aside`), re
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -29,6 +34,8 @@ from warehouse.report import InputReport, LoadReport, Status
 from warehouse.stage import Stage
 
 log = logging.getLogger("ingest.receiver")
+
+T = TypeVar("T")
 
 SOURCE = "otlp-http"
 LOAD_CHUNK_SPANS = 100_000  # a segment parsed from disk is staged in pieces of this size
@@ -154,3 +161,48 @@ def _decode_cost(body: bytes, encoding: object, signal: str) -> int:
     except DecodeError:
         return len(body)  # the parser quarantines it; it maps to nothing
     return max(len(body), items * DECODE_BYTES_PER_ITEM)
+
+
+def run_niced(work: Callable[[], T], nice: int) -> T:
+    """`work()` in a thread of its own at `nice` more niceness; at once when `nice` is 0.
+
+    Niceness cannot be lowered again without privilege, and DuckDB's workers inherit it
+    from the thread that opens the database, so each low-priority run gets a fresh thread
+    and an urgent one runs in the caller's. What `work` raises is raised here.
+    """
+    if not nice:
+        return work()
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        lower_thread_priority(nice)
+        try:
+            done.append(work())
+        except BaseException as exc:  # raised again in the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="otlp-loader-flush")
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return done[0]
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Add `nice` to the calling thread's niceness; False where the OS cannot do it per thread.
+
+    Linux schedules threads as tasks with their own nice value, and threads a task starts
+    (DuckDB's workers, created when a publish opens the database) inherit it. Other systems
+    would renice the whole process, handlers included, so there everything keeps one priority.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError as exc:
+        log.debug("cannot lower the loader's priority: %s", exc)
+        return False
+    return True
