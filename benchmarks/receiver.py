@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/receiver.py [--clients 4] [--batch 512] [--seconds 20]
     .venv/bin/python benchmarks/receiver.py --mode discard   # the clients' own limit
     .venv/bin/python benchmarks/receiver.py --mode compare   # both, and their ratio
+    .venv/bin/python benchmarks/receiver.py --sections       # where the server's time goes
+    .venv/bin/python benchmarks/receiver.py --loader-nice 0  # loader at the handlers' priority
 
 Each client is its own process with the real `OTLPSpanExporter` (protobuf, keep-alive),
 calling export() on batches of fresh spans back to back. The receiver runs in this

@@ -18,6 +18,7 @@ runs the loader. `hybridlens.serve_otlp` runs one from the command line.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -267,7 +268,7 @@ class Receiver:
         delay = self.flush_interval_s if first_delay is None else first_delay
         while not self._stop.wait(delay):
             try:
-                run_niced(self.flush, self.flush_nice())
+                self.flush(background=True)
                 delay = self.flush_interval_s
             except Exception as exc:
                 delay = min(max(delay, self.flush_interval_s) * 2, 60.0)
@@ -279,7 +280,7 @@ class Receiver:
                 )
 
     def flush_nice(self) -> int:
-        """The niceness the next background flush runs at: 0 once the loader lags behind."""
+        """The niceness the next background segment load runs at: 0 once the loader lags."""
         spool = self.spool
         behind = (
             spool.oldest_wait_s() >= self.loader_max_lag_s
@@ -287,8 +288,12 @@ class Receiver:
         )
         return 0 if behind else self.loader_nice
 
-    def flush(self) -> LoadReport:
+    def flush(self, *, background: bool = False) -> LoadReport:
         """Seal the active segment and load every sealed one, oldest first.
+
+        `background` (the loader thread) loads each segment niced while the loader keeps
+        up; the lag is judged again before every segment, so a long catch-up turns urgent
+        part-way rather than only at the next flush.
 
         A busy warehouse stops the flush (every later segment would wait on the same lock)
         and raises, so the loader backs off. Any other failure is the segment's own: it is
@@ -299,7 +304,8 @@ class Receiver:
             total = LoadReport()
             for seg in self.spool.rotate():
                 try:
-                    total.add(self._load(seg))
+                    nice = self.flush_nice() if background else 0
+                    total.add(run_niced(functools.partial(self._load, seg), nice))
                 except WarehouseBusyError:
                     raise
                 except Exception as exc:
