@@ -18,7 +18,6 @@ runs the loader. `hybridlens.serve_otlp` runs one from the command line.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
@@ -32,7 +31,7 @@ from ingest.http_server import Handler, Server, Server6
 from ingest.otlp import Mapping
 from ingest.otlp_http import MAX_BODY_BYTES, Decoded
 from ingest.spool import DEFAULT_MAX_CACHED_SPANS, ReceiverError, Segment, Spool, read_segment
-from ingest.spool_loader import SOURCE, SpoolLoader, run_niced
+from ingest.spool_loader import SOURCE, SpoolLoader
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.errors import WarehouseBusyError
@@ -50,12 +49,13 @@ DEFAULT_MIN_BODY_RATE = 16 * 1024  # bytes/s a body must average once past the g
 DEFAULT_BODY_GRACE_S = 2.0
 DEFAULT_ADMISSION_WAIT_S = 10.0  # how long a request waits for budget before a 503
 DEFAULT_MAX_PUBLISH_ATTEMPTS = 5  # failed publishes of one segment before it is set aside
-# Niceness of the loader's flushes while it keeps up (Linux: per thread). Acknowledging is what
-# clients wait for; loading is not (the spool already holds the data), so where clients and
-# receiver share the cores, a flush takes only the CPU they leave. Once the oldest unloaded
-# data has waited `loader_max_lag_s`, the backlog passes a quarter of its bound, or segments
-# from an earlier run wait, flushes run at normal priority again until it has caught up.
-DEFAULT_LOADER_NICE = 19
+# Niceness added to the loader's staging while it keeps up (Linux: per thread), so that
+# where clients and receiver share the cores, staging takes the CPU they leave (the publish,
+# holding the write lock, never runs niced). Off by default: the handlers share the GIL
+# with it, and a starved thread that holds the GIL stalls them all (docs/receiver.md has the
+# measurements). Past `loader_max_lag_s` of lag, a quarter of the backlog bound, or with an
+# earlier run's segments waiting, staging runs at normal priority whatever this says.
+DEFAULT_LOADER_NICE = 0
 DEFAULT_LOADER_MAX_LAG_S = 10.0
 
 
@@ -291,9 +291,9 @@ class Receiver:
     def flush(self, *, background: bool = False) -> LoadReport:
         """Seal the active segment and load every sealed one, oldest first.
 
-        `background` (the loader thread) loads each segment niced while the loader keeps
-        up; the lag is judged again before every segment, so a long catch-up turns urgent
-        part-way rather than only at the next flush.
+        `background` (the loader thread) stages each segment niced while the loader keeps
+        up (its publish, which holds the write lock, never is); the lag is judged again
+        before every segment, so a long catch-up turns urgent part-way.
 
         A busy warehouse stops the flush (every later segment would wait on the same lock)
         and raises, so the loader backs off. Any other failure is the segment's own: it is
@@ -305,7 +305,7 @@ class Receiver:
             for seg in self.spool.rotate():
                 try:
                     nice = self.flush_nice() if background else 0
-                    total.add(run_niced(functools.partial(self._load, seg), nice))
+                    total.add(self._load(seg, nice))
                 except WarehouseBusyError:
                     raise
                 except Exception as exc:
@@ -325,9 +325,9 @@ class Receiver:
                 )
             return total
 
-    def _load(self, seg: Segment) -> LoadReport:
+    def _load(self, seg: Segment, nice: int = 0) -> LoadReport:
         assert self._loader_ is not None
-        report, requests = self._loader_.load(seg)
+        report, requests = self._loader_.load(seg, nice)
         self.spool.done(seg)
         with self._stats_lock:
             s = self.stats

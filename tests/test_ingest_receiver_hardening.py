@@ -479,3 +479,28 @@ def test_an_earlier_runs_segments_count_as_lagging(
     empty = Spool(tmp_path / "other", Mapping.from_config(Config()))
     assert empty.oldest_wait_s() == 0.0
     empty.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_only_the_staging_is_niced_never_the_publish_that_holds_the_lock(
+    start: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, int] = {}
+    real_publish, real_stage = loader_module.publish, loader_module.SpoolLoader._stage
+
+    def publish(*a: Any, **kw: Any) -> Any:
+        seen["publish"] = _niceness()
+        return real_publish(*a, **kw)
+
+    def stage(self: Any, *a: Any) -> None:
+        seen["stage"] = _niceness()
+        real_stage(self, *a)
+
+    monkeypatch.setattr(loader_module, "publish", publish)
+    monkeypatch.setattr(loader_module.SpoolLoader, "_stage", stage)
+    receiver = start(flush_interval_s=3600, loader_nice=7, loader_max_lag_s=3600)
+    body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI)]))
+    assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200
+    caller = _niceness()
+    assert receiver.flush(background=True).rows("spans") == 1
+    assert seen == {"stage": min(caller + 7, 19), "publish": caller}
