@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/receiver.py [--clients 4] [--batch 512] [--seconds 20]
     .venv/bin/python benchmarks/receiver.py --mode discard   # the clients' own limit
     .venv/bin/python benchmarks/receiver.py --mode compare   # both, and their ratio
+    .venv/bin/python benchmarks/receiver.py --sections       # where the server's time goes
+    .venv/bin/python benchmarks/receiver.py --loader-nice 0  # loader at the handlers' priority
 
 Each client is its own process with the real `OTLPSpanExporter` (protobuf, keep-alive),
 calling export() on batches of fresh spans back to back. The receiver runs in this
@@ -17,6 +19,8 @@ acknowledged spans/s as a ratio of the discard server's (the target is >= 0.8).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import multiprocessing
 import os
 import random
@@ -31,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.receiver import Receiver
+from ingest.receiver import DEFAULT_LOADER_NICE, Receiver
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.lock import lock_stats, reset_lock_stats
@@ -200,14 +204,86 @@ def run_discard(args: argparse.Namespace) -> float:
     return _summary("discard server (acknowledges and drops)", outcomes, window)
 
 
+class Sections:
+    """Wall and thread CPU time per section of the server's work, patched in for one run.
+
+    Thread CPU (`time.thread_time`) is what a section cost the machine; wall minus CPU is
+    time spent waiting for a core, the GIL or the disk. DuckDB's worker threads are not in
+    any section: the process total includes them.
+    """
+
+    PATCHES = (
+        ("ingest.http_server", "Handler", "_dispatch", "request (all of it)"),
+        ("ingest.http_server", "Handler", "_receive", "  read the body"),
+        ("ingest.http_server", None, "decode", "  decode and map"),
+        ("ingest.spool", "Spool", "append", "  spool append"),
+        ("ingest.spool", "Spool", "_sync", "    of which fsync"),
+        ("ingest.http_server", "Handler", "_send", "  send the reply"),
+        ("ingest.receiver", "Receiver", "flush", "loader flush (all of it)"),
+        ("ingest.spool_loader", "SpoolLoader", "_stage", "  stage mapped rows"),
+        ("ingest.spool_loader", None, "publish", "  publish"),
+    )
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+        self._undo: list[tuple[Any, str, Any]] = []
+        self._cpu = 0.0
+
+    def __enter__(self) -> Sections:
+        for module_name, cls, attr, label in self.PATCHES:
+            owner: Any = importlib.import_module(module_name)
+            if cls is not None:
+                owner = getattr(owner, cls)
+            original = getattr(owner, attr)
+            self._undo.append((owner, attr, original))
+            setattr(owner, attr, self._timed(original, label))
+        self._cpu = time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cpu = time.process_time() - self._cpu
+        for owner, attr, original in reversed(self._undo):
+            setattr(owner, attr, original)
+
+    def _timed(self, fn: Any, label: str) -> Any:
+        self.totals[label] = [0, 0.0, 0.0]
+
+        def timed(*a: Any, **kw: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                with self._lock:
+                    row = self.totals[label]
+                    row[0] += 1
+                    row[1] += time.perf_counter() - wall
+                    row[2] += time.thread_time() - cpu
+
+        return timed
+
+    def print(self) -> None:
+        print(f"  where the server's time went (process CPU {self._cpu:.2f} s in all):")
+        for label, (calls, wall, cpu) in self.totals.items():
+            if calls:
+                print(
+                    f"    {label:26s} {calls:5.0f} calls, per call: wall {wall / calls * 1000:7.1f}"
+                    f" ms, CPU {cpu / calls * 1000:6.1f} ms; CPU in all {cpu:6.2f} s"
+                )
+
+
 def run_receiver(args: argparse.Namespace) -> float:
-    with tempfile.TemporaryDirectory(prefix="hybridlens-bench-receiver-") as tmp:
+    sections = Sections() if args.sections else contextlib.nullcontext()
+    with sections, tempfile.TemporaryDirectory(prefix="hybridlens-bench-receiver-") as tmp:
         warehouse = Warehouse(Path(tmp) / "bench.duckdb")
-        receiver = Receiver(warehouse, Config(), spool_dir=Path(tmp) / "spool")
+        receiver = Receiver(
+            warehouse, Config(), spool_dir=Path(tmp) / "spool", loader_nice=args.loader_nice
+        )
         port = receiver.start()
         reset_lock_stats()
         outcomes, window = _push(port, args)
         loaded_in_window = receiver.stats.loaded_spans
+        backlog = receiver.spool.backlog
         drain_started = time.monotonic()
         receiver.stop()
         drain = time.monotonic() - drain_started
@@ -218,6 +294,10 @@ def run_receiver(args: argparse.Namespace) -> float:
     locks = lock_stats()
     print(
         f"  spans loaded in window: {loaded_in_window:,} = {loaded_in_window / window:,.0f} spans/s"
+    )
+    print(
+        f"  spool backlog at the window's end: {backlog / 2**20:.1f} MiB "
+        f"(loader nice +{args.loader_nice} while it lags under {receiver.loader_max_lag_s:g} s)"
     )
     print(
         f"  after the clients stop: final flush {drain:.1f} s; {in_warehouse:,} spans in the "
@@ -235,6 +315,8 @@ def run_receiver(args: argparse.Namespace) -> float:
     )
     if stats.rejected_requests:
         print(f"  refused requests:       {dict(stats.rejected_requests)}")
+    if isinstance(sections, Sections):
+        sections.print()
     return rate
 
 
@@ -243,6 +325,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--loader-nice", type=int, default=DEFAULT_LOADER_NICE, help="0: same priority as handlers"
+    )
+    parser.add_argument(
+        "--sections", action="store_true", help="time the server's work section by section"
+    )
     parser.add_argument("--mode", choices=("receiver", "discard", "compare"), default="receiver")
     args = parser.parse_args()
     print(

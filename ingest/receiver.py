@@ -49,6 +49,14 @@ DEFAULT_MIN_BODY_RATE = 16 * 1024  # bytes/s a body must average once past the g
 DEFAULT_BODY_GRACE_S = 2.0
 DEFAULT_ADMISSION_WAIT_S = 10.0  # how long a request waits for budget before a 503
 DEFAULT_MAX_PUBLISH_ATTEMPTS = 5  # failed publishes of one segment before it is set aside
+# Niceness added to the loader's staging while it keeps up (Linux: per thread), so that
+# where clients and receiver share the cores, staging takes the CPU they leave (the publish,
+# holding the write lock, never runs niced). Off by default: the handlers share the GIL
+# with it, and a starved thread that holds the GIL stalls them all (docs/receiver.md has the
+# measurements). Past `loader_max_lag_s` of lag, a quarter of the backlog bound, or with an
+# earlier run's segments waiting, staging runs at normal priority whatever this says.
+DEFAULT_LOADER_NICE = 0
+DEFAULT_LOADER_MAX_LAG_S = 10.0
 
 
 @dataclass
@@ -97,6 +105,8 @@ class Receiver:
         body_grace_s: float = DEFAULT_BODY_GRACE_S,
         admission_wait_s: float = DEFAULT_ADMISSION_WAIT_S,
         max_publish_attempts: int = DEFAULT_MAX_PUBLISH_ATTEMPTS,
+        loader_nice: int = DEFAULT_LOADER_NICE,
+        loader_max_lag_s: float = DEFAULT_LOADER_MAX_LAG_S,
     ) -> None:
         self.warehouse = warehouse
         self.config = config
@@ -123,6 +133,8 @@ class Receiver:
         self.body_grace_s = body_grace_s
         self.admission_wait_s = admission_wait_s
         self.max_publish_attempts = max(1, max_publish_attempts)
+        self.loader_nice = max(0, loader_nice)
+        self.loader_max_lag_s = loader_max_lag_s
         self.stats = Stats()
         self.closing = False
         self._spool: Spool | None = None
@@ -256,7 +268,7 @@ class Receiver:
         delay = self.flush_interval_s if first_delay is None else first_delay
         while not self._stop.wait(delay):
             try:
-                self.flush()
+                self.flush(background=True)
                 delay = self.flush_interval_s
             except Exception as exc:
                 delay = min(max(delay, self.flush_interval_s) * 2, 60.0)
@@ -267,8 +279,21 @@ class Receiver:
                     exc_info=log.isEnabledFor(logging.DEBUG),
                 )
 
-    def flush(self) -> LoadReport:
+    def flush_nice(self) -> int:
+        """The niceness the next background segment load runs at: 0 once the loader lags."""
+        spool = self.spool
+        behind = (
+            spool.oldest_wait_s() >= self.loader_max_lag_s
+            or spool.backlog >= self.max_backlog_bytes // 4
+        )
+        return 0 if behind else self.loader_nice
+
+    def flush(self, *, background: bool = False) -> LoadReport:
         """Seal the active segment and load every sealed one, oldest first.
+
+        `background` (the loader thread) stages each segment niced while the loader keeps
+        up (its publish, which holds the write lock, never is); the lag is judged again
+        before every segment, so a long catch-up turns urgent part-way.
 
         A busy warehouse stops the flush (every later segment would wait on the same lock)
         and raises, so the loader backs off. Any other failure is the segment's own: it is
@@ -279,7 +304,8 @@ class Receiver:
             total = LoadReport()
             for seg in self.spool.rotate():
                 try:
-                    total.add(self._load(seg))
+                    nice = self.flush_nice() if background else 0
+                    total.add(self._load(seg, nice))
                 except WarehouseBusyError:
                     raise
                 except Exception as exc:
@@ -299,9 +325,9 @@ class Receiver:
                 )
             return total
 
-    def _load(self, seg: Segment) -> LoadReport:
+    def _load(self, seg: Segment, nice: int = 0) -> LoadReport:
         assert self._loader_ is not None
-        report, requests = self._loader_.load(seg)
+        report, requests = self._loader_.load(seg, nice)
         self.spool.done(seg)
         with self._stats_lock:
             s = self.stats

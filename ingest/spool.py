@@ -19,6 +19,7 @@ import errno
 import fcntl
 import hashlib
 import logging
+import math
 import os
 import re
 import struct
@@ -60,6 +61,7 @@ class Segment:
     records: int = 0
     recovered: bool = False  # left by an earlier process: parse it from disk
     failures: int = 0  # publishes that failed; the loader sets it aside after a few
+    started: float = field(default_factory=time.monotonic)  # no record in it is older
     batch: Batch | None = None  # rows mapped at accept time; None: parse from disk
     digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
     sync_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,6 +121,16 @@ class Spool:
         """Segments sealed but not yet loaded."""
         with self._cond:
             return len(self._sealed)
+
+    def oldest_wait_s(self) -> float:
+        """How long the oldest unloaded record may have waited; inf for an earlier run's."""
+        with self._cond:
+            waiting = self._sealed or ([self._active] if self._active.size else [])
+            if not waiting:
+                return 0.0
+            if waiting[0].recovered:
+                return math.inf
+            return time.monotonic() - waiting[0].started
 
     def _new_segment(self) -> Segment:
         with self._cond:

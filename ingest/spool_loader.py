@@ -9,7 +9,13 @@ retried a bounded number of times and then set aside (see `Spool.set_aside`), re
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -29,6 +35,8 @@ from warehouse.report import InputReport, LoadReport, Status
 from warehouse.stage import Stage
 
 log = logging.getLogger("ingest.receiver")
+
+T = TypeVar("T")
 
 SOURCE = "otlp-http"
 LOAD_CHUNK_SPANS = 100_000  # a segment parsed from disk is staged in pieces of this size
@@ -53,8 +61,14 @@ class SpoolLoader:
         self.decoding = decoding
         self.wait_s = wait_s
 
-    def load(self, seg: Segment) -> tuple[LoadReport, int]:
-        """Publish one sealed segment; (its report, requests in it). Raises to retry later."""
+    def load(self, seg: Segment, nice: int = 0) -> tuple[LoadReport, int]:
+        """Publish one sealed segment; (its report, requests in it). Raises to retry later.
+
+        Staging the accept-time cache runs at `nice` more niceness (see `run_niced`). A
+        re-parse from disk and the publish run in the caller's thread, at its priority,
+        because they hold what the others wait for (the decode budget the handlers share,
+        the warehouse write lock): a starved thread holding either would stall them all.
+        """
         uri = str(seg.path.absolute())
         if seg.recovered:
             digest = content_hash(seg.path)
@@ -67,11 +81,8 @@ class SpoolLoader:
         try:
             report = InputReport(uri=uri, content_hash=digest, byte_offset=seg.size)
             index = stage.begin(report)
-            if seg.batch is not None:
-                requests = seg.records
-                self._stage(stage, report, index, seg.batch)
-            else:
-                requests = self._stage_from_disk(stage, report, index, seg)
+            fill = functools.partial(self._fill, stage, report, index, seg)
+            requests = run_niced(fill, nice if seg.batch is not None else 0)
             if stage.rows() == 0 and not report.quarantined:
                 return LoadReport(inputs=[report]), requests
             return publish(self.warehouse, stage, source=SOURCE), requests
@@ -93,6 +104,14 @@ class SpoolLoader:
             return publish(self.warehouse, stage, source=SOURCE)
         finally:
             stage.close()
+
+    def _fill(self, stage: Stage, report: InputReport, index: int, seg: Segment) -> int:
+        """Stage a segment's rows, from the accept-time cache or from disk; its request count."""
+        batch = seg.batch
+        if batch is None:
+            return self._stage_from_disk(stage, report, index, seg)
+        self._stage(stage, report, index, batch)
+        return seg.records
 
     def _stage(self, stage: Stage, report: InputReport, index: int, batch: Batch) -> None:
         stage_collected(stage, index, report, batch_collected(batch))
@@ -154,3 +173,47 @@ def _decode_cost(body: bytes, encoding: object, signal: str) -> int:
     except DecodeError:
         return len(body)  # the parser quarantines it; it maps to nothing
     return max(len(body), items * DECODE_BYTES_PER_ITEM)
+
+
+def run_niced(work: Callable[[], T], nice: int) -> T:
+    """`work()` in a thread of its own at `nice` more niceness; at once when `nice` is 0.
+
+    Niceness cannot be lowered again without privilege, so each low-priority run gets a
+    fresh thread and an urgent one runs in the caller's. What `work` raises is raised here.
+    """
+    if not nice:
+        return work()
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        lower_thread_priority(nice)
+        try:
+            done.append(work())
+        except BaseException as exc:  # raised again in the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="otlp-loader-flush")
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return done[0]
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Add `nice` to the calling thread's niceness; False where the OS cannot do it per thread.
+
+    Linux schedules threads as tasks with their own nice value (threads they start inherit
+    it). Other systems would renice the whole process, handlers included, so there
+    everything keeps one priority.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError as exc:
+        log.debug("cannot lower the loader's priority: %s", exc)
+        return False
+    return True

@@ -45,9 +45,12 @@ from test_ingest_receiver import (
 
 import ingest.spool_loader as loader_module
 from ingest.admission import ByteBudget
+from ingest.otlp import Mapping
 from ingest.receiver import Receiver
+from ingest.spool import Spool
 from warehouse.config import Config
 from warehouse.db import Warehouse
+from warehouse.errors import WarehouseBusyError
 
 HEAD = (
     "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
@@ -421,3 +424,83 @@ def test_the_command_still_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         ).returncode
         == 0
     )
+
+
+# -- loader priority ---------------------------------------------------------------------------
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_a_niced_run_gets_its_own_lower_priority_thread_and_its_errors() -> None:
+    caller = _niceness()
+    assert loader_module.run_niced(_niceness, 0) == caller  # urgent: the caller's thread
+    assert loader_module.run_niced(_niceness, 5) == min(caller + 5, 19)
+    assert _niceness() == caller  # the caller keeps its priority
+
+    def fails() -> None:
+        raise WarehouseBusyError("locked")
+
+    with pytest.raises(WarehouseBusyError, match="locked"):
+        loader_module.run_niced(fails, 5)
+
+
+def test_flushes_run_niced_until_the_loader_lags(start: Callable[..., Receiver]) -> None:
+    receiver = start(flush_interval_s=3600, loader_nice=7, loader_max_lag_s=3600)
+    assert receiver.flush_nice() == 7  # nothing waiting
+    body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI)]))
+    assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200
+    assert receiver.flush_nice() == 7  # waiting, but not for long
+    receiver.loader_max_lag_s = 0.0
+    assert receiver.flush_nice() == 0  # lagging: the next flush runs at normal priority
+    receiver.loader_max_lag_s = 3600
+    receiver.max_backlog_bytes = receiver.spool.backlog * 4
+    assert receiver.flush_nice() == 0  # a quarter of the backlog bound
+    receiver.max_backlog_bytes = 1 << 30
+    assert receiver.flush(background=True).rows("spans") == 1  # loaded by a niced thread
+    assert receiver.flush_nice() == 7  # caught up
+
+
+def test_an_earlier_runs_segments_count_as_lagging(
+    start: Callable[..., Receiver], tmp_path: Path
+) -> None:
+    receiver = start(flush_interval_s=3600)
+    body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI)]))
+    assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200
+    (segment,) = (tmp_path / "spool").glob("*.spool")
+    saved = segment.read_bytes()
+    receiver.stop()
+    segment.write_bytes(saved)  # as a crash before the load leaves it
+    spool = Spool(tmp_path / "spool", Mapping.from_config(Config()))
+    try:
+        assert spool.pending == 1 and spool.oldest_wait_s() == float("inf")
+    finally:
+        spool.close()
+    empty = Spool(tmp_path / "other", Mapping.from_config(Config()))
+    assert empty.oldest_wait_s() == 0.0
+    empty.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_only_the_staging_is_niced_never_the_publish_that_holds_the_lock(
+    start: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, int] = {}
+    real_publish, real_stage = loader_module.publish, loader_module.SpoolLoader._stage
+
+    def publish(*a: Any, **kw: Any) -> Any:
+        seen["publish"] = _niceness()
+        return real_publish(*a, **kw)
+
+    def stage(self: Any, *a: Any) -> None:
+        seen["stage"] = _niceness()
+        real_stage(self, *a)
+
+    monkeypatch.setattr(loader_module, "publish", publish)
+    monkeypatch.setattr(loader_module.SpoolLoader, "_stage", stage)
+    receiver = start(flush_interval_s=3600, loader_nice=7, loader_max_lag_s=3600)
+    body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI)]))
+    assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200
+    caller = _niceness()
+    assert receiver.flush(background=True).rows("spans") == 1
+    assert seen == {"stage": min(caller + 7, 19), "publish": caller}
