@@ -34,7 +34,7 @@ HEADER = """\
 trace_link = "http://localhost:16686/trace/{trace_id}"  # Jaeger UI; Tempo works too
 """
 
-Value = str | int | float | Sequence[str] | Mapping[str, str]
+Value = str | int | float | Sequence[str] | Mapping[str, "Value"]
 
 
 def _slo(latency_p95_ms: int, availability: float) -> dict[str, Value]:
@@ -149,11 +149,13 @@ def scenario_toml(fleet: Fleet = FLEET) -> str:
     """The text of ``scenario.toml`` for `fleet`."""
     blocks = [HEADER]
     for env in fleet.environments:
-        pools: list[dict[str, Value]] = [
-            {"name": p.name, "gpu": p.gpu, "count": p.count, "hosts": [HOSTS[p.name]]}
-            | ({"cost": COSTS[p.name]} if p.name in COSTS else {})
-            for p in fleet.pools_of(env.name)
-        ]
+        pools: list[dict[str, Value]] = []
+        for p in fleet.pools_of(env.name):
+            pool: dict[str, Value] = {"name": p.name, "gpu": p.gpu, "count": p.count}
+            pool["hosts"] = [HOSTS[p.name]]
+            if p.name in COSTS:
+                pool["cost"] = COSTS[p.name]
+            pools.append(pool)
         lines = [
             "[[environments]]",
             f"name = {_value(env.name)}",
