@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from hybridlens import __version__
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
-from hybridlens.output import positive_float, positive_int, print_table
+from hybridlens.output import positive_float, positive_int, print_table, write_csv, write_json
 from hybridlens.output import progress_bar as _bar
-from warehouse.report import LoadReport, Status
 
 if TYPE_CHECKING:
     from warehouse.config import Config
     from warehouse.db import Warehouse
+    from warehouse.report import LoadReport
 
 log = logging.getLogger("hybridlens")
 
@@ -253,6 +253,8 @@ def _url_or_path(path: Path) -> Path | str:
 def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
     """The summary of a load on stderr; the exit status (1 when anything was quarantined,
     failed or truncated)."""
+    from warehouse.report import Status
+
     files = sum(1 for i in report.inputs if i.status is not Status.FAILED)
     print(
         f"loaded {report.rows('spans'):,} spans and {report.rows('evaluations'):,} evaluations "
@@ -283,29 +285,37 @@ def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from warehouse.metrics import check_group, metrics
+    """Reads the stored config and the figures over one connection and prints plain rows,
+    so the command imports neither Polars nor pyarrow (docs/dashboard.md has the timings)."""
+    from warehouse.config import find_file, resolve
+    from warehouse.metrics import check_group, metric_rows
+    from warehouse.session import session
 
     try:
         by = check_group(args.by.split(","))
     except ValueError as exc:  # a bad --by is the user's to fix, not a bug
         raise UsageError(str(exc)) from None
     warehouse = _warehouse(args)
-    config, _ = _config(args, warehouse)
-    frame = metrics(
-        warehouse,
-        config,
-        start=args.start,
-        end=args.end,
-        by=by,
-        environments=args.environment,
-        models=args.model,
-    )
+    # A config file is read before the warehouse is opened, so a bad one is named first.
+    config = resolve(args.config)[0] if find_file(args.config) is not None else None
+    with session(warehouse) as s:
+        if config is None:
+            config = resolve(None, s)[0]
+        result = metric_rows(
+            s,
+            config,
+            start=args.start,
+            end=args.end,
+            by=by,
+            environments=args.environment,
+            models=args.model,
+        )
     if args.format == "json":
-        sys.stdout.write(frame.write_json() + "\n")
+        sys.stdout.write(write_json(result.columns, result.rows) + "\n")
     elif args.format == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(write_csv(result.columns, result.rows))
     else:
-        print_table(frame)
+        print_table(result.columns, result.rows)
     return 0
 
 
