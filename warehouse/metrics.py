@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from warehouse.config import Config
-from warehouse.db import read_sql, run, run_rows
+from warehouse.db import read_sql, run
 from warehouse.definitions import accuracy_interval, availability, error_rate
 from warehouse.definitions import uptime as fleet_uptime
-from warehouse.session import Source, connection
+from warehouse.session import Source, reading
 from warehouse.uptime import slo_params, with_uptime_minutes
 
 if TYPE_CHECKING:
@@ -145,18 +145,13 @@ def metric_rows(
     keys = tuple(group) or ("fleet",)
     params = filter_params(start, end, environments, models)
     named = [m for m in config.models if m.evaluation]
-    with connection(warehouse) as con:
-        counts = run_rows(
-            con, "metrics_counts", read_sql("metrics_counts").format(group=cols), params
-        )
+    with reading(warehouse) as s:
+        counts = s.rows("metrics_counts", read_sql("metrics_counts").format(group=cols), params)
         latency = [  # its `requests` is the histogram's count: `counts` has the real one
             {k: v for k, v in r.items() if k != "requests"}
-            for r in run_rows(
-                con, "latency_percentiles", _latency_sql(group), {**params, "grain": "hour"}
-            )
+            for r in s.rows("latency_percentiles", _latency_sql(group), {**params, "grain": "hour"})
         ]
-        accuracy = run_rows(
-            con,
+        accuracy = s.rows(
             "metrics_accuracy",
             read_sql("metrics_accuracy").format(
                 group=", ".join(f"a.{c}" for c in group) or "'all' AS fleet"
@@ -169,8 +164,7 @@ def metric_rows(
         )
         uptime = None
         if "environment" in group or not group:
-            uptime = run_rows(
-                con,
+            uptime = s.rows(
                 "metrics_uptime",
                 with_uptime_minutes("metrics_uptime"),
                 {**params, **slo_params(config)},
