@@ -1431,17 +1431,16 @@ def test_a_session_reads_a_repeated_statement_once(
     loaded: Loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The overview's model, environment and fleet tables judge the same minutes: one read."""
-    import warehouse.session as session_module
+    from warehouse.db import run_rows as real
     from warehouse.session import session
 
     calls: list[str] = []
-    real = session_module.run_rows
 
     def counting(con: Any, name: str, sql: str, params: dict[str, Any]) -> Any:
         calls.append(name)
         return real(con, name, sql, params)
 
-    monkeypatch.setattr(session_module, "run_rows", counting)
+    monkeypatch.setattr("warehouse.session.run_rows", counting)
     with session(loaded.warehouse) as s:
         by_model = metrics(s, loaded.config, by=("environment", "model"))
         by_env = metrics(s, loaded.config, by=("environment",))
