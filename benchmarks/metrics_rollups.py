@@ -1,15 +1,22 @@
 """`hybridlens metrics` over 90 days of 10M+ spans: rollups against the raw spans.
 
     .venv/bin/python benchmarks/metrics_rollups.py [--spans 10000000] [--keep PATH]
+    .venv/bin/python benchmarks/metrics_rollups.py --cli WAREHOUSE [--runs 7]
 
 Fills a warehouse with synthetic request spans straight from SQL (generation is not what
 is measured), builds the rollups, then times `metrics()` and the same figures computed
-from the raw `spans` table with exact quantiles. Prints figures; asserts nothing.
+from the raw `spans` table with exact quantiles. With `--cli`, times the command itself end
+to end on an existing warehouse (a demo's, say), with Python's bytecode cache off and on,
+against `python -c pass` in the same run, since imports are most of its time and the
+machine's load moves every figure. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +28,8 @@ from warehouse.config import Config
 from warehouse.db import Warehouse, read_sql, run
 from warehouse.load import rebuild_rollups
 from warehouse.lock import lock_stats, reset_lock_stats
-from warehouse.metrics import filter_params, metrics, slo_params
+from warehouse.metrics import filter_params, metrics
+from warehouse.uptime import slo_params
 
 FILL = """
 INSERT INTO spans
@@ -47,11 +55,43 @@ FROM spans WHERE is_request GROUP BY ALL ORDER BY ALL
 """
 
 
+def _wall_ms(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - started) * 1000
+
+
+def time_cli(warehouse: Path, runs: int) -> None:
+    """Median wall time of `hybridlens metrics --format json`, bytecode cache off and on."""
+    command = [sys.executable, "-m", "hybridlens.cli", "metrics", "--warehouse", str(warehouse)]
+    command += ["--format", "json"]
+    for cache in ("off", "on"):
+        env = dict(os.environ)
+        if cache == "off":
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            _wall_ms(command, env)  # writes the bytecode the later runs read
+        cli, bare = [], []
+        for _ in range(runs):
+            cli.append(_wall_ms(command, env))
+            bare.append(_wall_ms([sys.executable, "-c", "pass"], env))
+        print(
+            f"hybridlens metrics, bytecode cache {cache}: median {statistics.median(cli):.0f} ms "
+            f"of {runs} (python -c pass: {statistics.median(bare):.0f} ms)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spans", type=int, default=10_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="keep the warehouse here")
+    parser.add_argument("--cli", type=Path, default=None, help="time the command on this file")
+    parser.add_argument("--runs", type=int, default=7, help="runs per --cli figure")
     args = parser.parse_args()
+    if args.cli is not None:
+        time_cli(args.cli, args.runs)
+        return
     tmp = tempfile.TemporaryDirectory()
     path = args.keep or Path(tmp.name) / "bench.duckdb"
     wh = Warehouse(path)

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from hybridlens import __version__, gpu_args
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
-from hybridlens.output import positive_float, positive_int, print_table
+from hybridlens.output import positive_float, positive_int, print_table, write_csv, write_json
 from hybridlens.output import progress_bar as _bar
-from warehouse.report import LoadReport, Status
 
 if TYPE_CHECKING:
     from warehouse.config import Config
     from warehouse.db import Warehouse
+    from warehouse.report import LoadReport
 
 log = logging.getLogger("hybridlens")
 
@@ -263,34 +263,26 @@ def cmd_ingest_traces(args: argparse.Namespace) -> int:
 
 def cmd_ingest_gpu(args: argparse.Namespace) -> int:
     from hybridlens.ingest_gpu import cmd_ingest_gpu as run
-    from warehouse.load import store_config
 
-    warehouse = _warehouse(args)
-    config, from_file = _config(args, warehouse)
-    if from_file:
-        store_config(warehouse, config.origin, config.to_json())
-    if args.prometheus:
-        if args.sources:
-            raise UsageError("give SOURCEs or --prometheus URL, not both")
-        from hybridlens import ingest_gpu_prometheus
-        from ingest.gpu.samples import rows
-
-        load = ingest_gpu_prometheus.readings_loader(warehouse, config, rows)
-        return ingest_gpu_prometheus.run(args, load=load)
-    return run(args, warehouse, config)
+    return run(args, *_stored_config(args))
 
 
 def cmd_collect_gpu(args: argparse.Namespace) -> int:
-    from hybridlens import collect_gpu, ingest_gpu_prometheus
-    from ingest.gpu.samples import rows
+    from hybridlens.collect_gpu import cmd_collect_gpu as run
+
+    return run(args, *_stored_config(args))
+
+
+def _stored_config(args: argparse.Namespace) -> tuple[Warehouse, Config]:
+    """The warehouse and config of a GPU load; a config file given is stored first, so the
+    after-publish hooks (GPU-hours, the cost model) use its settings."""
     from warehouse.load import store_config
 
     warehouse = _warehouse(args)
     config, from_file = _config(args, warehouse)
     if from_file:
         store_config(warehouse, config.origin, config.to_json())
-    load = ingest_gpu_prometheus.readings_loader(warehouse, config, rows)
-    return collect_gpu.run(args, load=load)
+    return warehouse, config
 
 
 def _url_or_path(path: Path) -> Path | str:
@@ -304,6 +296,8 @@ def _url_or_path(path: Path) -> Path | str:
 def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
     """The summary of a load on stderr; the exit status (1 when anything was quarantined,
     failed or truncated)."""
+    from warehouse.report import Status
+
     files = sum(1 for i in report.inputs if i.status is not Status.FAILED)
     print(
         f"loaded {report.rows('spans'):,} spans and {report.rows('evaluations'):,} evaluations "
@@ -334,29 +328,37 @@ def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from warehouse.metrics import check_group, metrics
+    """Reads the stored config and the figures over one connection and prints plain rows,
+    so the command imports neither Polars nor pyarrow (docs/dashboard.md has the timings)."""
+    from warehouse.config import find_file, resolve
+    from warehouse.metrics import check_group, metric_rows
+    from warehouse.session import session
 
     try:
         by = check_group(args.by.split(","))
     except ValueError as exc:  # a bad --by is the user's to fix, not a bug
         raise UsageError(str(exc)) from None
     warehouse = _warehouse(args)
-    config, _ = _config(args, warehouse)
-    frame = metrics(
-        warehouse,
-        config,
-        start=args.start,
-        end=args.end,
-        by=by,
-        environments=args.environment,
-        models=args.model,
-    )
+    # A config file is read before the warehouse is opened, so a bad one is named first.
+    config = resolve(args.config)[0] if find_file(args.config) is not None else None
+    with session(warehouse) as s:
+        if config is None:
+            config = resolve(None, s)[0]
+        result = metric_rows(
+            s,
+            config,
+            start=args.start,
+            end=args.end,
+            by=by,
+            environments=args.environment,
+            models=args.model,
+        )
     if args.format == "json":
-        sys.stdout.write(frame.write_json() + "\n")
+        sys.stdout.write(write_json(result.columns, result.rows) + "\n")
     elif args.format == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(write_csv(result.columns, result.rows))
     else:
-        print_table(frame)
+        print_table(result.columns, result.rows)
     return 0
 
 

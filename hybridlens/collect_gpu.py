@@ -21,6 +21,8 @@ from typing import Any
 from hybridlens.ingest_gpu_prometheus import LoadReadings
 from ingest.gpu.nvml import SOURCE, NvmlUnavailableError, init, load_nvml, sample
 from ingest.gpu.readings import UTIL, ReadOptions
+from warehouse.config import Config
+from warehouse.db import Warehouse
 
 
 def run(
@@ -65,3 +67,11 @@ def run(
         with contextlib.suppress(nvml.NVMLError):  # a driver gone meanwhile holds nothing
             nvml.nvmlShutdown()
     return worst
+
+
+def cmd_collect_gpu(args: argparse.Namespace, warehouse: Warehouse, config: Config) -> int:
+    """`hybridlens collect gpu`: NVML samples through the samples builder and the driver."""
+    from hybridlens.ingest_gpu_prometheus import readings_loader
+    from ingest.gpu.samples import rows
+
+    return run(args, load=readings_loader(warehouse, config, rows))

@@ -24,6 +24,7 @@ from ingest.files import Refused, Source, discover, is_url
 from ingest.gpu.collector import TABLE, GpuCollector
 from ingest.gpu.pull import BACKOFF_S, RETRIES, TIMEOUT_S, Endpoint, Pulled, pull_all
 from ingest.gpu.readings import ReadOptions
+from ingest.gpu.samples import rows
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.report import LoadReport, Status
@@ -118,6 +119,13 @@ def ingest_gpu(
 # -- the command ---------------------------------------------------------------------------
 def cmd_ingest_gpu(args: argparse.Namespace, warehouse: Warehouse, config: Config) -> int:
     """Run `ingest gpu` for parsed arguments; the exit status (1 when anything failed)."""
+    if getattr(args, "prometheus", None):
+        if args.sources:
+            raise UsageError("give SOURCEs or --prometheus URL, not both")
+        from hybridlens import ingest_gpu_prometheus
+
+        load = ingest_gpu_prometheus.readings_loader(warehouse, config, rows)
+        return ingest_gpu_prometheus.run(args, load=load)
     timezone = args.timezone or "UTC"
     try:
         ZoneInfo(timezone)

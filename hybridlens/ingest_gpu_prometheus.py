@@ -43,8 +43,9 @@ def readings_loader(warehouse: Warehouse, config: Config, build_rows: BuildRows)
     """A `load` for `run` and `collect gpu`: readings -> rows (`build_rows`, the samples
     builder) -> the one driver and publish, so `ingest_log`, `quarantine`, the merge and the
     after-publish hooks are the same as for files; a pull's `error` becomes a FAILED input."""
-    from ingest.driver import load, record_failure
+    from ingest.driver import load
     from ingest.files import Source
+    from warehouse.publish import record_failure
 
     def load_readings(
         source: str, uri: str, parsed: Parsed, options: ReadOptions, error: str | None

@@ -1,15 +1,23 @@
-"""What the command line writes for people: progress bars, tables, and argument checks.
+"""What the command line writes: progress bars, tables, JSON and CSV, and argument checks.
 
 Kept apart from `cli.py` so the parser stays readable; tqdm is imported only when a bar
-is drawn, so `--help` does not pay for it.
+is drawn, so `--help` does not pay for it. `metrics` prints plain rows (`columns`, a dict
+per row) rather than a Polars frame, so it never imports Polars: `write_json` and
+`write_csv` write exactly the bytes Polars's `write_json` / `write_csv` wrote for the same
+frame (tests/test_cli.py compares them value by value), so scripts that parse the output
+see no change.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+Rows = Sequence[dict[str, Any]]
 
 
 def positive_int(text: str) -> int:
@@ -62,21 +70,75 @@ def progress_bar(
     return update, close
 
 
-def print_table(frame: Any) -> None:
-    if frame.is_empty():
+def print_table(columns: Sequence[str], rows: Rows) -> None:
+    if not rows:
         print("no requests in the selected range", file=sys.stderr)
         return
-    headers = frame.columns
-    rows = [[_cell(v) for v in row] for row in frame.iter_rows()]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    headers = list(columns)
+    cells = [[_cell(r[c]) for c in headers] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    for r in rows:
+    for r in cells:
         print(
             "  ".join(
                 c.rjust(w) if i >= 1 and c[:1].isdigit() else c.ljust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
+
+
+def float_text(value: float) -> str:
+    """A float as Polars writes it: the shortest digits that read back exactly (Python's
+    repr), in positional notation from 1e-5 up to 1e16, else `1.5e-7` / `1e+16`."""
+    text = repr(value)
+    if "e" not in text or not math.isfinite(value):
+        return text
+    mantissa, _, exp = text.partition("e")
+    power = int(exp)
+    if power == -5:  # repr switches to an exponent one power sooner than Polars
+        sign = "-" if mantissa.startswith("-") else ""
+        return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+    return f"{mantissa}e{'+' if power > 0 else '-'}{abs(power)}"
+
+
+def _json_value(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "null"
+    if isinstance(value, float):
+        return float_text(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def write_json(columns: Sequence[str], rows: Rows) -> str:
+    """Rows as a JSON array of objects, with no spaces, as Polars's `write_json` writes."""
+    names = [json.dumps(c, ensure_ascii=False) + ":" for c in columns]
+    objects = (
+        "{" + ",".join(n + _json_value(r[c]) for n, c in zip(names, columns, strict=True)) + "}"
+        for r in rows
+    )
+    return "[" + ",".join(objects) + "]"
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return float_text(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    text = str(value)
+    if text == "" or any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def write_csv(columns: Sequence[str], rows: Rows) -> str:
+    """A header line and one line per row, quoted as Polars's `write_csv` quotes."""
+    lines = [",".join(_csv_field(c) for c in columns)]
+    lines.extend(",".join(_csv_field(r[c]) for c in columns) for r in rows)
+    return "\n".join(lines) + "\n"
 
 
 def _cell(value: Any) -> str:

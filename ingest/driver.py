@@ -29,7 +29,7 @@ from ingest.contract import Collected, Collector, Unit
 from ingest.files import Refused, Source, printable, unit_hash
 from warehouse.config import Config
 from warehouse.db import Warehouse
-from warehouse.publish import publish, publish_each
+from warehouse.publish import publish_each
 from warehouse.report import InputReport, LoadReport, Status
 from warehouse.stage import Stage
 
@@ -170,18 +170,6 @@ def publish_isolating(
     others still load. A busy warehouse is not an input's fault: that error propagates."""
     try:
         return publish_each(warehouse, stage, source=source, reason=_cannot, location="file")
-    finally:
-        stage.close()
-
-
-def record_failure(warehouse: Warehouse, uri: str, reason: str, *, source: str) -> LoadReport:
-    """One FAILED input in `ingest_log` and its one-sentence quarantine row, nothing else
-    (a URL that could not be pulled: there are no rows to stage)."""
-    stage = Stage()
-    try:
-        index = stage.begin(InputReport(uri, status=Status.FAILED, message=reason))
-        stage.reject(index, "file", reason, "")
-        return publish(warehouse, stage, source=source)
     finally:
         stage.close()
 

@@ -10,12 +10,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from otlp_factory import BASE_NS, NS, SpanSpec, jsonl, traces_request
 from test_boundaries import commands
 
+from hybridlens.output import write_csv, write_json
 from warehouse.metrics import METRIC_COLUMNS
 
 HOUR_NS = 3600 * NS
@@ -345,3 +349,106 @@ def test_a_missing_config_file_is_exit_2(tmp_path: Path, loaded: Path) -> None:
         "metrics", "--warehouse", loaded, "--config", tmp_path / "nope.toml", cwd=tmp_path
     )
     assert done.returncode == 2 and "nope.toml does not exist" in done.stderr
+
+
+# -- the output is Polars's, without Polars --------------------------------------------------------
+# `metrics` prints plain rows through hybridlens.output so it need not import Polars; these
+# prove the bytes are the ones Polars's writers produce for the same frame.
+NAMES = st.text(st.characters(codec="utf-8"), max_size=12)
+FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=1e-8, max_value=1e-3),  # small error rates: where notations differ
+    st.builds(lambda m, e: m * 10.0**e, st.floats(0.5, 10), st.integers(-20, 20)),
+)
+
+
+def _frame_and_rows(data: list[tuple[str | None, float | None, int | None]]) -> Any:
+    import polars as pl
+
+    schema = {"name": pl.String, "ratio": pl.Float64, "tokens": pl.Int128}
+    frame = pl.DataFrame(data, schema=schema, orient="row")
+    rows = [dict(zip(schema, row, strict=True)) for row in data]
+    return frame, list(schema), rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.none() | NAMES,
+            st.none() | FLOATS,
+            st.none() | st.integers(-(2**126), 2**126),
+        ),
+        max_size=6,
+    )
+)
+def test_json_and_csv_writers_write_what_polars_writes(
+    data: list[tuple[str | None, float | None, int | None]],
+) -> None:
+    frame, columns, rows = _frame_and_rows(data)
+    assert write_json(columns, rows) == frame.write_json()
+    assert write_csv(columns, rows) == frame.write_csv()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0.00001, 1.5e-7, -1.234567e-05, 1e16, 1e15, 1.2345678901234568e16, -0.0, 5e-324, 1e308],
+)
+def test_float_notation_switches_where_polars_switches(value: float) -> None:
+    frame, columns, rows = _frame_and_rows([("x", value, 1)])
+    assert write_json(columns, rows) == frame.write_json()
+    assert write_csv(columns, rows) == frame.write_csv()
+
+
+def test_hostile_names_are_escaped_and_quoted_like_polars() -> None:
+    names = ["a,b", 'q"x', "line\nnext", "cr\rx", "", " lead", "é\u2028", "\x00\x1f\x7f", "\\"]
+    frame, columns, rows = _frame_and_rows([(n, 0.5, 1) for n in names])
+    assert write_json(columns, rows) == frame.write_json()
+    assert write_csv(columns, rows) == frame.write_csv()
+    assert [r["name"] for r in json.loads(write_json(columns, rows))] == names
+    assert [r["name"] for r in csv.DictReader(io.StringIO(write_csv(columns, rows)))] == names
+
+
+def test_metrics_imports_no_polars_pyarrow_streamlit_or_plotly(
+    tmp_path: Path, loaded: Path
+) -> None:
+    """Half a second of the command's time was importing these; only `metrics`'s own
+    rows are printed, so none of them is needed."""
+    probe = (
+        "import sys\n"
+        "from hybridlens.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "heavy = {'polars', 'pyarrow', 'streamlit', 'plotly', 'pandas', 'numpy', 'scipy'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy), status, file=sys.stderr)\n"
+    )
+    for fmt in ("json", "csv", "table"):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "metrics", "--warehouse", str(loaded), "--format", fmt],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.stderr.strip().splitlines()[-1] == "[] 0", done.stderr
+        assert done.stdout
+
+
+def test_every_format_prints_exactly_what_the_polars_frame_printed(
+    tmp_path: Path, loaded: Path
+) -> None:
+    """The command's bytes against the frame `warehouse.metrics.metrics` returns (the one
+    pages use), written by Polars as the command did before it printed plain rows."""
+    from warehouse.config import Config
+    from warehouse.db import Warehouse
+    from warehouse.metrics import metrics
+
+    for by in ("environment,model", "environment,model,version", "none", "model"):
+        want = metrics(Warehouse(loaded), Config(), by=by.split(","))
+        got_json = hybridlens(
+            "metrics", "--warehouse", loaded, "--by", by, "--format", "json", cwd=tmp_path
+        )
+        got_csv = hybridlens(
+            "metrics", "--warehouse", loaded, "--by", by, "--format", "csv", cwd=tmp_path
+        )
+        assert got_json.stdout == want.write_json() + "\n"
+        assert got_csv.stdout == want.write_csv()

@@ -1410,3 +1410,45 @@ def test_the_t_quantile_matches_scipy(dof: int) -> None:
     from warehouse.definitions import t_quantile_975
 
     assert t_quantile_975(dof) == pytest.approx(float(stats.t.ppf(0.975, dof)), rel=1e-11)
+
+
+# -- plain rows and one session ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "by", [("environment", "model"), ("environment",), ("model", "version"), ()]
+)
+def test_metric_rows_are_the_frame_metrics_returns(loaded: Loaded, by: tuple[str, ...]) -> None:
+    """The command prints `metric_rows`, pages draw `metrics`: the same rows, in order."""
+    from warehouse.metrics import metric_rows
+
+    plain = metric_rows(loaded.warehouse, loaded.config, by=by)
+    frame = metrics(loaded.warehouse, loaded.config, by=by)
+    assert list(plain.columns) == frame.columns == [*by, *METRIC_COLUMNS]
+    assert plain.rows == frame.to_dicts()
+    assert plain.rows, "the fleet has requests in every grouping"
+
+
+def test_a_session_reads_a_repeated_statement_once(
+    loaded: Loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The overview's model, environment and fleet tables judge the same minutes: one read."""
+    from warehouse.db import run_rows as real
+    from warehouse.session import session
+
+    calls: list[str] = []
+
+    def counting(con: Any, name: str, sql: str, params: dict[str, Any]) -> Any:
+        calls.append(name)
+        return real(con, name, sql, params)
+
+    monkeypatch.setattr("warehouse.session.run_rows", counting)
+    with session(loaded.warehouse) as s:
+        by_model = metrics(s, loaded.config, by=("environment", "model"))
+        by_env = metrics(s, loaded.config, by=("environment",))
+        fleet = metrics(s, loaded.config, by=())
+        later = metrics(s, loaded.config, by=(), start=BASE + timedelta(hours=1))
+    assert calls.count("metrics_uptime") == 2, calls  # one per distinct range
+    assert calls.count("latency_percentiles") == 4, calls  # each grouping its own
+    assert by_model.equals(metrics(loaded.warehouse, loaded.config))
+    assert by_env.equals(metrics(loaded.warehouse, loaded.config, by=("environment",)))
+    assert fleet.equals(metrics(loaded.warehouse, loaded.config, by=()))
+    assert later.height == 1

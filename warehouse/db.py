@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
 
 from warehouse.errors import (
     ConfigError,
@@ -31,6 +30,9 @@ from warehouse.errors import (
     WarehouseMissingError,
 )
 from warehouse.lock import locked
+
+if TYPE_CHECKING:  # Polars (and the pyarrow it reads through) only where a frame is asked for
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +255,8 @@ def run(
     con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict[str, Any] | None = None
 ) -> pl.DataFrame:
     """Execute one statement, logging the failing query and turning errors into sentences."""
+    import polars as pl
+
     started = time.perf_counter()
     try:
         used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
@@ -265,3 +269,21 @@ def run(
         raise WarehouseError(f"the query {name!r} failed: {exc}") from exc
     log.debug("query %s took %.1f ms", name, (time.perf_counter() - started) * 1000)
     return result
+
+
+def run_rows(
+    con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """`run`, but rows as plain dicts: a command that only prints a few rows need not pay
+    half a second to import Polars and pyarrow (`hybridlens metrics`)."""
+    started = time.perf_counter()
+    try:
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+        cursor = con.execute(sql, used)
+        names = [d[0] for d in cursor.description or []]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.Error as exc:
+        log.error("query %s failed: %s\n%s\nparams=%r", name, exc, sql, params)
+        raise WarehouseError(f"the query {name!r} failed: {exc}") from exc
+    log.debug("query %s took %.1f ms", name, (time.perf_counter() - started) * 1000)
+    return rows

@@ -13,23 +13,29 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:  # the ratios need no Polars: `hybridlens metrics` answers without importing it
+    import polars as pl
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
 DOWN_PERIOD_GAP_MINUTES = 30  # down minutes at most this far apart are one down period
 
-DOWN_PERIOD_SCHEMA: dict[str, pl.DataType] = {
-    "environment": pl.String(),
-    "start": pl.Datetime("us", "UTC"),
-    "end": pl.Datetime("us", "UTC"),
-    "down_minutes": pl.Int64(),
-    "error_minutes": pl.Int64(),
-    "silent_minutes": pl.Int64(),
-    "requests": pl.Float64(),
-    "errors": pl.Float64(),
-}
+
+def down_period_schema() -> dict[str, pl.DataType]:
+    """The columns of `down_periods`, built on call so importing this module stays light."""
+    import polars as pl
+
+    return {
+        "environment": pl.String(),
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+        "down_minutes": pl.Int64(),
+        "error_minutes": pl.Int64(),
+        "silent_minutes": pl.Int64(),
+        "requests": pl.Float64(),
+        "errors": pl.Float64(),
+    }
 
 
 def finite(value: Any) -> float | None:
@@ -168,8 +174,11 @@ def down_periods(down: pl.DataFrame, gap_minutes: int = DOWN_PERIOD_GAP_MINUTES)
     minutes between them were judged up or not judged, so a period is where trouble was,
     not a claim that every minute in it was down.
     """
+    import polars as pl
+
+    schema = down_period_schema()
     if down.is_empty():
-        return pl.DataFrame(schema=DOWN_PERIOD_SCHEMA)
+        return pl.DataFrame(schema=schema)
     gap = timedelta(minutes=gap_minutes)
     return (
         down.sort("environment", "minute")
@@ -187,14 +196,16 @@ def down_periods(down: pl.DataFrame, gap_minutes: int = DOWN_PERIOD_GAP_MINUTES)
         )
         .drop("_id")
         .sort("environment", "start")
-        .select(list(DOWN_PERIOD_SCHEMA))
-        .cast(pl.Schema(DOWN_PERIOD_SCHEMA))
+        .select(list(schema))
+        .cast(pl.Schema(schema))
     )
 
 
 def availability_per(traffic: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     """Requests, errors and availability of `traffic` rows (requests, errors per group)
     summed over every other column, e.g. per period over all selected models."""
+    import polars as pl
+
     return (
         traffic.group_by(by)
         .agg(pl.col("requests").sum(), pl.col("errors").sum())

@@ -13,15 +13,16 @@ but no requests in the range still gets its row, so idle capacity is never out o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from warehouse.config import Config
 from warehouse.db import read_sql, run
 from warehouse.definitions import availability, error_rate
 from warehouse.gpu_definitions import IDLE_FREE, IDLE_HELD, unmonitored_gpu_hours
-from warehouse.session import Source, connection
+from warehouse.session import Session, Source, connection
+
+if TYPE_CHECKING:
+    import polars as pl
 
 GPU_COLUMNS = (
     "gpu_util_mean",
@@ -35,87 +36,112 @@ GPU_COLUMNS = (
 COST_COLUMNS = ("co2e_kg", "cost_per_gpu_hour")
 
 
-def gpu_figures(con: Any, group: tuple[str, ...], params: dict[str, Any]) -> pl.DataFrame | None:
-    """The GPU keys per environment (`group` names it) or for the fleet (`group` empty);
-    None when the rows are split in a way GPU time is not (by model or version alone, or a
-    model filter), so every key stays null."""
+Row = dict[str, Any]
+
+
+def gpu_rows(s: Session, group: tuple[str, ...], params: dict[str, Any]) -> dict[Any, Row] | None:
+    """The GPU keys per environment (`group` names it) or for the fleet (`group` empty), keyed
+    by the environment (or "all"); None when the rows are split in a way GPU time is not (by
+    model or version alone, or a model filter), so every key stays null. Plain rows, so
+    `hybridlens metrics` imports no Polars."""
     if params.get("models") or (group and "environment" not in group):
         return None
-    key = "environment" if group else "fleet"
-    params = {**params, "idle_held": IDLE_HELD, "idle_free": IDLE_FREE}
-    found = run(con, "metrics_gpu", read_sql("metrics_gpu"), params)
+    found = s.rows("metrics_gpu", read_sql("metrics_gpu"),
+                   {**params, "idle_held": IDLE_HELD, "idle_free": IDLE_FREE})  # fmt: skip
+    costs = s.rows("metrics_gpu_cost", read_sql("metrics_gpu_cost"), params)
     if not group:  # the fleet: every environment's sums added up (no samples: no row)
-        summed = found.select(pl.lit("all").alias("fleet"), pl.exclude("environment").sum())
-        found = summed.head(min(found.height, 1))
-    figures = found.select(
-        key,
-        gpu_util_mean=pl.when(pl.col("util_n") > 0).then(pl.col("util_sum") / pl.col("util_n")),
-        gpu_hours="gpu_hours",
-        idle_held_gpu_hours="idle_held_gpu_hours",
-        idle_free_gpu_hours="idle_free_gpu_hours",
-        energy_kwh=pl.col("energy_wh") / 1000.0,
+        if not found:
+            return {}
+        found = [{"environment": "all"} | {
+            k: sum(float(r[k] or 0) for r in found)
+            for k in ("gpu_hours", "idle_held_gpu_hours", "idle_free_gpu_hours", "energy_wh",
+                      "util_sum", "util_n")
+        }]  # fmt: skip
+        costs = _fleet_cost(costs)
+    by_env = {r["environment"]: r for r in costs}
+    out: dict[Any, Row] = {}
+    for r in found:
+        cost = by_env.get(r["environment"], {})
+        n = float(r["util_n"] or 0)
+        out[r["environment"]] = {
+            "gpu_util_mean": float(r["util_sum"]) / n if n > 0 else None,
+            "gpu_hours": _float(r["gpu_hours"]),
+            "idle_held_gpu_hours": _float(r["idle_held_gpu_hours"]),
+            "idle_free_gpu_hours": _float(r["idle_free_gpu_hours"]),
+            "energy_kwh": float(r["energy_wh"]) / 1000.0 if r["energy_wh"] is not None else None,
+            "co2e_kg": _float(cost.get("co2e_kg")),
+            "cost_per_gpu_hour": _float(cost.get("cost_per_gpu_hour")),
+        }
+    return out
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _fleet_cost(costs: list[Row]) -> list[Row]:
+    """The fleet's emissions and its total cost over its total capacity (null across
+    currencies, which do not add up)."""
+    if not costs:
+        return []
+    co2 = [float(r["co2e_kg"]) for r in costs if r["co2e_kg"] is not None]
+    one_currency = len({r["currency"] for r in costs}) == 1 and all(
+        r["currencies"] == 1 for r in costs
     )
-    costs = cost_figures(con, key, params)
-    return figures.join(costs, on=key, how="left").select(key, *GPU_COLUMNS)
+    capacity = sum(float(r["capacity_gpu_hours"] or 0) for r in costs)
+    cost = sum(float(r["cost"] or 0) for r in costs)
+    return [
+        {
+            "environment": "all",
+            "co2e_kg": sum(co2) if co2 else None,
+            "cost_per_gpu_hour": cost / capacity if one_currency and capacity else None,
+        }
+    ]
 
 
-def cost_figures(con: Any, key: str, params: dict[str, Any]) -> pl.DataFrame:
-    """Per `key` (environment, or `fleet`): `co2e_kg` and `cost_per_gpu_hour` over the range,
-    from the cost model's modelled rows in `billing` (`metrics_gpu_cost.sql`). An environment
-    without a cost model has no row, so both keys read null there; the fleet's cost per
-    GPU-hour is its total cost over its total capacity, null across currencies."""
-    found = run(con, "metrics_gpu_cost", read_sql("metrics_gpu_cost"), params)
-    if key == "fleet":
-        if found.is_empty():
-            return pl.DataFrame(schema={key: pl.String} | {c: pl.Float64 for c in COST_COLUMNS})
-        one_currency = found["currency"].n_unique() == 1 and bool((found["currencies"] == 1).all())
-        capacity = float(found["capacity_gpu_hours"].sum() or 0)
-        co2 = found["co2e_kg"].drop_nulls()
-        return pl.DataFrame(
-            {
-                "fleet": ["all"],
-                "co2e_kg": [float(co2.sum()) if len(co2) else None],
-                "cost_per_gpu_hour": [
-                    float(found["cost"].sum()) / capacity if one_currency and capacity else None
-                ],
-            },
-            schema={"fleet": pl.String, "co2e_kg": pl.Float64, "cost_per_gpu_hour": pl.Float64},
-        )
-    return found.select(
-        key, pl.col("co2e_kg").cast(pl.Float64), pl.col("cost_per_gpu_hour").cast(pl.Float64)
-    )
-
-
-def join_gpu(frame: pl.DataFrame, group: tuple[str, ...], gpu: pl.DataFrame | None) -> pl.DataFrame:
-    """`frame` (metrics' rows: its group columns, or `fleet`, then the request figures) with
-    the GPU keys, sorted as `metrics` sorts; an environment with GPU figures but no row
-    gains one."""
-    keys = list(group) or ["fleet"]
-    nulls = [pl.lit(None, dtype=pl.Float64).alias(c) for c in GPU_COLUMNS]
-    if gpu is None or gpu.is_empty():
-        return frame.with_columns(nulls)  # already sorted by `assemble`
-    key = keys[0] if group else "fleet"
+def join_gpu(rows: list[Row], keys: tuple[str, ...], gpu: dict[Any, Row] | None) -> list[Row]:
+    """`rows` (metrics' rows: the group columns, or `fleet`, then the request figures) with
+    the GPU keys; a row split by model or version gets nulls, and an environment with GPU
+    figures but no row gains one (no requests), so idle capacity is never out of sight."""
+    nulls = dict.fromkeys(GPU_COLUMNS)
+    if gpu is None:
+        for r in rows:
+            r.update(nulls)
+        return rows
+    key = "environment" if "environment" in keys else "fleet"
     others = [k for k in keys if k != key]
-    whole = pl.all_horizontal([pl.col(k).is_null() for k in others]) if others else pl.lit(True)
-    present = frame.select(key).unique()
-    joined = frame.join(gpu, on=key, how="left")
-    # rows split by model or version carry no GPU figures of their own
-    joined = joined.with_columns(
-        [pl.when(whole).then(pl.col(c)).otherwise(None).alias(c) for c in GPU_COLUMNS]
-    )
-    missing = gpu.join(present, on=key, how="anti")
-    if missing.is_empty():
-        return joined.sort(keys, nulls_last=True)
-    rows = missing.with_columns(
-        [pl.lit(None, dtype=pl.String).alias(k) for k in others],
-        requests=pl.lit(0, dtype=pl.Int64),
-        errors=pl.lit(0, dtype=pl.Int64),
-        error_rate=pl.lit(error_rate(0.0, 0.0), dtype=pl.Float64),
-        availability=pl.lit(availability(0.0, 0.0), dtype=pl.Float64),
-        accuracy_n=pl.lit(0, dtype=pl.Int64),
-    )
-    both = pl.concat([joined, rows], how="diagonal_relaxed").select(joined.columns)
-    return both.sort(keys, nulls_last=True)
+    present = set()
+    for r in rows:
+        present.add(r[key])
+        whole = all(r[k] is None for k in others)
+        r.update(gpu.get(r[key], nulls) if whole else nulls)
+    if not gpu:
+        return rows
+    for name, figures in gpu.items():
+        if name in present:
+            continue
+        rows.append(
+            {
+                key: name,
+                **dict.fromkeys(others),
+                "requests": 0,
+                "errors": 0,
+                "error_rate": error_rate(0.0, 0.0),
+                "availability": availability(0.0, 0.0),
+                "uptime": None,
+                "latency_p50_ms": None,
+                "latency_p95_ms": None,
+                "latency_p99_ms": None,
+                "accuracy": None,
+                "accuracy_n": 0,
+                "accuracy_lo": None,
+                "accuracy_hi": None,
+                "input_tokens": None,
+                "output_tokens": None,
+                **figures,
+            }
+        )
+    return sorted(rows, key=lambda r: tuple((r[k] is None, r[k] or "") for k in keys))
 
 
 def unmonitored_by_pool(
@@ -124,6 +150,8 @@ def unmonitored_by_pool(
     """Per configured pool with a stated `count`: its capacity GPU-hours over the whole hours
     [start, end), the monitored GPU-hours, and the unmonitored rest (never below 0): the
     hours whose cost the cost model keeps and pages show as unmonitored."""
+    import polars as pl
+
     hours = (end - start).total_seconds() / 3600.0
     with connection(warehouse) as con:
         found = run(con, "gpu_pool_hours", read_sql("gpu_pool_hours"), {"start": start, "end": end})

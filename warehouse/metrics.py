@@ -2,22 +2,32 @@
 
 Every figure comes from the rollups, so a month of data answers in well under a second;
 `tests/test_warehouse_metrics.py` checks each one against numpy on the raw spans.
+
+`metric_rows` computes them as plain Python rows straight from DuckDB, so the command line
+prints them without importing Polars and pyarrow (half of `hybridlens metrics`'s time);
+`metrics` is the same rows as a Polars frame for pages and reports. Columns that exist per
+environment only (uptime now, GPU figures next) are read as their own rows keyed by
+environment and joined onto every row of that environment in `assemble`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from warehouse.config import Config
 from warehouse.db import read_sql, run
 from warehouse.definitions import accuracy_interval, availability, error_rate
 from warehouse.definitions import uptime as fleet_uptime
-from warehouse.gpu_metrics import GPU_COLUMNS, gpu_figures, join_gpu
-from warehouse.session import Source, connection
-from warehouse.uptime import uptime_by_environment
+from warehouse.gpu_metrics import GPU_COLUMNS, gpu_rows, join_gpu
+from warehouse.session import Source, reading
+from warehouse.uptime import slo_params, with_uptime_minutes
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Row = dict[str, Any]
 
 GROUP_COLUMNS = ("environment", "model", "version")
 METRIC_COLUMNS = (
@@ -75,18 +85,49 @@ def filter_params(
     }
 
 
+def _latency_sql(group: tuple[str, ...]) -> str:
+    return read_sql("latency_percentiles").format(group=", ".join(group) or "fleet")
+
+
 def latency_percentiles(
     con: Any, group: tuple[str, ...], params: dict[str, Any], grain: str = "hour"
 ) -> pl.DataFrame:
     """p50/p95/p99 and requests per `group` from latency_percentiles.sql, the one
     percentile query. `group` may name `period` (the UTC `grain`); () is the whole fleet."""
-    cols = ", ".join(group) or "fleet"
-    sql = read_sql("latency_percentiles").format(group=cols)
-    frame = run(con, "latency_percentiles", sql, {**params, "grain": grain})
+    frame = run(con, "latency_percentiles", _latency_sql(group), {**params, "grain": grain})
     return frame if group else frame.drop("fleet")
 
 
-def metrics(
+# Polars types of `metric_rows`'s columns, by name, for the frame `metrics` returns; a group
+# column is a string. Names, not types, so this module imports no Polars.
+METRIC_TYPES = {
+    "requests": "Int64",
+    "errors": "Int64",
+    "error_rate": "Float64",
+    "availability": "Float64",
+    "uptime": "Float64",
+    "latency_p50_ms": "Float64",
+    "latency_p95_ms": "Float64",
+    "latency_p99_ms": "Float64",
+    "accuracy": "Float64",
+    "accuracy_n": "Int64",
+    "accuracy_lo": "Float64",
+    "accuracy_hi": "Float64",
+    "input_tokens": "Int128",
+    "output_tokens": "Int128",
+    **dict.fromkeys(GPU_COLUMNS, "Float64"),
+}
+
+
+@dataclass(frozen=True)
+class MetricRows:
+    """`metrics`'s result as plain rows: `columns` in order, each row a dict of them."""
+
+    columns: tuple[str, ...]
+    rows: list[Row]
+
+
+def metric_rows(
     warehouse: Source,
     config: Config,
     *,
@@ -95,7 +136,7 @@ def metrics(
     by: tuple[str, ...] | list[str] = ("environment", "model"),
     environments: list[str] | None = None,
     models: list[str] | None = None,
-) -> pl.DataFrame:
+) -> MetricRows:
     """One row per group with exactly the group columns and METRIC_COLUMNS, sorted.
 
     `by=()` is one row of fleet totals over the filters; its uptime counts the minutes of
@@ -104,14 +145,16 @@ def metrics(
     """
     group = check_group(by)
     cols = ", ".join(group) or "'all' AS fleet"
-    keys = list(group) or ["fleet"]
+    keys = tuple(group) or ("fleet",)
     params = filter_params(start, end, environments, models)
-    with connection(warehouse) as con:
-        counts = run(con, "metrics_counts", read_sql("metrics_counts").format(group=cols), params)
-        latency = latency_percentiles(con, group, params).drop("requests")
-        named = [m for m in config.models if m.evaluation]
-        accuracy = run(
-            con,
+    named = [m for m in config.models if m.evaluation]
+    with reading(warehouse) as s:
+        counts = s.rows("metrics_counts", read_sql("metrics_counts").format(group=cols), params)
+        latency = [  # its `requests` is the histogram's count: `counts` has the real one
+            {k: v for k, v in r.items() if k != "requests"}
+            for r in s.rows("latency_percentiles", _latency_sql(group), {**params, "grain": "hour"})
+        ]
+        accuracy = s.rows(
             "metrics_accuracy",
             read_sql("metrics_accuracy").format(
                 group=", ".join(f"a.{c}" for c in group) or "'all' AS fleet"
@@ -124,80 +167,111 @@ def metrics(
         )
         uptime = None
         if "environment" in group or not group:
-            uptime = uptime_by_environment(con, config, params)
-        gpu = gpu_figures(con, group, params)
-    if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
-        counts = counts.filter(pl.col("requests").is_not_null())
-        accuracy = accuracy.filter(pl.col("accuracy_n").is_not_null())
-        latency = latency.with_columns(fleet=pl.lit("all"))
-        if uptime is not None:
-            up, down = int(uptime["up_minutes"].sum()), int(uptime["down_minutes"].sum())
-            uptime = pl.DataFrame(
-                {"fleet": ["all"], "uptime": [fleet_uptime(up, down)]},
-                schema={"fleet": pl.String, "uptime": pl.Float64},
+            uptime = s.rows(
+                "metrics_uptime",
+                with_uptime_minutes("metrics_uptime"),
+                {**params, **slo_params(config)},
             )
-    frame = join_gpu(assemble(tuple(keys), counts, latency, accuracy, uptime), group, gpu)
-    return frame if group else frame.drop("fleet")
+        gpu = gpu_rows(s, group, params)
+    if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
+        counts = [r for r in counts if r["requests"] is not None]
+        accuracy = [r for r in accuracy if r["accuracy_n"] is not None]
+        if uptime is not None:
+            up = sum(int(r["up_minutes"]) for r in uptime)
+            down = sum(int(r["down_minutes"]) for r in uptime)
+            uptime = [{"fleet": "all", "uptime": fleet_uptime(up, down)}]
+    rows = join_gpu(assemble(keys, counts, latency, accuracy, uptime), keys, gpu)
+    if not group:
+        for r in rows:
+            del r["fleet"]
+    return MetricRows(tuple(group) + METRIC_COLUMNS, rows)
+
+
+def metrics(
+    warehouse: Source,
+    config: Config,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    by: tuple[str, ...] | list[str] = ("environment", "model"),
+    environments: list[str] | None = None,
+    models: list[str] | None = None,
+) -> pl.DataFrame:
+    """`metric_rows` as a Polars frame (group columns as strings, METRIC_TYPES)."""
+    import polars as pl
+
+    result = metric_rows(
+        warehouse,
+        config,
+        start=start,
+        end=end,
+        by=by,
+        environments=environments,
+        models=models,
+    )
+    schema = {c: getattr(pl, METRIC_TYPES.get(c, "String")) for c in result.columns}
+    return pl.DataFrame(
+        [tuple(r[c] for c in result.columns) for r in result.rows], schema=schema, orient="row"
+    )
+
+
+def _merge(keys: tuple[str, ...], *parts: list[Row]) -> dict[tuple[Any, ...], Row]:
+    """Rows of every part joined on `keys` (a full join: a group in any part is a row)."""
+    merged: dict[tuple[Any, ...], Row] = {}
+    for part in parts:
+        for r in part:
+            merged.setdefault(tuple(r[k] for k in keys), {}).update(r)
+    return merged
+
+
+def _sort_key(keys: tuple[str, ...]) -> Any:
+    """Ascending by each key, a missing value after every present one."""
+    return lambda r: tuple((r[k] is None, r[k] or "") for k in keys)
 
 
 def assemble(
-    group: tuple[str, ...],
-    counts: pl.DataFrame,
-    latency: pl.DataFrame,
-    accuracy: pl.DataFrame,
-    uptime: pl.DataFrame | None,
-) -> pl.DataFrame:
-    keys = list(group)
-    frame = counts.join(latency, on=keys, how="full", coalesce=True).join(
-        accuracy, on=keys, how="full", coalesce=True
-    )
-    if uptime is not None:
-        key = "environment" if "environment" in keys else "fleet"
-        frame = frame.join(uptime.select(key, "uptime"), on=key, how="left")
-    else:
-        frame = frame.with_columns(uptime=pl.lit(None, dtype=pl.Float64))
-    rows = []
-    for r in frame.iter_rows(named=True):
-        requests = r["requests"] or 0.0
-        errors = r["errors"] or 0.0
+    keys: tuple[str, ...],
+    counts: list[Row],
+    latency: list[Row],
+    accuracy: list[Row],
+    uptime: list[Row] | None,
+) -> list[Row]:
+    """The figures of each group from the sums the queries return.
+
+    `uptime` has one row per environment (or the one fleet row): it is joined onto every
+    row of that environment, the way a further per-environment set of columns would be.
+    """
+    per_environment: dict[Any, Row] = {}
+    key = "environment" if "environment" in keys else "fleet"
+    for r in uptime or []:
+        per_environment[r[key]] = {"uptime": r["uptime"]}
+    out = []
+    for r in sorted(_merge(keys, counts, latency, accuracy).values(), key=_sort_key(keys)):
+        got = r.get
+        requests = got("requests") or 0.0
+        errors = got("errors") or 0.0
         lo, mean, hi = accuracy_interval(
-            r["accuracy_n"], r["score_sum"], r["score_sumsq"], r["n_binary"]
+            got("accuracy_n"), got("score_sum"), got("score_sumsq"), got("n_binary")
         )
-        rows.append(
+        extra = per_environment.get(r[key], {}) if uptime is not None else {}
+        tokens_in, tokens_out = got("input_tokens"), got("output_tokens")
+        out.append(
             {
                 **{k: r[k] for k in keys},
                 "requests": round(requests),
                 "errors": round(errors),
                 "error_rate": error_rate(requests, errors),
                 "availability": availability(requests, errors),
-                "uptime": r["uptime"],
-                "latency_p50_ms": r["latency_p50_ms"],
-                "latency_p95_ms": r["latency_p95_ms"],
-                "latency_p99_ms": r["latency_p99_ms"],
+                "uptime": extra.get("uptime"),
+                "latency_p50_ms": got("latency_p50_ms"),
+                "latency_p95_ms": got("latency_p95_ms"),
+                "latency_p99_ms": got("latency_p99_ms"),
                 "accuracy": mean,
-                "accuracy_n": int(r["accuracy_n"] or 0),
+                "accuracy_n": int(got("accuracy_n") or 0),
                 "accuracy_lo": lo,
                 "accuracy_hi": hi,
-                "input_tokens": int(r["input_tokens"]) if r["input_tokens"] is not None else None,
-                "output_tokens": int(r["output_tokens"])
-                if r["output_tokens"] is not None
-                else None,
+                "input_tokens": int(tokens_in) if tokens_in is not None else None,
+                "output_tokens": int(tokens_out) if tokens_out is not None else None,
             }
         )
-    schema = {k: pl.String for k in keys} | {
-        "requests": pl.Int64,
-        "errors": pl.Int64,
-        "error_rate": pl.Float64,
-        "availability": pl.Float64,
-        "uptime": pl.Float64,
-        "latency_p50_ms": pl.Float64,
-        "latency_p95_ms": pl.Float64,
-        "latency_p99_ms": pl.Float64,
-        "accuracy": pl.Float64,
-        "accuracy_n": pl.Int64,
-        "accuracy_lo": pl.Float64,
-        "accuracy_hi": pl.Float64,
-        "input_tokens": pl.Int128,
-        "output_tokens": pl.Int128,
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row").sort(keys, nulls_last=True)
+    return out

@@ -337,3 +337,15 @@ def _log_input(
         },
         what="writing the ingest log",
     )
+
+
+def record_failure(warehouse: Warehouse, uri: str, reason: str, *, source: str) -> LoadReport:
+    """One FAILED input in `ingest_log` and its one-sentence quarantine row, nothing else
+    (a URL that could not be pulled: there are no rows to stage)."""
+    stage = Stage()
+    try:
+        index = stage.begin(InputReport(uri, status=Status.FAILED, message=reason))
+        stage.reject(index, "file", reason, "")
+        return publish(warehouse, stage, source=source)
+    finally:
+        stage.close()

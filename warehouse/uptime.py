@@ -13,12 +13,13 @@ a span from the future in one environment moves no other environment's figures.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from warehouse.config import Config
 from warehouse.db import read_sql, run
+
+if TYPE_CHECKING:  # `metrics` imports this module's SQL helpers without importing Polars
+    import polars as pl
 
 
 def _statements(name: str) -> list[str]:
