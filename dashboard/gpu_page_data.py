@@ -18,6 +18,7 @@ class GpuPage:
     utilization: pl.DataFrame  # per GPU and period (the filters' grain)
     fleet: pl.DataFrame  # per GPU over the range
     daily: pl.DataFrame  # per environment and day
+    costs: pl.DataFrame  # the cost model's rows per environment, day and currency
     idle_threshold: float  # percent
 
 
@@ -28,5 +29,6 @@ def gpu_page(warehouse: Warehouse, config: Config, f: Filters) -> GpuPage:
             utilization=gpu_reads.utilization(s, f.start, f.end, envs, grain=f.grain),
             fleet=gpu_reads.fleet(s, f.start, f.end, envs),
             daily=gpu_reads.daily(s, f.start, f.end, envs),
+            costs=gpu_reads.modelled_costs(s, f.start, f.end, envs),
             idle_threshold=config.gpu.idle_threshold_percent,
         )

@@ -13,11 +13,14 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.traces import ingest_paths
 from sample_data.generator import generate
-from warehouse.config import parse
+from warehouse.config import load_file
+from warehouse.cost_ledger import cost_days
 from warehouse.db import Warehouse
+from warehouse.load import store_config
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 PAGE = "views/gpus.py"
+SCENARIO = Path(__file__).resolve().parents[1] / "sample_data" / "scenario.toml"
 RAW_MISSING = re.compile(r"\b(nan|NaN|None|inf)\b")
 
 
@@ -46,7 +49,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     root: Path = tmp_path_factory.mktemp("gpus")
     generate(root / "data", days=3, seed=7, scale=0.1, end=END, gpu=False)
     wh = Warehouse(root / "w.duckdb")
-    report = ingest_paths(wh, [root / "data" / "traces"], parse({}, "test"))
+    config = load_file(SCENARIO)  # Frankfurt's and Munich's pools have a cost model
+    store_config(wh, config.origin, config.to_json())
+    report = ingest_paths(wh, [root / "data" / "traces"], config)
     assert report.ok
     rollup_rows(wh)
     return wh
@@ -93,3 +98,17 @@ def test_no_raw_missing_values_and_hostile_hosts_stay_text(page: AppTest) -> Non
     for text in markdown_texts(page) + dataframe_cells(page):
         assert not RAW_MISSING.search(text), text
     assert all("<b>ip-1</b>" not in s for s in plotly_specs(page))
+
+
+def test_the_modelled_cost_per_gpu_hour_is_the_cost_models(
+    page: AppTest, warehouse: Warehouse
+) -> None:
+    costs = next(df.value for df in page.dataframe if "Per GPU-hour" in df.value.columns)
+    assert costs["Environment"].tolist() == ["dc-frankfurt", "edge-munich"]
+    assert set(costs["Basis"]) == {"modelled (full cost)"}
+    days = cost_days(warehouse, END - timedelta(days=3), END)
+    for env, shown in zip(costs["Environment"], costs["Per GPU-hour"], strict=True):
+        mine = days.filter(days["environment"] == env)
+        want = float(mine["cost"].sum()) / float(mine["capacity_gpu_hours"].sum())
+        assert shown == round(want, 2)
+    assert any("Modelled on-prem and edge cost per day" in s for s in plotly_specs(page))

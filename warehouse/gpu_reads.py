@@ -7,7 +7,8 @@ parameters, so every GPU figure on a page is a query a user can run in DuckDB. L
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 
@@ -16,7 +17,7 @@ from warehouse.metrics import filter_params
 from warehouse.session import Source, connection
 
 
-def _query(source: Source, name: str, params: dict[str, object]) -> pl.DataFrame:
+def _query(source: Source, name: str, params: dict[str, Any]) -> pl.DataFrame:
     with connection(source) as con:
         return run(con, name, read_sql(name), params)
 
@@ -54,3 +55,22 @@ def daily(
 ) -> pl.DataFrame:
     """GPU-hours by state, utilization and energy per environment and day."""
     return _query(source, "gpu_daily", filter_params(start, end, environments, None))
+
+
+def modelled_costs(
+    source: Source,
+    start: datetime | None,
+    end: datetime | None,
+    environments: list[str] | None = None,
+) -> pl.DataFrame:
+    """The cost model's rows per environment, day and currency in [start, end): full cost,
+    its busy / idle-held / idle-free / unmonitored split, capacity, energy and emissions
+    (`cost_environment_days.sql`, the query `metrics` and the cost docs use)."""
+    params = {
+        "lo": start or datetime(1970, 1, 1, tzinfo=UTC),
+        "hi": end or datetime(9999, 1, 1, tzinfo=UTC),
+    }
+    frame = _query(source, "cost_environment_days", params)
+    if environments:
+        frame = frame.filter(pl.col("environment").is_in(environments))
+    return frame

@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.figure_parts import environment_colors
 from dashboard.formatting import DASH, fmt_count, fmt_time
+from dashboard.gpu_cost_figures import cost_table, idle_cost_figure
 from dashboard.gpu_figures import (
     BUSY_LOOKING_SM,
     BUSY_LOOKING_UTIL,
@@ -127,6 +128,24 @@ def main() -> None:
         st.plotly_chart(hours_by_state_figure(g.daily, colors), config=PLOT_CONFIG)
     with right:
         st.plotly_chart(energy_figure(g.daily, colors), config=PLOT_CONFIG)
+    st.subheader("What the capacity costs")
+    costs = cost_table(g.costs)
+    if costs.is_empty():
+        st.info(
+            "No selected environment has a cost model. Give an on-prem or edge pool a `cost` "
+            "table in the config (docs/cost-model.md) to see what its GPUs cost; a cloud's cost "
+            "is its bill."
+        )
+    else:
+        st.dataframe(costs, hide_index=True)
+        st.caption(
+            "Modelled for on-prem and edge pools: amortization from the purchase date, fixed "
+            "monthly cost and energy × PUE × the power price, per day, split by GPU-hours into "
+            "busy, idle-held, idle-free and unmonitored (hours with no samples keep their "
+            "cost). Per GPU-hour is the cost over the pools' whole capacity, so it compares "
+            "with a cloud's price per GPU-hour."
+        )
+        st.plotly_chart(idle_cost_figure(g.costs), config=PLOT_CONFIG)
     st.subheader("Memory headroom and power by pool")
     st.dataframe(headroom_table(g.fleet), hide_index=True)
     st.caption(
