@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figure_parts import empty_figure, layout, naive_utc
-from dashboard.formatting import safe
+from dashboard.formatting import DASH, safe
 
 COST_PARTS = (  # column, label, colour
     ("busy_cost", "busy", "#0072B2"),
@@ -53,12 +53,12 @@ def cost_table(costs: pl.DataFrame) -> pl.DataFrame:
                 "Environment": r["environment"],
                 "Basis": "modelled (full cost)",
                 "Currency": r["currency"],
-                "Cost": round(r["cost"], 2),
-                "Per GPU-hour": round(per_hour, 2) if per_hour is not None else None,
-                "Idle cost": round(r["idle"], 2),
-                "Idle share": f"{r['idle'] / r['cost']:.0%}" if r["cost"] else "—",
-                "GPU energy (kWh)": round(r["energy_kwh"] or 0.0, 1),
-                "CO₂e (kg)": round(r["co2e_kg"], 1) if not r["no_co2"] else None,
+                "Cost": f"{r['cost']:,.2f}",
+                "Per GPU-hour": f"{per_hour:,.2f}" if per_hour is not None else DASH,
+                "Idle cost": f"{r['idle']:,.2f}",
+                "Idle share": f"{r['idle'] / r['cost']:.0%}" if r["cost"] else DASH,
+                "GPU energy (kWh)": f"{r['energy_kwh'] or 0.0:,.1f}",
+                "CO₂e (kg)": f"{r['co2e_kg']:,.1f}" if not r["no_co2"] else DASH,
             }
         )
     return pl.DataFrame(out)

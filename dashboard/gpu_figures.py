@@ -138,7 +138,7 @@ def idle_table(fleet: pl.DataFrame, threshold: float) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "Environment": idle["environment"].to_list(),
-            "Pool": idle["pool"].to_list(),
+            "Pool": [p or DASH for p in idle["pool"].to_list()],
             "Host": idle["host"].to_list(),
             "GPU": [u[:12] for u in idle["gpu_uuid"].to_list()],
             "State": [IDLE_HELD if w else IDLE_FREE for w in idle["workload"].to_list()],
@@ -153,10 +153,9 @@ def idle_table(fleet: pl.DataFrame, threshold: float) -> pl.DataFrame:
                 )
             ],
             f"Mean util (%, idle < {threshold:g})": [
-                round(v, 1) if v is not None else None for v in idle["util_mean"].to_list()
+                _num(v, 1) for v in idle["util_mean"].to_list()
             ],
         },
-        schema_overrides={f"Mean util (%, idle < {threshold:g})": pl.Float64},
     )
 
 
@@ -175,8 +174,8 @@ def busy_looking_idle(fleet: pl.DataFrame) -> pl.DataFrame:
             "Host": found["host"].to_list(),
             "GPU": [u[:12] for u in found["gpu_uuid"].to_list()],
             "Held by": [w or DASH for w in found["workload"].to_list()],
-            "Utilization (%)": [round(v, 1) for v in found["util_mean"].to_list()],
-            "SM activity": [round(v, 3) for v in found["sm_active_mean"].to_list()],
+            "Utilization (%)": [_num(v, 1) for v in found["util_mean"].to_list()],
+            "SM activity": [_num(v, 3) for v in found["sm_active_mean"].to_list()],
         }
     )
 
@@ -201,7 +200,7 @@ def headroom_table(fleet: pl.DataFrame) -> pl.DataFrame:
         {
             "Environment": pools["environment"].to_list(),
             "Pool": [p or DASH for p in pools["pool"].to_list()],
-            "GPU": pools["gpu_model"].to_list(),
+            "GPU": [m or DASH for m in pools["gpu_model"].to_list()],
             "GPUs seen": pools["gpus"].to_list(),
             "Mean memory used (GiB)": [_gib(v, gib) for v in pools["memory_used_mib_mean"]],
             "Least headroom (GiB)": [_gib(v, gib) for v in pools["memory_headroom_mib_min"]],
@@ -212,5 +211,10 @@ def headroom_table(fleet: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _gib(value: float | None, gib: float) -> float | None:
-    return round(value / gib, 1) if value is not None else None
+def _gib(value: float | None, gib: float) -> str:
+    return _num(value / gib if value is not None else None, 1)
+
+
+def _num(value: float | None, digits: int) -> str:
+    """A figure as the tables print it; a missing one (not measured) as a dash."""
+    return f"{value:,.{digits}f}" if value is not None else DASH

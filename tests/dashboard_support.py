@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from otlp_factory import BASE_NS, SpanSpec, jsonl, traces_request
 
+from hybridlens.ingest_gpu import GpuInput, ingest_gpu
 from ingest.traces import ingest_paths
 from sample_data.generator import generate
 from warehouse.config import Config, parse
@@ -37,7 +38,9 @@ HOSTILE_MODEL = "<img src=x onerror=alert(1)>"
 PAGES = {
     None: "Fleet overview",
     "views/environments.py": "Environments",
+    "views/gpus.py": "GPUs",
 }
+HOSTILE_HOST = "<script>alert(1)</script>gpu-host"
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def hostile_spans(path: Path) -> None:
 def build_scenario(root: Path) -> Scenario:
     """Generate, configure and ingest the test scenario under `root` (about 2 s)."""
     data = root / "scenario"
-    generate(data, days=DAYS, seed=7, scale=0.1, end=END, gpu=False)
+    generate(data, days=DAYS, seed=7, scale=0.1, end=END)
     hostile = root / "hostile"
     hostile.mkdir()
     hostile_spans(hostile / "hostile.jsonl")
@@ -86,7 +89,32 @@ def build_scenario(root: Path) -> Scenario:
     store_config(warehouse, config.origin, config.to_json())
     summary = ingest_paths(warehouse, [data / "traces", data / "logs", hostile], config)
     assert summary.ok, summary.failures
+    # GPU telemetry through the real `ingest gpu` path: the history (the last day's 1,440
+    # minute scrapes are left out: they cost a minute and the pages read the same hours),
+    # and one scrape whose host and environment try HTML injection.
+    gpu_files = [
+        p for p in sorted((data / "gpu").rglob("*")) if p.is_file() and "dcgm" not in p.parts
+    ]
+    hostile_scrape(hostile / "hostile.prom")
+    inputs = [GpuInput(str(p)) for p in gpu_files]
+    inputs.append(GpuInput(str(hostile / "hostile.prom"), environment=HOSTILE_ENV))
+    loaded = ingest_gpu(warehouse, inputs, config)
+    assert loaded.report.ok, loaded.report.failures
     return Scenario(warehouse, config, data)
+
+
+def hostile_scrape(path: Path) -> None:
+    """A DCGM scrape an hour before the end whose labels try markdown and HTML injection."""
+    labels = (
+        f'gpu="0",UUID="GPU-0bad0bad-0000-4000-8000-000000000001",modelName="<img src=x>",'
+        f'Hostname="{HOSTILE_HOST}"'
+    )
+    stamp = (END - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path.write_text(
+        f"# scraped at {stamp}\n"
+        f"DCGM_FI_DEV_GPU_UTIL{{{labels}}} 42\nDCGM_FI_DEV_POWER_USAGE{{{labels}}} 210.5\n",
+        encoding="utf-8",
+    )
 
 
 # -- reading what a page rendered ---------------------------------------------------------------

@@ -31,7 +31,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-TITLES = {"Fleet overview", "Environments"}
+TITLES = {"Fleet overview", "Environments", "GPUs"}
 
 pytestmark = [
     pytest.mark.e2e,

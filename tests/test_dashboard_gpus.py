@@ -110,5 +110,5 @@ def test_the_modelled_cost_per_gpu_hour_is_the_cost_models(
     for env, shown in zip(costs["Environment"], costs["Per GPU-hour"], strict=True):
         mine = days.filter(days["environment"] == env)
         want = float(mine["cost"].sum()) / float(mine["capacity_gpu_hours"].sum())
-        assert shown == round(want, 2)
+        assert shown == f"{want:,.2f}"
     assert any("Modelled on-prem and edge cost per day" in s for s in plotly_specs(page))
