@@ -104,7 +104,7 @@ def hours_by_state_figure(daily: pl.DataFrame, colors: Mapping[str, str]) -> go.
 
 def energy_figure(daily: pl.DataFrame, colors: Mapping[str, str]) -> go.Figure:
     """The GPUs' own energy per day and environment (before PUE and server power)."""
-    title = "GPU energy per day (kWh, measured)"
+    title = "GPU energy per day (kWh)"
     if daily.is_empty() or daily["energy_kwh"].drop_nulls().is_empty():
         return empty_figure(title, "No power or energy readings in this range.")
     frame = naive_utc(daily, "day")
