@@ -148,6 +148,22 @@ def test_overview_kpis_equal_metrics(app_env: Scenario) -> None:
     assert metric(at, "Uptime").delta == f"{down:,} down minutes"
 
 
+def test_gpu_kpis_equal_metrics(app_env: Scenario) -> None:
+    """The GPUs page and `metrics` read the same GPU-hours (the scenario's real GPU files)."""
+    at = run_app("views/gpus.py")
+    fleet = metrics(app_env.warehouse, app_env.config, start=START, end=END, by=()).row(
+        0, named=True
+    )
+    assert fleet["gpu_hours"] > 0
+    assert metric(at, "Idle-held GPU-hours").value == f"{fleet['idle_held_gpu_hours']:,.0f}"
+    assert metric(at, "Idle-free GPU-hours").value == f"{fleet['idle_free_gpu_hours']:,.0f}"
+    assert metric(at, "GPU energy (kWh)").value == f"{fleet['energy_kwh']:,.1f}"
+    busy = metric(at, "Busy GPU-hours").delta or ""
+    assert busy.endswith(f"of {fleet['gpu_hours']:,.0f} monitored")
+    idle = next(df.value for df in at.dataframe if "Idle for" in df.value.columns)
+    assert "finetune-mistral-lora" in set(idle["Held by"]), "the stale job holds its GPU"
+
+
 def test_overview_table_equals_metrics_and_is_worst_first(app_env: Scenario) -> None:
     at = run_app()
     shown = table(at, "Missed")
