@@ -60,7 +60,10 @@ def _row(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 def _metrics(s: Session, cfg: Config, f: Filters, by: tuple[str, ...]) -> pl.DataFrame:
-    return metrics(
+    """`metrics` for the request pages: an environment that only reported GPU samples (a row
+    with no requests, which `metrics` keeps so idle capacity stays visible) is the GPUs
+    page's, not an SLO row."""
+    found = metrics(
         s,
         cfg,
         start=f.start,
@@ -69,6 +72,7 @@ def _metrics(s: Session, cfg: Config, f: Filters, by: tuple[str, ...]) -> pl.Dat
         environments=list(f.environments) or None,
         models=list(f.models) or None,
     )
+    return found.filter(pl.col("requests") > 0) if by else found
 
 
 @dataclass(frozen=True)
