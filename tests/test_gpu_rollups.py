@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from ingest.gpu.samples import SCHEMA
 from warehouse.db import Warehouse
 from warehouse.gpu_rollups import affected_ranges, rebuild_gpu_hours
 from warehouse.load import store_config
@@ -23,33 +24,6 @@ from warehouse.stage import Stage
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
-SAMPLE_SCHEMA = pa.schema(
-    [
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("environment", pa.string()),
-        ("pool", pa.string()),
-        ("host", pa.string()),
-        ("gpu_uuid", pa.string()),
-        ("gpu_index", pa.int32()),
-        ("mig_instance", pa.string()),
-        ("mig_profile", pa.string()),
-        ("gpu_share", pa.float64()),
-        ("gpu_model", pa.string()),
-        ("workload", pa.string()),
-        ("namespace", pa.string()),
-        ("pod", pa.string()),
-        ("container", pa.string()),
-        ("utilization", pa.float64()),
-        ("sm_active", pa.float64()),
-        ("gr_engine_active", pa.float64()),
-        ("memory_used_mib", pa.float64()),
-        ("memory_free_mib", pa.float64()),
-        ("power_w", pa.float64()),
-        ("energy_mj", pa.float64()),
-        ("temperature_c", pa.float64()),
-        ("source", pa.string()),
-    ]
-)
 ROLLUP_COLUMNS = (
     "hour, environment, pool, host, gpu_uuid, mig_instance, gpu_model, gpu_share, workload, "
     "samples, gpu_hours, util_mean, util_max, sm_active_mean, memory_used_mib_mean, "
@@ -60,7 +34,7 @@ KEY = ("host", "gpu_uuid", "mig_instance")
 
 def sample(ts: datetime, **values: Any) -> dict[str, Any]:
     """One gpu_samples row (as a collector stages it), a whole idle-free GPU by default."""
-    row: dict[str, Any] = {f.name: None for f in SAMPLE_SCHEMA}
+    row: dict[str, Any] = {f.name: None for f in SCHEMA}
     row |= {
         "ts": ts,
         "environment": "onprem-fra",
@@ -84,9 +58,7 @@ def publish_samples(
     warehouse: Warehouse, rows: list[dict[str, Any]], uri: str = "samples"
 ) -> LoadReport:
     stage = Stage()
-    stage.add(
-        "gpu_samples", pa.Table.from_pylist(rows, SAMPLE_SCHEMA), stage.begin(InputReport(uri))
-    )
+    stage.add("gpu_samples", pa.Table.from_pylist(rows, SCHEMA), stage.begin(InputReport(uri)))
     return publish(warehouse, stage, source="gpu")
 
 

@@ -218,8 +218,9 @@ def attributes(value: Any) -> dict[str, str]:
 
 def proto_doc(request: Any) -> dict[str, Any]:
     """An ExportMetricsServiceRequest as the OTLP/JSON shape the walk reads, built from the
-    fields it reads only (MessageToDict costs a hundred times the parse); the data points
-    of metrics that are not GPU metrics are left as empty placeholders, only counted."""
+    fields it reads only (MessageToDict costs a hundred times the parse); a metric that is
+    not a GPU metric keeps its name and one empty entry per data point, so the walk counts
+    each point as skipped without decoding it."""
     resources = []
     for rm in request.resource_metrics:
         scopes = []
