@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.contract import Rejected, Unit
+from ingest.gpu.exposition import metric_families
 from ingest.gpu.readings import FIELDS, Parsed, Reading, ReadOptions
 
 SCRAPED_AT = "# scraped at "
@@ -170,7 +171,7 @@ Family = tuple[str, str, list[tuple[dict[str, str], float, float | None]]]
 def _families(text: str) -> Iterable[Family]:
     """(field name, type, samples) per family; a counter keeps its own name (the parser
     would add `_total` to DCGM's energy counter)."""
-    for family in text_string_to_metric_families(text):
+    for family in metric_families(text):
         typed = family.type in ("counter", "gauge")
         samples = [(s.labels, float(s.value), _seconds(s.timestamp)) for s in family.samples]
         if typed:
