@@ -186,8 +186,7 @@ def _publish(
                     _took(f"hook {name} over {len(hours)} hours", hook_started, hook_cpu)
         _quarantine(load, source)
         duration_ms = (time.perf_counter() - started) * 1000
-        for index in inputs:
-            _log_input(load, source, index, fresh, started_at, duration_ms)
+        _log_inputs(load, source, fresh, started_at, duration_ms)
     return LoadReport(
         load_ids=[load.load_id],
         inputs=[stage.inputs[i] for i in inputs],
@@ -302,41 +301,55 @@ def _quarantine(load: _Load, source: str) -> None:
     )
 
 
-def _log_input(
+def _log_inputs(
     load: _Load,
     source: str,
-    index: int,
     fresh: dict[tuple[str, int], int],
     started_at: datetime,
     duration_ms: float,
 ) -> None:
-    entry: InputReport = load.stage.inputs[index]
-    tables = load.stage.input_tables(index)
-    entry.rows = {t: fresh.get((t, index), 0) for t in tables}
-    entry.duplicates = {t: load.stage.staged_rows(t, index) - entry.rows[t] for t in tables}
-    if entry.status is Status.OK and entry.quarantined:
-        entry.status = Status.PARTIAL
-    skipped = "; ".join(f"{n} {what}" for what, n in sorted(entry.skipped.items())) or None
-    load.run(
-        "INSERT INTO ingest_log VALUES ($id, $source, $uri, $hash, $offset, $rows, $dups, "
-        "$q, $skipped, $at, $ms, $status, $msg)",
+    """One `ingest_log` row per input, in one statement: a load of 1,440 one-minute scrapes
+    spent more on 1,440 INSERTs than on reading them."""
+    entries: list[InputReport] = []
+    for index in load.inputs:
+        entry = load.stage.inputs[index]
+        tables = load.stage.input_tables(index)
+        entry.rows = {t: fresh.get((t, index), 0) for t in tables}
+        entry.duplicates = {t: load.stage.staged_rows(t, index) - entry.rows[t] for t in tables}
+        if entry.status is Status.OK and entry.quarantined:
+            entry.status = Status.PARTIAL
+        entries.append(entry)
+    if not entries:
+        return
+    frame = pa.table(
         {
-            "id": load.load_id,
-            "source": source,
-            "uri": entry.uri,
-            "hash": entry.content_hash,
-            "offset": entry.byte_offset,
-            "rows": sum(entry.rows.values()),
-            "dups": sum(entry.duplicates.values()),
-            "q": entry.quarantined,
-            "skipped": skipped,
-            "at": started_at,
-            "ms": duration_ms,
-            "status": str(entry.status),
-            "msg": entry.message,
-        },
-        what="writing the ingest log",
+            "uri": pa.array([e.uri for e in entries], pa.string()),
+            "hash": pa.array([e.content_hash for e in entries], pa.string()),
+            "offset": pa.array([e.byte_offset for e in entries], pa.int64()),
+            "rows": pa.array([sum(e.rows.values()) for e in entries], pa.int64()),
+            "dups": pa.array([sum(e.duplicates.values()) for e in entries], pa.int64()),
+            "q": pa.array([e.quarantined for e in entries], pa.int64()),
+            "skipped": pa.array(
+                [
+                    "; ".join(f"{n} {what}" for what, n in sorted(e.skipped.items())) or None
+                    for e in entries
+                ],
+                pa.string(),
+            ),
+            "status": pa.array([str(e.status) for e in entries], pa.string()),
+            "msg": pa.array([e.message for e in entries], pa.string()),
+        }
     )
+    load.con.register("_log_rows", frame)
+    try:
+        load.run(
+            'INSERT INTO ingest_log SELECT $id, $source, uri, hash, "offset", "rows", dups, '
+            "q, skipped, $at, $ms, status, msg FROM _log_rows",
+            {"id": load.load_id, "source": source, "at": started_at, "ms": duration_ms},
+            what="writing the ingest log",
+        )
+    finally:
+        load.con.unregister("_log_rows")
 
 
 def record_failure(warehouse: Warehouse, uri: str, reason: str, *, source: str) -> LoadReport:
