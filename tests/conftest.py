@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from dashboard_support import Scenario, build_scenario
 
 from warehouse.db import Warehouse
 
@@ -22,3 +23,10 @@ def fixtures_dir() -> Path:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path / "test.duckdb")
+
+
+@pytest.fixture(scope="session")
+def built_scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """The dashboard tests' scenario, generated and ingested once per run; modules take a
+    copy of it with `dashboard_support.copy_scenario`."""
+    return build_scenario(tmp_path_factory.mktemp("scenario"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import build_scenario
+from dashboard_support import Scenario, copy_scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -61,9 +61,9 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, limit_s: f
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(built_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("e2e")
-    scenario = build_scenario(root)
+    scenario = copy_scenario(built_scenario, root)
     port = free_port()
     log = root / "server.log"
     env = {k: v for k, v in os.environ.items() if k != "HYBRIDLENS_CONFIG"}
@@ -174,7 +174,7 @@ def test_the_demo_serves_pages_while_it_loads(
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDLENS_")}
     command = [
         str(Path(sys.executable).with_name("hybridlens")),
-        "demo", "--days", "12", "--scale", "0.2", "--data", "d", "--warehouse", "w.duckdb",
+        "demo", "--days", "6", "--scale", "0.1", "--data", "d", "--warehouse", "w.duckdb",
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     started = time.monotonic()
@@ -194,7 +194,7 @@ def test_the_demo_serves_pages_while_it_loads(
         text = main.inner_text()
         record = json.loads((tmp_path / "w.duckdb.progress.json").read_text())
         if record["state"] == "loading":  # the banner names only what is loaded
-            assert "Loading the demo scenario:" in text and "of 12 days loaded" in text, text
+            assert "Loading the demo scenario:" in text and "of 6 days loaded" in text, text
         page.wait_for_function(
             "() => !document.body.innerText.includes('Loading the demo scenario')",
             timeout=180_000,

@@ -27,7 +27,7 @@ from dashboard_support import (
     TRACE_LINK,
     UNCONFIGURED,
     Scenario,
-    build_scenario,
+    copy_scenario,
     dataframe_cells,
     markdown_texts,
     metric,
@@ -50,8 +50,8 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    return build_scenario(tmp_path_factory.mktemp("dashboard"))
+def scenario(built_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    return copy_scenario(built_scenario, tmp_path_factory.mktemp("dashboard"))
 
 
 @pytest.fixture

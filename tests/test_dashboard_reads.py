@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import polars as pl
 import pytest
-from dashboard_support import END, Scenario, build_scenario
+from dashboard_support import END, Scenario, copy_scenario
 
 from warehouse import reads
 from warehouse.metrics import metrics
@@ -16,8 +16,8 @@ START = END - timedelta(days=10)
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    return build_scenario(tmp_path_factory.mktemp("reads"))
+def scenario(built_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    return copy_scenario(built_scenario, tmp_path_factory.mktemp("reads"))
 
 
 def test_bounds_and_dimensions(scenario: Scenario) -> None:

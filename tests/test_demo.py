@@ -174,7 +174,7 @@ def test_an_interrupted_load_resumes_after_its_last_day(tmp_path: Path) -> None:
 def test_metrics_answer_while_the_demo_loads(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDLENS_")}
     exe = str(Path(sys.executable).with_name("hybridlens"))
-    command = [exe, "demo", "--no-serve", "--days", "8", "--scale", "0.1", "--data", "d",
+    command = [exe, "demo", "--no-serve", "--days", "5", "--scale", "0.1", "--data", "d",
                "--warehouse", "w.duckdb"]  # fmt: skip
     load = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     answers: list[tuple[int, str, int]] = []

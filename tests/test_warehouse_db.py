@@ -39,7 +39,7 @@ from warehouse.metrics import metrics
 
 BASE_NS = 1_791_000_000 * NS  # 2026-10-03T...Z
 SPANS_PER_BATCH = 200
-CONCURRENCY_SECONDS = 30.0
+CONCURRENCY_SECONDS = 12.0
 DATA_TABLES = (
     "spans",
     "evaluations",
