@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 END = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 10
+GPU_DAYS = 4  # the stale job (sample_data.gpu_inventory.STALE_JOB) idles the last six
 UNCONFIGURED = "edge-munich"
 TRACE_LINK = "https://traces.example/trace/{trace_id}?from=hybridlens"
 HOSTILE_ENV = "[pwned](javascript:alert(1)) <b>env</b>"
@@ -90,11 +91,17 @@ def build_scenario(root: Path) -> Scenario:
     store_config(warehouse, config.origin, config.to_json())
     summary = ingest_paths(warehouse, [data / "traces", data / "logs", hostile], config)
     assert summary.ok, summary.failures
-    # GPU telemetry through the real `ingest gpu` path: the history (the last day's 1,440
-    # minute scrapes are left out: they cost a minute and the pages read the same hours),
-    # and one scrape whose host and environment try HTML injection.
+    # GPU telemetry through the real `ingest gpu` path: the last GPU_DAYS days of history
+    # (the minute scrapes of the last day and the older days are left out: the pages read
+    # the same hours whatever their resolution, and ingesting all ten days cost 20 s), and
+    # one scrape whose host and environment try HTML injection.
+    first = (END - timedelta(days=GPU_DAYS)).date().isoformat()
     gpu_files = [
-        p for p in sorted((data / "gpu").rglob("*")) if p.is_file() and "dcgm" not in p.parts
+        p
+        for p in sorted((data / "gpu").rglob("*"))
+        if p.is_file()
+        and "dcgm" not in p.parts
+        and not (p.name[:4].isdigit() and p.name[:10] < first)  # undated: the nvidia-smi log
     ]
     hostile_scrape(hostile / "hostile.prom")
     inputs = [GpuInput(str(p)) for p in gpu_files]
