@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from ingest.admission import BodyReader, Charge, DecodeSlot
+from ingest.contract import Collected
+from ingest.otlp import Batch
 from ingest.otlp_http import (
     CONTENT_TYPES,
     MEDIA,
@@ -33,6 +35,7 @@ from ingest.otlp_http import (
     status_body,
     success_body,
 )
+from ingest.otlp_metrics_http import decode_metrics, metrics_success_body
 
 if TYPE_CHECKING:
     from ingest.receiver import Receiver
@@ -123,12 +126,9 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path.rstrip("/") or "/"
         signal = SIGNALS.get(path)
         if signal is None:
-            hint = (
-                "; GPU metrics come from the DCGM/nvidia-smi collectors"
-                if path == "/v1/metrics"
-                else ""
+            raise Reply(
+                404, f"no such endpoint {path}: POST OTLP to /v1/traces, /v1/logs or /v1/metrics"
             )
-            raise Reply(404, f"no such endpoint {path}: POST OTLP to /v1/traces or /v1/logs{hint}")
         if self.command != "POST":
             raise Reply(
                 405, f"{self.command} is not allowed on {path}; use POST", headers={"Allow": "POST"}
@@ -249,26 +249,42 @@ class Handler(BaseHTTPRequestHandler):
         received = time.time_ns()
         peer = self.client_address[0] if self.client_address else "?"
         location = request_location(self.path, peer, received)
+        meta = orjson.dumps({"signal": signal, "encoding": encoding, "peer": peer, "at": received})
+        if signal == "metrics":
+            metrics = decode_metrics(encoding, body, receiver.config, location, slot.items)
+            if not metrics.empty:
+                self._spool(receiver, meta, body, Batch(receiver.mapping), metrics.collected)
+            receiver.count_metrics(metrics)
+            self._send(200, metrics_success_body(encoding, metrics), encoding)
+            return
         decoded = decode(signal, encoding, body, receiver.mapping, location, slot.items)
         if not decoded.empty:
-            meta = orjson.dumps(
-                {"signal": signal, "encoding": encoding, "peer": peer, "at": received}
-            )
-            try:
-                # A large request's rows (~1.5 KB a span) are not kept for the loader: it
-                # parses them again from the spool, under the decode budget, instead.
-                cached = decoded.batch if len(decoded.batch) <= CACHE_REQUEST_SPANS else None
-                receiver.spool.append(meta, body, cached)
-            except OSError as exc:
-                log.error("cannot write the spool %s: %s", receiver.spool.directory, exc)
-                raise Reply(
-                    503,
-                    f"cannot write the spool: {exc.strerror or exc}",
-                    headers={"Retry-After": "5"},
-                ) from None
+            # A large request's rows (~1.5 KB a span) are not kept for the loader: it
+            # parses them again from the spool, under the decode budget, instead.
+            cached = decoded.batch if len(decoded.batch) <= CACHE_REQUEST_SPANS else None
+            self._spool(receiver, meta, body, cached, None)
         receiver.count(decoded)
         message = partial_message(decoded, signal)
         self._send(200, success_body(encoding, signal, decoded.rejected, message), encoding)
+
+    def _spool(
+        self,
+        receiver: Receiver,
+        meta: bytes,
+        body: bytes | bytearray,
+        batch: Batch | None,
+        gpu: Collected | None,
+    ) -> None:
+        """On stable storage before the 200, or a 503 the client retries."""
+        try:
+            receiver.spool.append(meta, body, batch, gpu)
+        except OSError as exc:
+            log.error("cannot write the spool %s: %s", receiver.spool.directory, exc)
+            raise Reply(
+                503,
+                f"cannot write the spool: {exc.strerror or exc}",
+                headers={"Retry-After": "5"},
+            ) from None
 
     def _read_body(self, reader: BodyReader, limit: int) -> bytes | bytearray:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

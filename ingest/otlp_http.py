@@ -41,13 +41,13 @@ try:  # ships with googleapis-common-protos, which the OTLP exporters depend on
 except ImportError:  # pragma: no cover - exercised only without googleapis-common-protos
     _RpcStatus = None
 
-SIGNALS = {"/v1/traces": "traces", "/v1/logs": "logs"}
+SIGNALS = {"/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics"}
 MAX_BODY_BYTES = MAX_RECORD_BYTES  # the OTLP/HTTP default limit, applied after decompression
 CONTENT_TYPES = {"application/x-protobuf": "proto", "application/json": "json"}
 MEDIA = {"proto": "application/x-protobuf", "json": "application/json"}
 UTF8 = ("utf-8", "utf8")
 _INFLATE_STEP = 1 << 20
-_OTHER_SIGNAL_KEYS = {
+OTHER_SIGNAL_KEYS = {
     "resourceSpans": "/v1/traces",
     "resourceLogs": "/v1/logs",
     "resourceMetrics": "/v1/metrics",
@@ -262,10 +262,10 @@ def decode(
             raise Reply(400, f"expected a JSON object, got {type(doc).__name__}")
         key = "resourceLogs" if signal == "logs" else "resourceSpans"
         if key not in doc:
-            other = next((k for k in _OTHER_SIGNAL_KEYS if k in doc), None)
+            other = next((k for k in OTHER_SIGNAL_KEYS if k in doc), None)
             if other:
                 raise Reply(
-                    400, f"this is a {other} request; send it to {_OTHER_SIGNAL_KEYS[other]}"
+                    400, f"this is a {other} request; send it to {OTHER_SIGNAL_KEYS[other]}"
                 )
             return Decoded(batch, 0, 0)  # only unknown fields: an empty request
         if not isinstance(doc[key], list):

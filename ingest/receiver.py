@@ -1,8 +1,10 @@
 """`hybridlens serve-otlp`: an OTLP/HTTP receiver that never acknowledges what it could lose.
 
-A request is decoded and mapped in its handler thread (that is how it knows how many spans
-to report as rejected), then its decompressed body is appended to a spool segment and
-fsync'd before the 200 goes out, so an acknowledged span survives a crash or SIGKILL. A
+A request is decoded and mapped in its handler thread (that is how it knows how many spans,
+log records or data points to report as rejected), then its decompressed body is appended
+to a spool segment and fsync'd before the 200 goes out, so an acknowledged span or GPU
+sample survives a crash or SIGKILL. Traces and logs map to spans and evaluations
+(`ingest.otlp_http`), metrics to `gpu_samples` (`ingest.otlp_metrics_http`). A
 loader thread rotates the active segment every couple of seconds and publishes it through
 `warehouse.publish.publish` in one short transaction; only that publish holds the warehouse
 write lock. The rows mapped at accept time are kept with the segment so the loader does not
@@ -30,6 +32,7 @@ from ingest.admission import ByteBudget
 from ingest.http_server import Handler, Server, Server6
 from ingest.otlp import Mapping
 from ingest.otlp_http import MAX_BODY_BYTES, Decoded
+from ingest.otlp_metrics_http import MetricsDecoded
 from ingest.spool import DEFAULT_MAX_CACHED_SPANS, ReceiverError, Segment, Spool, read_segment
 from ingest.spool_loader import SOURCE, SpoolLoader
 from warehouse.config import Config
@@ -66,12 +69,15 @@ class Stats:
     requests: int = 0
     accepted_spans: int = 0
     accepted_evaluations: int = 0
+    accepted_gpu_samples: int = 0  # POST /v1/metrics: GPU readings mapped to rows
+    rejected_data_points: int = 0
     rejected_requests: Counter[int] = field(default_factory=Counter)
     segments_loaded: int = 0  # published, or found already loaded
     segments_failed: int = 0  # set aside in the spool's failed/ folder
     loaded_requests: int = 0
     loaded_spans: int = 0
     loaded_evaluations: int = 0
+    loaded_gpu_samples: int = 0
     duplicates: int = 0
     quarantined: int = 0
     loaded_bytes: int = 0
@@ -179,7 +185,12 @@ class Receiver:
             ) from exc
         self._server.receiver = self
         self._loader_ = SpoolLoader(
-            self.warehouse, self.mapping, self._spool, self.decoding, self.admission_wait_s
+            self.warehouse,
+            self.mapping,
+            self._spool,
+            self.decoding,
+            self.admission_wait_s,
+            self.config,
         )
         self.port = int(self._server.server_address[1])
         recovered = self._spool.pending
@@ -253,6 +264,12 @@ class Receiver:
             self.stats.accepted_spans += len(decoded.batch)
             self.stats.accepted_evaluations += decoded.batch.evaluation_count
 
+    def count_metrics(self, decoded: MetricsDecoded) -> None:
+        with self._stats_lock:
+            self.stats.requests += 1
+            self.stats.accepted_gpu_samples += decoded.rows
+            self.stats.rejected_data_points += decoded.rejected
+
     def count_rejected(self, status: int) -> bool:
         """Count a refusal; True when it deserves a warning (5xx, at most one per 10 s)."""
         with self._stats_lock:
@@ -312,10 +329,12 @@ class Receiver:
                     total.add(self._failed(seg, exc))
             if total.inputs or total.files_skipped:
                 log.info(
-                    "loaded %d spans and %d evaluations from %d segments (%d duplicates, %d "
-                    "quarantined, %d failed; publish %.0f ms); spool backlog %d bytes",
+                    "loaded %d spans, %d evaluations and %d GPU samples from %d segments (%d "
+                    "duplicates, %d quarantined, %d failed; publish %.0f ms); spool backlog %d "
+                    "bytes",
                     total.rows("spans"),
                     total.rows("evaluations"),
+                    total.rows("gpu_samples"),
                     len(total.inputs) + total.files_skipped,
                     total.duplicates(),
                     total.quarantined,
@@ -335,6 +354,7 @@ class Receiver:
             s.loaded_requests += requests
             s.loaded_spans += report.rows("spans")
             s.loaded_evaluations += report.rows("evaluations")
+            s.loaded_gpu_samples += report.rows("gpu_samples")
             s.duplicates += report.duplicates()
             s.quarantined += report.quarantined
             s.loaded_bytes += seg.size

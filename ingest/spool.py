@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from ingest.contract import Collected
 from ingest.errors import IngestError
 from ingest.otlp import Batch, Mapping
 
@@ -63,6 +64,7 @@ class Segment:
     failures: int = 0  # publishes that failed; the loader sets it aside after a few
     started: float = field(default_factory=time.monotonic)  # no record in it is older
     batch: Batch | None = None  # rows mapped at accept time; None: parse from disk
+    gpu: list[Collected] = field(default_factory=list)  # metrics requests' GPU rows, likewise
     digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
     sync_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -148,8 +150,17 @@ class Spool:
         finally:
             os.close(fd)
 
-    def append(self, meta: bytes, body: bytes | bytearray, batch: Batch | None) -> None:
-        """Write one record and return once it is on stable storage (raises OSError)."""
+    def append(
+        self,
+        meta: bytes,
+        body: bytes | bytearray,
+        batch: Batch | None,
+        gpu: Collected | None = None,
+    ) -> None:
+        """Write one record and return once it is on stable storage (raises OSError).
+
+        `batch` (spans, evaluations) and `gpu` (a metrics request's rows) are what the
+        record mapped to at accept time, kept for the loader; `batch` None: parse it again."""
         record = (
             _HEADER.pack(_MAGIC, len(meta), len(body), zlib.crc32(body, zlib.crc32(meta)))
             + meta
@@ -170,7 +181,7 @@ class Spool:
             seg.records += 1
             seg.digest.update(record)
             self.backlog += len(record)
-            self._cache(seg, batch)
+            self._cache(seg, batch, gpu)
             seg.writers += 1
             end = seg.size
         try:
@@ -180,20 +191,29 @@ class Spool:
                 seg.writers -= 1
                 self._cond.notify_all()
 
-    def _cache(self, seg: Segment, batch: Batch | None) -> None:
+    def _cache(self, seg: Segment, batch: Batch | None, gpu: Collected | None) -> None:
         """Keep the mapped rows for the loader, until the cache bound says parse from disk."""
         if seg.batch is None:
             return
-        if batch is None or self._cached + len(batch) > self._max_cached:
-            self._cached -= len(seg.batch)
-            seg.batch = None
+        size = (len(batch) if batch is not None else 0) + _gpu_rows([gpu] if gpu else [])
+        if batch is None or self._cached + size > self._max_cached:
+            self._forget(seg)
             return
         seg.batch.rows.extend(batch.rows)
         for name, values in batch.evaluations.items():
             seg.batch.evaluations[name].extend(values)
         seg.batch.quarantine.extend(batch.quarantine)
         seg.batch.skipped.update(batch.skipped)
-        self._cached += len(batch)
+        if gpu is not None:
+            seg.gpu.append(gpu)
+        self._cached += size
+
+    def _forget(self, seg: Segment) -> None:
+        """Drop a segment's mapped rows (caller holds the lock): the loader reads the file."""
+        if seg.batch is not None:
+            self._cached -= len(seg.batch) + _gpu_rows(seg.gpu)
+            seg.batch = None
+            seg.gpu = []
 
     def _sync(self, seg: Segment, end: int) -> None:
         with seg.sync_lock:
@@ -248,9 +268,7 @@ class Spool:
             if seg in self._sealed:
                 self._sealed.remove(seg)
             self.backlog -= seg.size
-            if seg.batch is not None:
-                self._cached -= len(seg.batch)
-                seg.batch = None
+            self._forget(seg)
 
     def set_aside(self, seg: Segment) -> Path:
         """Move a segment that keeps failing to `failed/`, kept for replay; later ones go on.
@@ -272,17 +290,13 @@ class Spool:
             if seg in self._sealed:
                 self._sealed.remove(seg)
             self.backlog -= seg.size
-            if seg.batch is not None:
-                self._cached -= len(seg.batch)
-                seg.batch = None
+            self._forget(seg)
         seg.path = target
         return target
 
     def drop_cache(self, seg: Segment) -> None:
         with self._cond:
-            if seg.batch is not None:
-                self._cached -= len(seg.batch)
-                seg.batch = None
+            self._forget(seg)
 
     def close(self) -> None:
         """Stop taking records; an empty active segment is removed, a full one stays sealed."""
@@ -296,6 +310,10 @@ class Spool:
             seg.path.unlink(missing_ok=True)
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
+
+
+def _gpu_rows(collected: list[Collected]) -> int:
+    return sum(t.num_rows for c in collected for t in c.frames.values())
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:

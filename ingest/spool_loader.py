@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -24,10 +24,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from ingest.admission import DECODE_BYTES_PER_ITEM, ByteBudget
 from ingest.driver import stage_collected
+from ingest.gpu.collector import request_collected
 from ingest.otlp import Batch, Mapping
 from ingest.otlp_files import batch_collected
 from ingest.otlp_http import count_items, request_location
 from ingest.spool import Segment, Spool, read_segment
+from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.load import content_hash, file_state
 from warehouse.publish import publish as publish  # re-exported: tests patch it here
@@ -52,9 +54,11 @@ class SpoolLoader:
         spool: Spool,
         decoding: ByteBudget | None = None,
         wait_s: float = 10.0,
+        config: Config | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.mapping = mapping
+        self.config = config or Config()  # GPU rows' environments, pools and workloads
         self.spool = spool
         # Parsing a record again takes the same decode budget as a request, so the loader
         # and the handlers never decode more than that budget's bytes at once between them.
@@ -111,6 +115,8 @@ class SpoolLoader:
         if batch is None:
             return self._stage_from_disk(stage, report, index, seg)
         self._stage(stage, report, index, batch)
+        for collected in seg.gpu:
+            stage_collected(stage, index, report, collected)
         return seg.records
 
     def _stage(self, stage: Stage, report: InputReport, index: int, batch: Batch) -> None:
@@ -128,6 +134,9 @@ class SpoolLoader:
                 continue
             requests += 1
             meta = record.meta
+            if meta.get("signal") == "metrics":
+                self._stage_metrics(stage, report, index, record.body, meta)
+                continue
             signal = "logs" if meta.get("signal") == "logs" else "traces"
             location = request_location(
                 "/v1/logs" if signal == "logs" else "/v1/traces",
@@ -152,6 +161,22 @@ class SpoolLoader:
                 batch = Batch(self.mapping)
         self._stage(stage, report, index, batch)
         return requests
+
+    def _stage_metrics(
+        self, stage: Stage, report: InputReport, index: int, body: bytes, meta: dict[str, Any]
+    ) -> None:
+        """A spooled `POST /v1/metrics`, mapped again as at accept time (they are small)."""
+        location = request_location(
+            "/v1/metrics", str(meta.get("peer", "?")), int(meta.get("at") or 0)
+        )
+        held = self._decode_slot(len(body))
+        try:
+            encoding = "json" if meta.get("encoding") == "json" else "proto"
+            collected = request_collected(body, encoding, location, self.config)
+        finally:
+            if self.decoding is not None:
+                self.decoding.release(held)
+        stage_collected(stage, index, report, collected)
 
     def _decode_slot(self, size: int) -> int:
         """Wait for decode budget (the loader never gives up: it only waits longer)."""

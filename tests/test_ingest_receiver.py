@@ -448,8 +448,9 @@ def test_undecodable_bodies_get_400_with_a_status(start: Callable[..., Receiver]
 def test_wrong_path_method_type_and_encoding(start: Callable[..., Receiver]) -> None:
     receiver = start(flush_interval_s=3600)
     port = receiver.port
-    status, _, reply = post(port, "/v1/metrics", b"", PROTO)
+    status, _, reply = post(port, "/v1development/profiles", b"", PROTO)
     assert status == 404 and Status.FromString(reply).code == 5
+    assert "/v1/metrics" in Status.FromString(reply).message
     assert post(port, "/v2/traces", b"{}", JSON)[0] == 404
     status, headers, _ = post(port, "/v1/traces", b"", JSON, method="GET")
     assert (status, headers["allow"]) == (405, "POST")

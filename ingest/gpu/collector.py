@@ -21,7 +21,7 @@ from ingest.contract import Collected, Unit
 from ingest.files import printable
 from ingest.gpu.dcgm import DcgmExposition
 from ingest.gpu.nvidia_smi import NvidiaSmiCsv
-from ingest.gpu.otlp_metrics import OtlpMetrics
+from ingest.gpu.otlp_metrics import OtlpMetrics, readings_from_request
 from ingest.gpu.readings import GpuFormat, ReadOptions
 from ingest.gpu.samples import rows
 from warehouse.config import Config
@@ -35,6 +35,7 @@ MAX_INPUT_BYTES = 1 << 30  # an input is read into memory whole: refuse anything
 # file is still being written (OTLP metrics files are records of their own framing).
 LINE_FORMATS = frozenset({"dcgm", "nvidia-smi"})
 FORMATS: tuple[GpuFormat, ...] = (DcgmExposition(), NvidiaSmiCsv(), OtlpMetrics())
+OTLP = OtlpMetrics().name  # the `source` of a receiver's metrics rows, as of a file's
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,25 @@ class GpuCollector:
             complete_offset=size - pending,
             pending_bytes=pending,
         )
+
+
+def request_collected(
+    body: bytes, encoding: str, location: str, config: Config, options: ReadOptions | None = None
+) -> Collected:
+    """One `POST /v1/metrics` body (decompressed; `encoding` "json" or "proto") as the
+    collector's frames: the receiver's accept time and its loader map a request this way."""
+    content_type = "application/json" if encoding == "json" else "application/x-protobuf"
+    parsed = readings_from_request(body, content_type, location)
+    table, rejected, counts = rows(parsed.readings, config, options or ReadOptions(), OTLP)
+    skipped = parsed.skipped.copy()
+    skipped.update(counts)
+    return Collected(
+        frames={TABLE: table},
+        rejected=[*parsed.rejected, *rejected],
+        skipped=skipped,
+        lines=1,
+        complete_offset=len(body),
+    )
 
 
 def _growing(unit: Unit, config: Config) -> bool:

@@ -84,14 +84,15 @@ class OtlpMetrics:
         return builder.finish()
 
 
-def readings_from_request(body: bytes, content_type: str) -> Parsed:
+def readings_from_request(body: bytes, content_type: str, location: str = "request") -> Parsed:
     """The readings of one `POST /v1/metrics` body (already decompressed), for the receiver.
 
-    `application/json` is OTLP/JSON, anything else (`application/x-protobuf`) protobuf."""
+    `application/json` is OTLP/JSON, anything else (`application/x-protobuf`) protobuf;
+    `location` names the request in quarantine rows."""
     builder = PointGroups()
     kind = content_type.split(";", 1)[0].strip().lower()
     encoding = "json" if kind == "application/json" else "proto"
-    _read_record(Record(body, encoding, "request"), builder)
+    _read_record(Record(body, encoding, location), builder)
     return builder.finish()
 
 
