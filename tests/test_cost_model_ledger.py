@@ -275,3 +275,50 @@ def test_metrics_reads_emissions_and_cost_per_gpu_hour_from_the_modelled_rows(
     assert row["co2e_kg"] == pytest.approx(day["co2e_kg"])
     fleet = metrics(wh, config, by=(), start=at(14, 0), end=at(15, 0)).row(0, named=True)
     assert fleet["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]))
+
+
+def test_a_sample_after_midnight_reprices_the_day_before(tmp_path: Path) -> None:
+    """The energy of a day's last sample is known only from the next one: a load of the
+    next day's first samples must reprice the day before too, as one load of both would."""
+    sql = (
+        "SELECT ChargePeriodStart, EffectiveCost, x_EnergyKwh FROM billing "
+        "WHERE ChargePeriodStart IN ($d1, $d2) ORDER BY 1"
+    )
+    late = datetime(2026, 3, 14, 23, 58, tzinfo=UTC)
+    times = [late - timedelta(minutes=2), late, late + timedelta(minutes=2)]  # 23:56 .. 00:00
+
+    def energy(table: pa.Table, mj: list[float]) -> pa.Table:
+        return table.set_column(
+            table.schema.get_field_index("energy_mj"), "energy_mj", pa.array(mj)
+        )
+
+    counter = [7.2e9, 7.2e9 + 36e6, 7.2e9 + 72e6]
+    apart, together = Warehouse(tmp_path / "apart.duckdb"), Warehouse(tmp_path / "one.duckdb")
+    for wh in (apart, together):
+        store(wh, WORKED)
+    publish_samples(apart, energy(samples(times[:2]), counter[:2]))
+    publish_samples(apart, energy(samples(times[2:]), counter[2:]), uri="next-day.prom")
+    publish_samples(together, energy(samples(times), counter))
+    days = {"d1": datetime(2026, 3, 14, tzinfo=UTC), "d2": datetime(2026, 3, 15, tzinfo=UTC)}
+    assert rows(apart, sql, **days) == rows(together, sql, **days)
+    assert rows(apart, sql, **days)[0][2] == pytest.approx(0.02)  # 23:58-00:00 was priced
+
+
+def test_metrics_without_a_range_prices_the_days_with_telemetry_only(tmp_path: Path) -> None:
+    """The ledger models every day since the purchase; `metrics` with no range covers the
+    days the GPU keys cover (here one), and a range asked for is priced whole."""
+    from warehouse.metrics import metrics
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    insert_rollup(wh, ROLLUP)  # 14 March only
+    store(wh, WORKED)
+    config = parse(tomllib.loads(WORKED), "fleet.toml")
+    day = cost_ledger.cost_days(wh, at(14, 0), at(15, 0)).row(0, named=True)
+    unbounded = metrics(wh, config, by=("environment",)).row(0, named=True)
+    assert unbounded["co2e_kg"] == pytest.approx(day["co2e_kg"])
+    assert unbounded["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]))
+    week = metrics(wh, config, by=("environment",), start=at(14, 0), end=at(21, 0))
+    assert week.row(0, named=True)["co2e_kg"] == pytest.approx(
+        sum(cost_ledger.cost_days(wh, at(14, 0), at(21, 0))["co2e_kg"])
+    )
+    assert week.row(0, named=True)["co2e_kg"] > 6 * day["co2e_kg"]  # server power, every day

@@ -35,6 +35,7 @@ from warehouse.cost_model import (
 )
 from warehouse.db import Warehouse, one, read_sql
 from warehouse.errors import ConfigError
+from warehouse.gpu_rollups import affected_ranges, gpu_settings
 from warehouse.rollups import statements
 
 log = logging.getLogger(__name__)
@@ -163,13 +164,25 @@ def refresh_hours(
     envs = priced(config) if config is not None else {}
     if config is None or not envs:
         return 0
-    touched = {h.astimezone(UTC).date() for h in hours}
+    touched = _touched_days(con, hours)
     have = _modelled_days(con, sorted(envs))
     last = today or _today()
     wanted = {
         name: touched | (_days(_first_day(env), last) - have[name]) for name, env in envs.items()
     }
     return replace_days(con, config, wanted, load_id=_current_load(con))
+
+
+def _touched_days(con: duckdb.DuckDBPyConnection, hours: Iterable[datetime]) -> set[date]:
+    """The days whose GPU-hour rows the samples in `hours` can change: the rollup widens
+    each hour by the sample cap (a day's last sample gets its energy from the next one,
+    after midnight), so the cost model reprices the same, wider range."""
+    cap, _ = gpu_settings(con)
+    touched: set[date] = set()
+    for lo, hi in affected_ranges(hours, cap):
+        last = (hi - timedelta(microseconds=1)).astimezone(UTC).date()
+        touched |= _days(lo.astimezone(UTC).date(), last)
+    return touched
 
 
 def _current_load(con: duckdb.DuckDBPyConnection) -> int | None:
