@@ -515,7 +515,7 @@ def _root_starts(env: str, encoding: str, message: bytes) -> list[int]:
 
 def test_load_has_daily_and_weekly_shape_and_is_overdispersed(tmp_path: Path) -> None:
     days = 28
-    summary = generate(tmp_path, days=days, seed=3, scale=0.15, end=END)
+    summary = generate(tmp_path, days=days, seed=3, scale=0.15, end=END, gpu=False)  # traces
     first = ns(summary["start"])
     weekday = np.array(
         [(datetime.fromtimestamp(first / 1e9, UTC).weekday() + d) % 7 for d in range(days)]

@@ -161,7 +161,7 @@ def generate_outage_window(rates: dict[tuple[str, str], np.ndarray]) -> tuple[in
 @pytest.fixture(scope="module")
 def three_days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("fleet")
-    return out, generate(out, days=3, seed=7, scale=0.1, end=END)
+    return out, generate(out, days=3, seed=7, scale=0.1, end=END, gpu=False)  # traces only
 
 
 def test_minute_rates_are_the_rates_the_traces_were_drawn_from(
@@ -189,7 +189,7 @@ def test_without_incidents_there_is_no_outage_regression_or_accuracy_drop(
     tmp_path: Path, three_days: tuple[Path, dict[str, Any]]
 ) -> None:
     _, with_them = three_days
-    summary = generate(tmp_path, days=3, seed=7, scale=0.1, end=END, incidents=())
+    summary = generate(tmp_path, days=3, seed=7, scale=0.1, end=END, incidents=(), gpu=False)
     assert "outage" not in summary["events"] and "regression" not in summary["events"]
     accuracy = summary["events"]["accuracy"]
     edge = accuracy["edge-munich"]["mistral-7b-instruct"]
@@ -224,7 +224,7 @@ def test_a_new_incident_is_one_more_record(tmp_path: Path) -> None:
             "description": "all requests fail with 502 for half an hour, then none for an hour",
         },
     )
-    summary = generate(tmp_path, days=2, seed=3, scale=0.2, end=END, incidents=(outage,))
+    summary = generate(tmp_path, days=2, seed=3, scale=0.2, end=END, incidents=(outage,), gpu=False)
     o = summary["events"]["outage"]
     assert o["environment"] == "dc-frankfurt" and o["http_status"] == 502
     start, errors_until, end = ns(o["start"]), ns(o["errors_until"]), ns(o["end"])
