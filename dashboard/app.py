@@ -87,18 +87,19 @@ page = st.navigation(PAGES)
 with st.sidebar:
     st.markdown("**hybridlens** · AI models across data centers, clouds and edge")
 
-snap = data.snapshot()
-if snap.state == "ok":
-    st.session_state[data.FILTERS_KEY] = sidebar.render(snap)
-else:
-    st.session_state.pop(data.FILTERS_KEY, None)
+with data.one_connection():  # this run's reads share one connection
+    snap = data.snapshot()
+    if snap.state == "ok":
+        st.session_state[data.FILTERS_KEY] = sidebar.render(snap)
+    else:
+        st.session_state.pop(data.FILTERS_KEY, None)
 
-loading_banner()
-try:
-    page.run()
-except WarehouseError as exc:
-    st.error(
-        "The warehouse could not answer this page. Nothing is lost: reload in a moment. "
-        "The reason is below."
-    )
-    st.code(str(exc), language=None)
+    loading_banner()
+    try:
+        page.run()
+    except WarehouseError as exc:
+        st.error(
+            "The warehouse could not answer this page. Nothing is lost: reload in a moment. "
+            "The reason is below."
+        )
+        st.code(str(exc), language=None)

@@ -10,6 +10,9 @@ shows is read as one bundle (`dashboard.page_data`) over one connection, each fi
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +26,7 @@ from warehouse import reads, slo
 from warehouse.config import Config, find_file, resolve
 from warehouse.db import Warehouse, default_path
 from warehouse.errors import WarehouseError, WarehouseMissingError
+from warehouse.session import Session, Source, session
 
 SNAPSHOT_TTL_S = 5  # how long before a new load or config is noticed
 FIGURE_TTL_S = 900  # figures are keyed by load id, so this only bounds memory
@@ -64,6 +68,47 @@ Filters = page_data.Filters
 
 
 # -- the warehouse and its state -------------------------------------------------------------
+class _RunReads:
+    """The read connection that one run of the app script's cache misses share, opened on
+    first use (a run whose figures are all cached opens none)."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._open: dict[str, Session] = {}
+
+    def source(self, path: str) -> Session:
+        found = self._open.get(path)
+        if found is None:
+            found = self._open[path] = self._stack.enter_context(session(Warehouse(path)))
+        return found
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+_RUN: ContextVar[_RunReads | None] = ContextVar("hybridlens_run_reads", default=None)
+
+
+@contextmanager
+def one_connection() -> Iterator[None]:
+    """Around one run of the app script: its reads share one connection, closed (and the
+    shared lock released) when the run ends. With an empty cache a page opened five, at
+    30-50 ms each; they also see one state of the warehouse."""
+    run = _RunReads()
+    token = _RUN.set(run)
+    try:
+        yield
+    finally:
+        _RUN.reset(token)
+        run.close()
+
+
+def _source(path: str) -> Source:
+    """The run's shared connection inside `one_connection`, else the warehouse itself."""
+    run = _RUN.get()
+    return Warehouse(path) if run is None else run.source(path)
+
+
 def warehouse_path() -> Path:
     """HYBRIDLENS_WAREHOUSE (set by `hybridlens dashboard`), else ./hybridlens.duckdb."""
     return default_path().absolute()
@@ -87,12 +132,12 @@ def _config_file_stamp() -> str:
 
 @st.cache_data(ttl=SNAPSHOT_TTL_S, show_spinner=False)
 def _snapshot(path: str, config_stamp: str) -> Snapshot:
-    warehouse = Warehouse(path)
-    if not warehouse.exists():
+    if not Warehouse(path).exists():
         return Snapshot(
             path, "missing", f"There is no warehouse at `{path}` yet. {LOAD_HINT}", key="missing"
         )
     try:
+        warehouse = _source(path)
         skew = resolve(os.environ.get("HYBRIDLENS_CONFIG"), warehouse)[0].ingest
         horizon = datetime.now(UTC) + timedelta(hours=skew.max_clock_skew_hours)
         row = reads.bounds(warehouse, horizon=horizon).row(0, named=True)
@@ -151,7 +196,7 @@ def config() -> Config:
 
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
 def _config(path: str, key: str) -> Config:
-    warehouse = Warehouse(path) if Path(path).exists() else None
+    warehouse = _source(path) if Path(path).exists() else None
     return resolve(os.environ.get("HYBRIDLENS_CONFIG"), warehouse)[0]
 
 
@@ -188,7 +233,7 @@ def dimensions() -> pl.DataFrame:
 
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
 def _dimensions(path: str, key: str) -> pl.DataFrame:
-    return reads.dimensions(Warehouse(path))
+    return reads.dimensions(_source(path))
 
 
 def environments() -> list[str]:
@@ -243,7 +288,7 @@ def overview(f: Filters) -> page_data.Overview:
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
 def _overview(path: str, key: str, f: Filters) -> page_data.Overview:
     cfg = _config(path, key)
-    return page_data.overview(Warehouse(path), cfg, _targets(path, key), f)
+    return page_data.overview(_source(path), cfg, _targets(path, key), f)
 
 
 def environment(ef: Filters, everywhere: Filters, grain: Grain) -> page_data.Environment:
@@ -256,7 +301,7 @@ def environment(ef: Filters, everywhere: Filters, grain: Grain) -> page_data.Env
 def _environment(
     path: str, key: str, ef: Filters, everywhere: Filters, grain: Grain
 ) -> page_data.Environment:
-    return page_data.environment(Warehouse(path), _config(path, key), ef, everywhere, grain)
+    return page_data.environment(_source(path), _config(path, key), ef, everywhere, grain)
 
 
 def _targets(path: str, key: str) -> pl.DataFrame:
@@ -271,4 +316,4 @@ def gpus(f: Filters) -> gpu_page_data.GpuPage:
 
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
 def _gpus(path: str, key: str, f: Filters) -> gpu_page_data.GpuPage:
-    return gpu_page_data.gpu_page(Warehouse(path), _config(path, key), f)
+    return gpu_page_data.gpu_page(_source(path), _config(path, key), f)

@@ -9,8 +9,7 @@ import polars as pl
 from dashboard.page_data import Filters
 from warehouse import gpu_reads
 from warehouse.config import Config
-from warehouse.db import Warehouse
-from warehouse.session import session
+from warehouse.session import Source, reading
 
 
 @dataclass(frozen=True)
@@ -22,9 +21,9 @@ class GpuPage:
     idle_threshold: float  # percent
 
 
-def gpu_page(warehouse: Warehouse, config: Config, f: Filters) -> GpuPage:
+def gpu_page(warehouse: Source, config: Config, f: Filters) -> GpuPage:
     envs = list(f.environments)
-    with session(warehouse) as s:
+    with reading(warehouse) as s:
         return GpuPage(
             utilization=gpu_reads.utilization(s, f.start, f.end, envs, grain=f.grain),
             fleet=gpu_reads.fleet(s, f.start, f.end, envs),

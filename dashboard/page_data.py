@@ -16,9 +16,8 @@ import polars as pl
 
 from warehouse import reads, slo
 from warehouse.config import Config
-from warehouse.db import Warehouse
 from warehouse.metrics import metrics
-from warehouse.session import Session, session
+from warehouse.session import Session, Source, reading
 
 Grain = Literal["hour", "day"]
 HOURLY_UP_TO_DAYS = 14  # ranges up to this many days are drawn per hour, longer per day
@@ -88,9 +87,9 @@ class Overview:
     traffic: pl.DataFrame
 
 
-def overview(warehouse: Warehouse, cfg: Config, targets: pl.DataFrame, f: Filters) -> Overview:
+def overview(warehouse: Source, cfg: Config, targets: pl.DataFrame, f: Filters) -> Overview:
     floors = slo.floors(cfg)
-    with session(warehouse) as s:
+    with reading(warehouse) as s:
         by_model = _metrics(s, cfg, f, ("environment", "model"))
         report = slo.worst_first(slo.evaluate(by_model, targets, floors), ["environment", "model"])
         # Uptime is per environment (all models): with a model filter, judge the environments
@@ -134,10 +133,10 @@ class Environment:
 
 
 def environment(
-    warehouse: Warehouse, cfg: Config, ef: Filters, everywhere: Filters, grain: Grain
+    warehouse: Source, cfg: Config, ef: Filters, everywhere: Filters, grain: Grain
 ) -> Environment:
     start, end, envs = ef.start, ef.end, ef.environments
-    with session(warehouse) as s:
+    with reading(warehouse) as s:
         kpis = _row(_metrics(s, cfg, ef, ("environment",)))
         down = reads.down_minutes(s, cfg, start=start, end=end, environments=envs)
         shown = down.sort(["errors", "minute"], descending=True).head(MAX_BAD_MINUTES)

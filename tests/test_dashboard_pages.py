@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+import streamlit as st
 from dashboard_support import (
     APP,
     HOSTILE_ENV,
@@ -458,6 +459,29 @@ def test_a_new_load_shows_up_without_clearing_caches(
 
     after = number(metric(run_app(), "Requests").value)
     assert after == before + 5, "figures cached under the old load id were served"
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_page_run_reads_over_one_connection_and_lets_it_go(
+    app_env: Scenario, monkeypatch: pytest.MonkeyPatch, page: str | None
+) -> None:
+    """With an empty cache every read of a run shares one connection (a page made five);
+    once the run ends the warehouse takes a writer at once (the lock is released)."""
+    opened: list[bool] = []
+    connect = Warehouse._connect
+
+    def counting(self: Warehouse, *, read_only: bool) -> Any:
+        opened.append(read_only)
+        return connect(self, read_only=read_only)
+
+    monkeypatch.setattr(Warehouse, "_connect", counting)
+    st.cache_data.clear()
+    run_app(page)
+    assert opened == [True], opened
+    run_app(page)  # everything cached now: no connection at all
+    assert opened == [True]
+    with app_env.warehouse.write():  # the run's shared lock was released
+        pass
 
 
 @pytest.mark.parametrize("page", list(PAGES))
