@@ -217,16 +217,18 @@ def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> N
     keys = ", ".join(_q(k) for k in spec.key)
     time_col = _q(spec.time_column) if spec.time_column else "NULL"
     merge = spec.disposition is Disposition.MERGE
-    distinct = f"count(DISTINCT ({keys}))" if merge else "count(*)"
+    same = keys if merge else ", ".join(_q(k) for k in spec.unique)  # one row in a batch
+    distinct = f"count(DISTINCT ({same}))" if same else "count(*)"
     total, unique, lo, hi = load.run(
         f"SELECT count(*), {distinct}, min({time_col}), max({time_col}) FROM {staged}",
         what="reading the staged rows",
     )[0]
     fmt = {"table": name, "key": keys, "time": time_col}
     batch = f"_batch_{name}"
-    if merge and unique < total:
+    if same and unique < total:
         order = spec.keep_first_by or INPUT_COLUMN
-        load.run(read_sql("publish_unique").format(**fmt, order=order), what="in-batch dedupe")
+        dedupe = read_sql("publish_unique").format(**{**fmt, "key": same}, order=order)
+        load.run(dedupe, what="in-batch dedupe")
     else:
         load.run(f"CREATE OR REPLACE TEMP VIEW {batch} AS FROM {staged}", what="the batch")
     params = {"lo": lo, "hi": hi, "load_id": load.load_id}
