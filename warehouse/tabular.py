@@ -41,6 +41,7 @@ HEADER_BYTES = 1 << 20  # a header longer than this is no header
 NULLS = ("NULL", "")  # FOCUS writes the literal NULL; an empty cell is null too
 DECIMAL = "DECIMAL(38, 12)"
 ROW = "_row"  # the 1-based number of each row among the rows that parsed
+NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"  # a number, however big
 EXCERPT = 500  # characters of a bad row kept in quarantine
 MEMORY_LIMIT = "2GB"  # DuckDB spills past this, so a big export does not take the machine
 
@@ -262,7 +263,7 @@ def _why(kind: Kind, v: str) -> str:
     if kind is Kind.DECIMAL:
         return (
             f"CASE WHEN TRY_CAST({v} AS {DECIMAL}) IS NOT NULL THEN NULL "
-            f"WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN "
+            f"WHEN regexp_full_match(trim({v}), '{NUMBER}') THEN "
             "'is out of range for DECIMAL(38, 12) (at most 26 digits before the point)' "
             "ELSE 'is not a number' END"
         )
