@@ -86,7 +86,7 @@ def ingest_billing(
     sources = found(paths)
     collector = BillingCollector(format=fmt)
     # DuckDB reads each file with every core: one file at a time, in this process
-    return load(warehouse, sources, config, collector, workers=1, group_rows=None)
+    return load(warehouse, sources, config, collector, workers=1, one_publish=True)
 
 
 def found(paths: list[Path]) -> list[Source | Refused]:

@@ -49,11 +49,11 @@ def load(
     files_skipped: int = 0,
     progress: Progress | None = None,
     workers: int | None = None,
-    group_rows: int | None = GROUP_ROWS,
+    one_publish: bool = False,
 ) -> LoadReport:
-    """Collect, stage and publish every input; one report for all of them. `group_rows`
-    None publishes everything in one transaction (a billing delivery: its files replace
-    their unit together, so they must not be split across publishes)."""
+    """Collect, stage and publish every input; one report for all of them. `one_publish`
+    publishes everything in one transaction (a billing delivery: its files replace their
+    unit together, so they must not be split across publishes)."""
     started = time.perf_counter()
     report = LoadReport(files_skipped=files_skipped)
     plans: list[tuple[Source, list[Unit]]] = []
@@ -80,7 +80,7 @@ def load(
             done += _length(unit, source.size)
             if progress:
                 progress(done, total)
-            full = group_rows is not None and group.stage.rows() >= group_rows
+            full = not one_publish and group.stage.rows() >= GROUP_ROWS
             if full and (unit.last or group.can_cut(unit, collected)):
                 report.add(group.publish())
         report.add(group.publish())
