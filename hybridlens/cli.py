@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlens import __version__, gpu_args
+from hybridlens import __version__, gpu_args, ingest_billing
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
 from hybridlens.output import positive_float, positive_int, print_table, write_csv, write_json
 from hybridlens.output import progress_bar as _bar
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timezone", default="UTC", help="of nvidia-smi's local timestamps")
     gpu_args.add_prometheus_arguments(g)
     g.set_defaults(run=cmd_ingest_gpu)
+    ingest_billing.add_parser(ingest_sub, common)
 
     p = sub.add_parser("collect", help="sample live sources into the warehouse")
     collect_sub = p.add_subparsers(dest="source", required=True, metavar="SOURCE")

@@ -49,8 +49,11 @@ def load(
     files_skipped: int = 0,
     progress: Progress | None = None,
     workers: int | None = None,
+    one_publish: bool = False,
 ) -> LoadReport:
-    """Collect, stage and publish every input; one report for all of them."""
+    """Collect, stage and publish every input; one report for all of them. `one_publish`
+    publishes everything in one transaction (a billing delivery: its files replace their
+    unit together, so they must not be split across publishes)."""
     started = time.perf_counter()
     report = LoadReport(files_skipped=files_skipped)
     plans: list[tuple[Source, list[Unit]]] = []
@@ -77,7 +80,8 @@ def load(
             done += _length(unit, source.size)
             if progress:
                 progress(done, total)
-            if group.stage.rows() >= GROUP_ROWS and (unit.last or group.can_cut(unit, collected)):
+            full = not one_publish and group.stage.rows() >= GROUP_ROWS
+            if full and (unit.last or group.can_cut(unit, collected)):
                 report.add(group.publish())
         report.add(group.publish())
     finally:

@@ -6,6 +6,7 @@ one line here; the driver, staging, publish and the load report stay the same.
 
 from __future__ import annotations
 
+from ingest.billing.collector import BillingCollector
 from ingest.contract import Collector
 from ingest.errors import IngestError
 from ingest.gpu.collector import GpuCollector
@@ -49,3 +50,4 @@ def for_head(head: bytes, candidates: list[str] | None = None) -> Collector | No
 register(OtlpFiles())
 register(MemoryCollector())
 register(GpuCollector())
+register(BillingCollector())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from warehouse.config_billing import BillingSource
 from warehouse.config_fields import Integer, Number, Sections, Text, setting
 
 
@@ -75,5 +76,11 @@ class Sources:
         Sections(GpuSource),
         "what `hybridlens ingest gpu` reads when it is given no SOURCE, one `[[sources.gpu]]` "
         "table each",
+        (),
+    )
+    billing: tuple[BillingSource, ...] = setting(
+        Sections(BillingSource),
+        "what `hybridlens ingest billing` reads when it is given no PATH, one "
+        "`[[sources.billing]]` table each",
         (),
     )

@@ -1,0 +1,101 @@
+"""FOCUS ingest throughput: a synthetic FOCUS 1.2 CSV (and its Parquet copy) of N rows
+through `hybridlens ingest billing`, in rows/s, beside DuckDB's own read of the same file
+into a table (the limit), and the peak RSS. It prints figures and asserts nothing.
+
+    .venv/bin/python benchmarks/billing_ingest.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from hybridlens.ingest_billing import ingest_billing
+from warehouse.config import Config
+from warehouse.db import Warehouse
+
+HEADER = (
+    "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,"
+    "BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,"
+    "ChargePeriodEnd,ChargePeriodStart,ConsumedQuantity,ConsumedUnit,ContractedCost,"
+    "EffectiveCost,InvoiceId,InvoiceIssuerName,ListCost,PricingCategory,PricingQuantity,"
+    "PricingUnit,ProviderName,PublisherName,RegionId,ResourceId,ServiceCategory,ServiceName,"
+    "SkuId,SkuPriceId,SubAccountId,Tags,x_GpuModel"
+)
+
+
+def generate(path: Path, rows: int) -> None:
+    """N rows written by DuckDB itself, so generating costs seconds, not minutes."""
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT
+            ((i * 7919) % 100000 / 1000)::DECIMAL(38, 12) AS BilledCost,
+            '2109876543' || (i % 3) AS BillingAccountId, 'Payer' AS BillingAccountName,
+            'USD' AS BillingCurrency, '2026-11-01T00:00:00Z' AS BillingPeriodEnd,
+            '2026-10-01T00:00:00Z' AS BillingPeriodStart, 'Usage' AS ChargeCategory,
+            'NULL' AS ChargeClass, 'GPU instance hours' AS ChargeDescription,
+            'Usage-Based' AS ChargeFrequency,
+            strftime(TIMESTAMP '2026-10-01' + to_hours(i % 744 + 1), '%Y-%m-%dT%H:%M:%SZ')
+                AS ChargePeriodEnd,
+            strftime(TIMESTAMP '2026-10-01' + to_hours(i % 744), '%Y-%m-%dT%H:%M:%SZ')
+                AS ChargePeriodStart,
+            1 AS ConsumedQuantity, 'Hours' AS ConsumedUnit, BilledCost AS ContractedCost,
+            BilledCost AS EffectiveCost, 'INV-1' AS InvoiceId, 'Example Cloud' AS InvoiceIssuerName,
+            BilledCost AS ListCost, 'Standard' AS PricingCategory, 1 AS PricingQuantity,
+            'Hours' AS PricingUnit, 'ExampleCloud' AS ProviderName, 'ExampleCloud' AS PublisherName,
+            'us-east-1' AS RegionId, 'i-' || (i % 5000) AS ResourceId, 'Compute' AS ServiceCategory,
+            'Example Compute' AS ServiceName, 'SKU' || (i % 40) AS SkuId, 'P' || i AS SkuPriceId,
+            'sub-' || (i % 20) AS SubAccountId, '{{"model":"m' || (i % 7) || '"}}' AS Tags,
+            'H100' AS x_GpuModel
+        FROM range({rows}) t(i)) TO '{path}' (FORMAT csv, HEADER)"""
+    )
+    con.close()
+
+
+def limit(path: Path) -> float:
+    """Seconds for DuckDB's own reader to load the file into a table."""
+    con = duckdb.connect()
+    started = time.perf_counter()
+    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+    con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
+    took = time.perf_counter() - started
+    con.close()
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        csv_path = Path(folder) / "focus.csv"
+        generate(csv_path, args.rows)
+        parquet = Path(folder) / "focus.parquet"
+        con = duckdb.connect()
+        con.execute(f"COPY (FROM read_csv('{csv_path}')) TO '{parquet}' (FORMAT parquet)")
+        con.close()
+        for path in (csv_path, parquet):
+            wh = Warehouse(Path(folder) / f"{path.suffix[1:]}.duckdb")
+            started = time.perf_counter()
+            report = ingest_billing(wh, [path], Config())
+            took = time.perf_counter() - started
+            base = limit(path)
+            rows = report.rows("billing")
+            print(
+                f"{path.suffix[1:]:8} {rows:,} rows in {took:.1f} s: {rows / took:,.0f} rows/s; "
+                f"DuckDB's own read {base:.1f} s (ratio {base / took:.2f}); "
+                f"longest publish {report.longest_publish_ms / 1000:.1f} s",
+                flush=True,
+            )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:,.0f} MiB", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

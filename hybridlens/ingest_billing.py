@@ -1,0 +1,138 @@
+"""`hybridlens ingest billing [PATH...]`: cloud billing exports into the `billing` ledger.
+
+A delivery is every file given to one command: they are read whole (never skipped as
+unchanged, never resumed from an offset: an unchanged file of a unit must come along when
+another file of the same unit is restated, or the replace would drop its rows) and
+published in one transaction, so the files of one unit replace it together. Reading the
+same delivery again replaces each unit with the same rows: it changes nothing.
+
+Only argparse and the standard library are imported at the top: `hybridlens --help`
+builds this command's parser, and the ingest machinery loads when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hybridlens.errors import UsageError
+
+if TYPE_CHECKING:
+    from ingest.files import Refused, Source
+    from warehouse.config import Config
+    from warehouse.db import Warehouse
+    from warehouse.report import LoadReport
+
+FORMATS = ("auto", "focus")
+
+
+def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    """The `ingest billing` subcommand, beside `ingest traces` and `ingest gpu`."""
+    b = ingest_sub.add_parser(
+        "billing",
+        parents=[common],
+        help="cloud billing exports: FOCUS 1.0-1.4 (CSV, CSV.gz, Parquet)",
+    )
+    b.add_argument(
+        "paths", type=Path, nargs="*", metavar="PATH", help="default: [[sources.billing]]"
+    )
+    b.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="auto: told from each file's columns (default); focus: every file must be FOCUS",
+    )
+    b.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hybridlens.cli import _stored_config
+
+    return cmd_ingest_billing(args, *_stored_config(args))
+
+
+def cmd_ingest_billing(args: argparse.Namespace, warehouse: Warehouse, config: Config) -> int:
+    """Run `ingest billing` for parsed arguments; the exit status (1 when anything failed
+    or was quarantined)."""
+    if args.paths:
+        groups = {args.format: [Path(p) for p in args.paths]}
+    else:
+        groups = {}
+        for source in config.sources.billing:
+            fmt = source.format if args.format == "auto" else args.format
+            groups.setdefault(fmt, []).append(Path(source.path).expanduser())
+        if not groups:
+            raise UsageError(
+                "nothing to read: give a PATH (a billing export or a folder of them) or list "
+                f"[[sources.billing]] entries in the config ({config.origin})"
+            )
+    from warehouse.report import LoadReport
+
+    report = LoadReport()
+    for fmt, paths in groups.items():
+        report.add(ingest_billing(warehouse, paths, config, fmt=fmt))
+    return summarize(report, warehouse)
+
+
+def ingest_billing(
+    warehouse: Warehouse, paths: list[Path], config: Config, *, fmt: str = "auto"
+) -> LoadReport:
+    """Load every file under `paths` as one delivery (one publish)."""
+    from ingest.billing.collector import BillingCollector
+    from ingest.driver import load
+
+    sources = found(paths)
+    collector = BillingCollector(format=fmt)
+    # DuckDB reads each file with every core: one file at a time, in this process
+    return load(warehouse, sources, config, collector, workers=1, one_publish=True)
+
+
+def found(paths: list[Path]) -> list[Source | Refused]:
+    """Every regular file under `paths` (a file named twice is read once), whole."""
+    from ingest.contract import Unit
+    from ingest.files import Refused, Source, find_files, printable, uri_of
+
+    sources: list[Source | Refused] = []
+    seen: set[str] = set()
+    for entry in find_files(paths):
+        if isinstance(entry, Refused):
+            sources.append(entry)
+            continue
+        uri = uri_of(entry)
+        if uri in seen:
+            continue
+        seen.add(uri)
+        try:
+            st = entry.stat()
+        except OSError as exc:
+            sources.append(Refused(uri, f"cannot read {printable(entry)}: {exc.strerror or exc}"))
+            continue
+        sources.append(Source(Unit(uri, path=entry), st.st_size, st.st_mtime))
+    return sources
+
+
+def summarize(report: LoadReport, warehouse: Warehouse) -> int:
+    """The summary on stderr; 0 when everything loaded, 1 when anything failed or was
+    quarantined."""
+    from warehouse.report import Status
+
+    files = sum(1 for i in report.inputs if i.status is not Status.FAILED)
+    print(
+        f"loaded {report.rows('billing'):,} billing line items from {files} files into "
+        f"{warehouse.path} ({report.duplicates('billing'):,} duplicated line items loaded once)",
+        file=sys.stderr,
+    )
+    for what, n in sorted(report.skipped.items()):
+        print(f"  {what}: {n:,}", file=sys.stderr)
+    for failure in report.failures[:20]:
+        print(f"  failed: {failure}", file=sys.stderr)
+    bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
+    if bad:
+        print(
+            f"{bad:,} bad rows were quarantined; see them with: duckdb {warehouse.path} "
+            '"SELECT uri, location, error FROM quarantine ORDER BY load_id DESC LIMIT 50"',
+            file=sys.stderr,
+        )
+    return 0 if report.ok else 1

@@ -1,0 +1,25 @@
+"""The config's billing section: the folders `hybridlens ingest billing` reads by default.
+
+Declared apart from `config_gpu` for the same reason it is apart from `config_schema`: each
+source family adds its own section beside the others instead of growing one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warehouse.config_fields import Choice, Text, setting
+
+FORMATS = ("auto", "focus")
+
+
+@dataclass(frozen=True)
+class BillingSource:
+    path: str = setting(
+        Text(), "a billing export file or a folder of them (read recursively)", required=True
+    )
+    format: str = setting(
+        Choice(FORMATS),
+        "`auto`: told from each file's columns; `focus`: every file must be FOCUS",
+        "auto",
+    )

@@ -1,0 +1,369 @@
+"""Reading a tabular export (CSV, gzip or zstd CSV, Parquet) with DuckDB's own readers into
+typed Arrow, with every value that does not parse named by row, column and value.
+
+Billing exports are the first users: a reader in `ingest/billing/` says which columns it
+wants and of which kind, and this module does the row work in DuckDB, never row by row in
+Python, so a million-line export costs what DuckDB's `read_csv` costs. It lives in
+`warehouse/` because only the warehouse talks to DuckDB (DESIGN.md); it knows nothing of
+FOCUS or any other format. It opens a private in-memory DuckDB, never the warehouse file.
+
+The kind of file is told from its first bytes, never its name: DuckDB picks a decompressor
+by extension, so a gzip file named `.csv` would otherwise be read as text. The file is
+handed to DuckDB through a symlink with a plain name in a private folder, because DuckDB
+expands `*`, `?` and `[` in a path as a glob: a hostile file name could make it read
+other files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.errors import UserError, WarehouseError
+
+PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+HEADER_BYTES = 1 << 20  # a header longer than this is no header
+NULLS = ("NULL", "")  # FOCUS writes the literal NULL; an empty cell is null too
+DECIMAL = "DECIMAL(38, 12)"
+ROW = "_row"  # the 1-based number of each row among the rows that parsed
+NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"  # a number, however big
+EXCERPT = 500  # characters of a bad row kept in quarantine
+MEMORY_LIMIT = "2GB"  # DuckDB spills past this, so a big export does not take the machine
+
+
+class TabularError(WarehouseError, UserError):
+    """A file cannot be read as a table at all: the message names it and why."""
+
+
+class Kind(StrEnum):
+    """What a wanted column holds, and so how its text is checked."""
+
+    TEXT = "text"  # kept as read
+    DECIMAL = "decimal"  # DECIMAL(38, 12): money and quantities, never a float
+    TIME = "time"  # TIMESTAMPTZ; a time without a zone is UTC
+    JSON = "json"  # a JSON object, kept as its text
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column: its kind, and the input columns it comes from (the first that is
+    not null wins; none: the column is all null)."""
+
+    name: str
+    kind: Kind
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A value that does not parse as its column's kind; its row is not returned."""
+
+    row: int  # 1-based, among the rows that parsed
+    column: str  # the input column
+    value: str
+    why: str  # "is not a number"
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A CSV line that is not a row of the table (too few or many cells, a bad quote)."""
+
+    line: int
+    why: str
+    excerpt: str
+
+
+@dataclass
+class Typed:
+    """What a file gave: its typed rows (with `_row` and the raw row, when asked), the
+    values that did not parse, the lines that were not rows, and whether it is cut off."""
+
+    rows: pa.Table
+    problems: list[Problem] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+    truncated: str | None = None  # the file ends inside a row: why, in one sentence
+    read_rows: int = 0  # rows that parsed, good or not
+    excerpts: dict[int, str] = field(default_factory=dict)  # a bad row -> its raw JSON
+
+
+def kind_of(head: bytes) -> str:
+    """`parquet`, `gzip`, `zstd` or `csv`, from a file's first bytes."""
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "csv"
+
+
+def header(path: Path) -> tuple[str, ...]:
+    """The column names of a file, in order; a TabularError when it has none."""
+    head = _head(path)
+    if not head:
+        raise TabularError(f"{_name(path)} is empty")
+    kind = kind_of(head)
+    if kind == "parquet":
+        with _connection() as con, _plain(path) as plain:
+            try:
+                described = con.sql("DESCRIBE SELECT * FROM read_parquet($p)", params={"p": plain})
+                return tuple(str(r[0]) for r in described.fetchall())
+            except duckdb.Error as exc:
+                raise TabularError(f"{_name(path)} is not a readable Parquet file: "
+                                   f"{_first_line(exc)}") from None  # fmt: skip
+    return _csv_header(path, kind)
+
+
+def read(path: Path, columns: Sequence[Column], *, raw: str | None = None) -> Typed:
+    """The rows of `path` typed as `columns` say. Rows with a value that does not parse are
+    left out and listed in `problems`; `raw` names a column holding each whole input row as
+    a JSON object (values as read)."""
+    names = header(path)
+    kind = kind_of(_head(path))
+    with _connection() as con, _plain(path) as plain:
+        try:
+            malformed = _load(con, plain, kind, names)
+        except duckdb.Error as exc:
+            raise TabularError(f"{_name(path)} cannot be read: {_first_line(exc)}") from None
+        truncated = _cut(path, kind, malformed)
+        if truncated:
+            return Typed(rows=pa.table({}), malformed=malformed, truncated=truncated)
+        present = set(names)
+        value = {c.name: _source(c, present) for c in columns}
+        problems = _problems(con, columns, present)
+        bad = pa.array(sorted({p.row for p in problems}), pa.int64())
+        con.register("_bad", pa.table({"r": bad}))
+        select = [f"{_typed(c.kind, value[c.name])} AS {_q(c.name)}" for c in columns]
+        if raw:
+            select.append(f"to_json(_src)::VARCHAR AS {_q(raw)}")
+        select.append(f"(rowid + 1)::BIGINT AS {ROW}")
+        sql = (
+            f"SELECT {', '.join(select)} FROM _src "
+            "WHERE (rowid + 1) NOT IN (SELECT r FROM _bad) ORDER BY rowid"
+        )
+        try:
+            rows = con.sql(sql).to_arrow_table()
+            total = int(con.sql("SELECT count(*) FROM _src").fetchall()[0][0])
+            excerpts = {
+                int(r): str(text)[:EXCERPT]
+                for r, text in con.execute(
+                    "SELECT rowid + 1, to_json(_src)::VARCHAR FROM _src "
+                    "WHERE (rowid + 1) IN (SELECT r FROM _bad)"
+                ).fetchall()
+            }
+        except duckdb.Error as exc:
+            raise TabularError(f"{_name(path)} cannot be read: {_first_line(exc)}") from None
+    return Typed(rows, problems, malformed, None, total, excerpts)
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _load(
+    con: duckdb.DuckDBPyConnection, plain: str, kind: str, names: tuple[str, ...]
+) -> list[Malformed]:
+    """Read the file into `_src` (all text, in file order, so `rowid` numbers its rows) and
+    return the CSV lines DuckDB rejected as not rows of the table."""
+    if kind == "parquet":
+        con.execute(
+            "CREATE TEMP TABLE _src AS SELECT COLUMNS(*)::VARCHAR FROM read_parquet($p)",
+            {"p": plain},
+        )
+        return []
+    columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+    compression = "none" if kind == "csv" else kind
+    con.execute(
+        f"CREATE TEMP TABLE _src AS SELECT * FROM read_csv($p, columns = {columns}, "
+        "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
+        f"nullstr = ['NULL', ''], store_rejects = true, compression = '{compression}', "
+        "max_line_size = 16777216)",
+        {"p": plain},
+    )
+    found = con.execute(
+        "SELECT line, error_type, error_message, csv_line FROM reject_errors ORDER BY line"
+    ).fetchall()
+    return [
+        Malformed(int(line), f"{str(message).splitlines()[0]} ({kind_})", str(text or "")[:EXCERPT])
+        for line, kind_, message, text in found
+    ]
+
+
+def _cut(path: Path, kind: str, malformed: list[Malformed]) -> str | None:
+    """Why the file looks cut off: its last line was rejected and it does not end with a line
+    break (a complete export always ends its last row)."""
+    if kind == "parquet" or not malformed:
+        return None
+    last = malformed[-1]
+    try:
+        tail = _tail(path, kind)
+    except OSError:
+        return None
+    if tail.endswith((b"\n", b"\r")) or not last.excerpt:
+        return None
+    if not tail.endswith(last.excerpt.encode("utf-8", "replace")[-64:]):
+        return None
+    return (
+        f"{_name(path)} ends inside a row at line {last.line} ({last.why}): the file looks "
+        "truncated, so none of it was loaded"
+    )
+
+
+def _tail(path: Path, kind: str) -> bytes:
+    if kind == "csv":
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 4096))
+            return fh.read()
+    if kind == "gzip":
+        last = b""
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                last = (last + chunk)[-4096:]
+        return last
+    return b"\n"  # zstd: no stdlib decompressor; trust DuckDB's own end-of-stream check
+
+
+def _problems(
+    con: duckdb.DuckDBPyConnection, columns: Sequence[Column], present: set[str]
+) -> list[Problem]:
+    """Every value of a checked kind that does not parse, in row order."""
+    parts = []
+    for column in columns:
+        if column.kind is Kind.TEXT:
+            continue
+        for name in column.sources:
+            if name not in present:
+                continue
+            v = _q(name)
+            why = _why(column.kind, v)
+            parts.append(
+                f"SELECT rowid + 1 AS r, {_lit(name)} AS c, {v} AS v, {why} AS why "
+                f"FROM _src WHERE {v} IS NOT NULL AND {why} IS NOT NULL"
+            )
+    if not parts:
+        return []
+    found = con.execute(" UNION ALL ".join(parts) + " ORDER BY r, c").fetchall()
+    return [Problem(int(r), str(c), str(v), str(why)) for r, c, v, why in found]
+
+
+def _why(kind: Kind, v: str) -> str:
+    """SQL for the reason a text value is not of `kind` (NULL when it is)."""
+    if kind is Kind.DECIMAL:
+        return (
+            f"CASE WHEN TRY_CAST({v} AS {DECIMAL}) IS NOT NULL THEN NULL "
+            f"WHEN regexp_full_match(trim({v}), '{NUMBER}') THEN "
+            "'is out of range for DECIMAL(38, 12) (at most 26 digits before the point)' "
+            "ELSE 'is not a number' END"
+        )
+    if kind is Kind.TIME:
+        return (
+            f"CASE WHEN isfinite(TRY_CAST({v} AS TIMESTAMPTZ)) THEN NULL "
+            "ELSE 'is not an ISO 8601 date-time' END"
+        )
+    return (
+        f"CASE WHEN json_valid({v}) AND json_type({v}::JSON) = 'OBJECT' THEN NULL "
+        "ELSE 'is not a JSON object' END"
+    )
+
+
+def _source(column: Column, present: set[str]) -> str:
+    found = [_q(s) for s in column.sources if s in present]
+    if not found:
+        return "NULL"
+    return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
+
+
+def _typed(kind: Kind, value: str) -> str:
+    if kind is Kind.DECIMAL:
+        return f"TRY_CAST({value} AS {DECIMAL})"
+    if kind is Kind.TIME:
+        return f"TRY_CAST({value} AS TIMESTAMPTZ)"
+    return f"{value}::VARCHAR"
+
+
+# -- helpers ----------------------------------------------------------------------------------
+@contextmanager
+def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET TimeZone = 'UTC'; SET memory_limit = '{MEMORY_LIMIT}'")
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def _plain(path: Path) -> Iterator[str]:
+    """A path with no glob characters that leads to `path`."""
+    with tempfile.TemporaryDirectory(prefix="hybridlens-read-") as folder:
+        link = Path(folder) / "input"
+        link.symlink_to(path.absolute())
+        yield str(link)
+
+
+def _csv_header(path: Path, kind: str) -> tuple[str, ...]:
+    raw = _head(path, HEADER_BYTES, decompress=kind)
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise TabularError(f"{_name(path)} is UTF-16: export it as UTF-8 (CSV UTF-8)")
+    text = raw.decode("utf-8-sig", "replace")
+    try:
+        first = next(csv.reader(io.StringIO(text)), None)
+    except csv.Error as exc:
+        raise TabularError(f"{_name(path)} has no readable header line: {exc}") from None
+    if not first or not any(c.strip() for c in first):
+        raise TabularError(f"{_name(path)} has no header line")
+    seen: set[str] = set()
+    for name in first:
+        if name in seen:
+            raise TabularError(f"{_name(path)} names the column {name[:80]!r} twice in its header")
+        seen.add(name)
+    return tuple(first)
+
+
+def _head(path: Path, size: int = 8, decompress: str = "csv") -> bytes:
+    try:
+        if decompress == "gzip":
+            with gzip.open(path, "rb") as fh:
+                return fh.read(size)
+        if decompress == "zstd":
+            import zstandard
+
+            with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
+                return fh.read(size)
+        with path.open("rb") as fh:
+            return fh.read(size)
+    except (OSError, EOFError) as exc:
+        raise TabularError(f"cannot read {_name(path)}: {exc}") from None
+    except Exception as exc:  # zstandard.ZstdError: a broken frame
+        raise TabularError(f"cannot read {_name(path)}: {exc}") from None
+
+
+def _name(path: Path) -> str:
+    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _first_line(exc: BaseException) -> str:
+    """DuckDB's first line, without the private link's name (the caller names the file)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return re.sub(r"\S*hybridlens-read-\w+/input\S*", "the file", text).rstrip(".")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
