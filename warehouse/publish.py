@@ -280,11 +280,19 @@ def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> N
 
 def _unique(load: _Load, staged: str, spec: TableSpec) -> str:
     """A replace table's in-batch unique columns, when the batch has them all (a writer
-    that stages no raw row, such as a test's or a future reader's, dedupes nothing)."""
+    that stages no raw row, such as a test's or a future reader's, dedupes nothing) and
+    comes from more than one input: the columns tell copies of a file apart, and comparing
+    a million raw rows of a single file with each other found nothing and cost most of the
+    publish."""
     if not spec.unique:
         return ""
     have = {d[0] for d in load.con.execute(f"SELECT * FROM {staged} LIMIT 0").description}
-    return ", ".join(_q(k) for k in spec.unique) if set(spec.unique) <= have else ""
+    if not set(spec.unique) <= have:
+        return ""
+    inputs = load.run(
+        f"SELECT count(DISTINCT {INPUT_COLUMN}) FROM {staged}", what="the batch's inputs"
+    )
+    return ", ".join(_q(k) for k in spec.unique) if inputs[0][0] > 1 else ""
 
 
 def _hours(rows: list[Any]) -> set[datetime]:

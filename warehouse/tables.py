@@ -41,8 +41,8 @@ class TableSpec:
     key: tuple[str, ...] = ()
     time_column: str | None = None  # bounds the anti-join and says which hours a row touches
     keep_first_by: str | None = None  # in-batch duplicates of a key: the first by this order
-    # replace: a batch's rows equal in these columns are one row (a line item delivered
-    # twice in one delivery, or a copy of a file beside it), counted as duplicates
+    # replace: a batch's rows equal in these columns are one row (a copy of a file beside
+    # it in one delivery), counted as duplicates
     unique: tuple[str, ...] = ()
     # a query (warehouse/queries/<prepare>.sql) that turns `_batch_<name>` into
     # `_fresh_<name>` (the rows to insert) and `_new_<name>` (their key, time and `_file`
@@ -126,7 +126,7 @@ TABLES: Mapping[str, TableSpec] = {
             Disposition.REPLACE,
             key=("x_ReplaceUnit",),
             time_column="ChargePeriodStart",
-            unique=("x_ReplaceUnit", "x_SourceRow"),
+            unique=("x_ReplaceUnit", "x_SourceRowNumber", "x_SourceRow"),
             keep_first_by='_file, "x_SourceRowNumber"',
         ),
     )
