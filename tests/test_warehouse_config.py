@@ -122,6 +122,10 @@ path = "/var/log/gpu"
 environment = "dc-one"
 timeout_seconds = 3
 retries = 1
+
+[[sources.billing]]
+path = "/var/exports/focus"
+format = "focus"
 """
 
 
@@ -210,6 +214,7 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
     assert config.sources.gpu == (
         GpuSource("http://127.0.0.1:9400/metrics", "/var/log/gpu", "dc-one", 3.0, 1),
     )
+    assert [(b.path, b.format) for b in config.sources.billing] == [("/var/exports/focus", "focus")]
     assert config.model_attributes() == {"vision": "ml.model.name"}
     assert config.environment("dc-one") is one and config.environment("nope") is None
     assert one.matches({"k8s.cluster.name": "one", "cloud.region": "north-1", "x": 1})
