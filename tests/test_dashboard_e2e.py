@@ -174,7 +174,7 @@ def test_the_demo_serves_pages_while_it_loads(
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDLENS_")}
     command = [
         str(Path(sys.executable).with_name("hybridlens")),
-        "demo", "--days", "4", "--scale", "0.1", "--data", "d", "--warehouse", "w.duckdb",
+        "demo", "--days", "3", "--scale", "0.1", "--data", "d", "--warehouse", "w.duckdb",
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     started = time.monotonic()
@@ -194,7 +194,7 @@ def test_the_demo_serves_pages_while_it_loads(
         text = main.inner_text()
         record = json.loads((tmp_path / "w.duckdb.progress.json").read_text())
         if record["state"] == "loading":  # the banner names only what is loaded
-            assert "Loading the demo scenario:" in text and "of 4 days loaded" in text, text
+            assert "Loading the demo scenario:" in text and "of 3 days loaded" in text, text
         page.wait_for_function(
             "() => !document.body.innerText.includes('Loading the demo scenario')",
             timeout=180_000,

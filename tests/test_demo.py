@@ -92,12 +92,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     """A demo generated and loaded by the command: (folder, data, warehouse)."""
     root = tmp_path_factory.mktemp("demo")
     done = hybridlens(
-        "demo", "--no-serve", "--days", "3", "--scale", "0.05", "--data", "d", "--warehouse",
+        "demo", "--no-serve", "--days", "2", "--scale", "0.05", "--data", "d", "--warehouse",
         "w.duckdb", cwd=root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "generating and loading 3 days" in done.stderr
-    assert "loaded 3 days" in done.stderr and "Traceback" not in done.stderr
+    assert "generating and loading 2 days" in done.stderr
+    assert "loaded 2 days" in done.stderr and "Traceback" not in done.stderr
     return root, root / "d", root / "w.duckdb"
 
 
@@ -109,7 +109,7 @@ def test_day_by_day_gives_the_figures_of_one_ingest(generated: tuple[Path, Path,
     assert all(n == 1 for _, n in ingest_log(warehouse)), "every file was loaded once"
     record = read_progress(warehouse)
     assert record is not None and record.state == "done"
-    assert (record.days_loaded, record.days_total, record.files_loaded) == (3, 3, len(files))
+    assert (record.days_loaded, record.days_total, record.files_loaded) == (2, 2, len(files))
     assert record.loaded_through == max(p.name[:10] for p in files if p.name[:4].isdigit())
 
 
@@ -121,7 +121,7 @@ def test_a_second_demo_starts_at_once_and_loads_nothing(
     log_before = ingest_log(warehouse)
     started = time.monotonic()
     done = hybridlens(
-        "demo", "--no-serve", "--days", "3", "--scale", "0.05", "--data", "d", "--warehouse",
+        "demo", "--no-serve", "--days", "2", "--scale", "0.05", "--data", "d", "--warehouse",
         "w.duckdb", cwd=root,
     )  # fmt: skip
     took = time.monotonic() - started
@@ -174,7 +174,7 @@ def test_an_interrupted_load_resumes_after_its_last_day(tmp_path: Path) -> None:
 def test_metrics_answer_while_the_demo_loads(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDLENS_")}
     exe = str(Path(sys.executable).with_name("hybridlens"))
-    command = [exe, "demo", "--no-serve", "--days", "3", "--scale", "0.1", "--data", "d",
+    command = [exe, "demo", "--no-serve", "--days", "2", "--scale", "0.1", "--data", "d",
                "--warehouse", "w.duckdb"]  # fmt: skip
     load = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     answers: list[tuple[int, str, int]] = []

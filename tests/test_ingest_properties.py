@@ -31,7 +31,7 @@ from warehouse.db import Warehouse
 
 MAPPING = Mapping.from_config(Config())
 FAST = settings(
-    max_examples=150,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
