@@ -8,8 +8,8 @@ for one group (a multi-gigabyte plain file) is published in record-aligned piece
 GROUP_ROWS rows, each logging the offset it reached, so memory and the writer lock hold stay
 bounded by the group, not the file: a crash between pieces leaves the input loaded up to a
 logged offset, which the next run resumes from, as it does for a file still being written.
-When a group cannot be published, its inputs are published again one by one from the same
-stage, so one poisoned input is quarantined (status FAILED) and every other input loads.
+A group that cannot be published is published again input by input from the same stage, so
+a poisoned input is FAILED and every other loads (`whole`: a billing delivery fails whole).
 """
 
 from __future__ import annotations
@@ -51,9 +51,8 @@ def load(
     workers: int | None = None,
     one_publish: bool = False,
 ) -> LoadReport:
-    """Collect, stage and publish every input; one report for all of them. `one_publish`
-    publishes everything in one transaction (a billing delivery: its files replace their
-    unit together, so they must not be split across publishes)."""
+    """Collect, stage and publish every input; one report. `one_publish`: all in one
+    transaction, or none (a billing delivery's files replace their unit together)."""
     started = time.perf_counter()
     report = LoadReport(files_skipped=files_skipped)
     plans: list[tuple[Source, list[Unit]]] = []
@@ -82,8 +81,8 @@ def load(
                 progress(done, total)
             full = not one_publish and group.stage.rows() >= GROUP_ROWS
             if full and (unit.last or group.can_cut(unit, collected)):
-                report.add(group.publish())
-        report.add(group.publish())
+                report.add(group.publish(one_publish))
+        report.add(group.publish(one_publish))
     finally:
         group.close()
         if pool is not None:
@@ -168,12 +167,15 @@ def publish_isolating(
     stage: Stage,
     *,
     source: str,
+    whole: bool = False,
 ) -> LoadReport:
-    """Publish `stage`; if that fails, publish its inputs one by one from the same stage,
-    so an input that cannot be published is recorded as FAILED with one sentence and the
-    others still load. A busy warehouse is not an input's fault: that error propagates."""
+    """Publish `stage`; if that fails, its inputs one by one (`publish_each`), so an input
+    that cannot be published is FAILED with one sentence and the others still load; with
+    `whole`, they fail together (one billing delivery's files: alone, each would replace
+    the other's rows)."""
     try:
-        return publish_each(warehouse, stage, source=source, reason=_cannot, location="file")
+        return publish_each(warehouse, stage, source=source, reason=_cannot, location="file",
+                            whole=whole)  # fmt: skip
     finally:
         stage.close()
 
@@ -246,14 +248,15 @@ class _Group:
             and self.reports[-1].status is not Status.FAILED
         )
 
-    def publish(self) -> LoadReport:
+    def publish(self, whole: bool = False) -> LoadReport:
         if not self.reports:
             return LoadReport()
         piece = self._open is not None and not self._dead
         if piece:
             self._mark_piece(self.reports[-1])
         try:
-            loaded = publish_isolating(self.warehouse, self.stage, source=self.collector.name)
+            name = self.collector.name
+            loaded = publish_isolating(self.warehouse, self.stage, source=name, whole=whole)
         finally:
             self.stage = Stage()
             self.reports = []

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
+import warehouse.publish as publish_module
 from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
 from warehouse.config import Config
@@ -196,6 +197,33 @@ def test_the_files_of_one_delivery_replace_their_unit_together(
     report = load(warehouse, folder)
     assert report.rows("billing") == 3
     assert rows(warehouse, "SELECT count(*) FROM billing") == [(3,)]
+
+
+def test_a_delivery_that_cannot_be_published_fails_whole(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Published file by file, each part would replace its month with its own rows: when the
+    delivery's one publish fails, every file fails and the month keeps its last delivery."""
+    load(warehouse, SMALL)
+    before = ledger_sums(warehouse)
+    folder = tmp_path / "oct"
+    folder.mkdir()
+    with SMALL.open(encoding="utf-8-sig") as fh:
+        head, *lines = fh.read().splitlines(keepends=True)
+    (folder / "part-1.csv").write_text(head + "".join(lines[:2]), encoding="utf-8")
+    (folder / "part-2.csv").write_text(head + "".join(lines[2:3]), encoding="utf-8")
+    real = publish_module._publish
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if args[4] is None:  # the delivery's one publish; a single input's would pass
+            raise duckdb.ConversionException("poisoned")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publish_module, "_publish", failing)
+    report = load(warehouse, folder)
+    assert [i.status for i in report.inputs] == [Status.FAILED, Status.FAILED]
+    assert all("poisoned" in (i.message or "") for i in report.inputs)
+    assert ledger_sums(warehouse) == before, "a part replaced the month on its own"
 
 
 def test_cloud_deliveries_never_touch_the_modelled_rows(warehouse: Warehouse) -> None:

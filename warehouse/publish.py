@@ -100,20 +100,26 @@ def publish_each(
     specs: Mapping[str, TableSpec] | None = None,
     reason: Callable[[InputReport, Exception], str] | None = None,
     location: str = "publish",
+    whole: bool = False,
 ) -> LoadReport:
     """`publish`, and when it fails, each input alone: the failing ones end FAILED (with a
     quarantine row at `location` saying why — `reason(input, error)`, else the error — and
-    nothing written), the others are published. A busy warehouse is no input's fault: that
-    error propagates. The inputs are published again from the
-    stage they are in, so nothing is read or parsed twice."""
+    nothing written), the others are published. `whole`: every input ends FAILED with that
+    sentence and nothing is written (inputs that only make sense together). A busy
+    warehouse is no input's fault: that error propagates. The inputs are published again
+    from the stage they are in, so nothing is read or parsed twice."""
     specs = specs or TABLES
     try:
         return _publish(warehouse, stage, source, specs, None)
     except WarehouseBusyError:
         raise  # not an input's fault: the caller waits or retries
     except Exception as exc:  # a statement, the staged frames, or a hook (tests raise)
-        if len(stage.inputs) == 1:
-            return _failed(warehouse, stage, source, 0, _why(stage, 0, exc, reason), location)
+        if len(stage.inputs) == 1 or whole:
+            failed = LoadReport()
+            for index in range(len(stage.inputs)):
+                why = _why(stage, index, exc, reason)
+                failed.add(_failed(warehouse, stage, source, index, why, location))
+            return failed
         log.warning("a publish of %d inputs failed; publishing them one by one", len(stage.inputs))
     report = LoadReport()
     for index in range(len(stage.inputs)):
