@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from hybridlens import __version__, gpu_args, ingest_billing
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
-from hybridlens.output import positive_float, positive_int, print_table, write_csv, write_json
+from hybridlens.output import (
+    positive_float,
+    positive_int,
+    print_table,
+    quarantine_hint,
+    write_csv,
+    write_json,
+)
 from hybridlens.output import progress_bar as _bar
 
 if TYPE_CHECKING:
@@ -319,12 +326,7 @@ def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
     for cut in report.truncated[:20]:
         print(f"  truncated: {cut.message or cut.uri}", file=sys.stderr)
     if report.quarantined:
-        print(
-            f"{report.quarantined:,} bad records were quarantined; see them with: duckdb "
-            f'{warehouse.path} "SELECT uri, location, error FROM quarantine ORDER BY '
-            'load_id DESC LIMIT 50"',
-            file=sys.stderr,
-        )
+        print(quarantine_hint(report.quarantined, warehouse.path), file=sys.stderr)
     return 0 if report.ok else 1
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from hybridlens.dashboard_server import serve_dashboard, start_dashboard, stop_dashboard
 from hybridlens.errors import UsageError
-from hybridlens.output import progress_bar
+from hybridlens.output import progress_bar, quarantine_hint
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.progress import LoadProgress, read_progress, write_progress
@@ -314,11 +314,7 @@ def lines(outcome: Outcome, warehouse: Warehouse) -> Iterator[str]:
     if outcome.failures:
         yield f"  {outcome.failures} files failed to load"
     if outcome.quarantined:
-        yield (
-            f"{outcome.quarantined:,} bad records were quarantined; see them with: duckdb "
-            f'{warehouse.path} "SELECT uri, location, error FROM quarantine ORDER BY '
-            'load_id DESC LIMIT 50"'
-        )
+        yield quarantine_hint(outcome.quarantined, warehouse.path)
 
 
 def say(text: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridlens.errors import UsageError
+from hybridlens.output import quarantine_hint
 
 if TYPE_CHECKING:
     from ingest.files import Refused, Source
@@ -130,9 +131,5 @@ def summarize(report: LoadReport, warehouse: Warehouse) -> int:
         print(f"  failed: {failure}", file=sys.stderr)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
     if bad:
-        print(
-            f"{bad:,} bad rows were quarantined; see them with: duckdb {warehouse.path} "
-            '"SELECT uri, location, error FROM quarantine ORDER BY load_id DESC LIMIT 50"',
-            file=sys.stderr,
-        )
+        print(quarantine_hint(bad, warehouse.path, "rows"), file=sys.stderr)
     return 0 if report.ok else 1

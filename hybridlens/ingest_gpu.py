@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hybridlens.errors import UsageError
+from hybridlens.output import quarantine_hint
 from ingest.contract import Unit
 from ingest.driver import Progress, load
 from ingest.files import Refused, Source, discover, is_url
@@ -166,11 +167,7 @@ def summarize(done: GpuLoad, warehouse: Warehouse) -> int:
             print(f"  failed: {failure}", file=sys.stderr)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
     if bad:
-        print(
-            f"{bad:,} bad records were quarantined; see them with: duckdb {warehouse.path} "
-            '"SELECT uri, location, error FROM quarantine ORDER BY load_id DESC LIMIT 50"',
-            file=sys.stderr,
-        )
+        print(quarantine_hint(bad, warehouse.path), file=sys.stderr)
     failed = done.failed_pulls
     if failed:
         named = "; ".join(p.error or p.endpoint.url for p in failed[:5])

@@ -149,3 +149,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def quarantine_hint(count: int, warehouse: object, what: str = "records") -> str:
+    """The line every load command ends with when it set records aside: how many, and the
+    query that shows them (the warehouse is named as the user gave it)."""
+    return (
+        f"{count:,} bad {what} were quarantined; see them with: duckdb {warehouse} "
+        '"SELECT uri, location, error FROM quarantine ORDER BY load_id DESC LIMIT 50"'
+    )

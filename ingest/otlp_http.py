@@ -254,22 +254,10 @@ def decode(
         if total:
             _parse(batch.add_proto, body, location, signal)
     else:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise Reply(400, f"not valid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise Reply(400, f"expected a JSON object, got {type(doc).__name__}")
         key = "resourceLogs" if signal == "logs" else "resourceSpans"
-        if key not in doc:
-            other = next((k for k in OTHER_SIGNAL_KEYS if k in doc), None)
-            if other:
-                raise Reply(
-                    400, f"this is a {other} request; send it to {OTHER_SIGNAL_KEYS[other]}"
-                )
+        doc = json_request(body, key)
+        if doc is None:
             return Decoded(batch, 0, 0)  # only unknown fields: an empty request
-        if not isinstance(doc[key], list):
-            raise Reply(400, f"{key} is not a list")
         check_json_shape(signal, doc)
         total = count_json_items(signal, doc)
         if admit is not None:
@@ -281,6 +269,26 @@ def decode(
     else:
         accepted = len(batch)
     return Decoded(batch, total, max(total - accepted, 0))
+
+
+def json_request(body: bytes | bytearray, key: str) -> dict[str, Any] | None:
+    """An OTLP/JSON request whose `key` list holds the items; None when it has no such key
+    (an empty request). Raises Reply(400) for what is no request of this signal at all,
+    naming the right path when the body is another signal's."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Reply(400, f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Reply(400, f"expected a JSON object, got {type(doc).__name__}")
+    if key not in doc:
+        other = next((k for k in OTHER_SIGNAL_KEYS if k in doc), None)
+        if other:
+            raise Reply(400, f"this is a {other} request; send it to {OTHER_SIGNAL_KEYS[other]}")
+        return None
+    if not isinstance(doc[key], list):
+        raise Reply(400, f"{key} is not a list")
+    return doc
 
 
 def _parse(add: Any, payload: Any, location: str, signal: str) -> None:

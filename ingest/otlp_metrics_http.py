@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from ingest.contract import Collected
 from ingest.gpu.collector import request_collected
-from ingest.otlp_http import OTHER_SIGNAL_KEYS, Reply
+from ingest.otlp_http import Reply, json_request
 from warehouse.config import Config
 
 GPU_TABLE = "gpu_samples"
@@ -65,21 +65,9 @@ def decode_metrics(
         total = _proto_points(request)
         del request
     else:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise Reply(400, f"not valid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise Reply(400, f"expected a JSON object, got {type(doc).__name__}")
-        if "resourceMetrics" not in doc:
-            other = next((k for k in OTHER_SIGNAL_KEYS if k in doc), None)
-            if other:
-                raise Reply(
-                    400, f"this is a {other} request; send it to {OTHER_SIGNAL_KEYS[other]}"
-                )
+        doc = json_request(body, "resourceMetrics")
+        if doc is None:
             return MetricsDecoded(Collected(), 0, 0)  # only unknown fields: an empty request
-        if not isinstance(doc["resourceMetrics"], list):
-            raise Reply(400, "resourceMetrics is not a list")
         total = _json_points(doc)
         del doc
     if admit is not None:

@@ -22,7 +22,7 @@ from ingest.files import printable
 from ingest.gpu.dcgm import DcgmExposition
 from ingest.gpu.nvidia_smi import NvidiaSmiCsv
 from ingest.gpu.otlp_metrics import OtlpMetrics, readings_from_request
-from ingest.gpu.readings import GpuFormat, ReadOptions
+from ingest.gpu.readings import GpuFormat, Parsed, ReadOptions
 from ingest.gpu.samples import rows
 from warehouse.config import Config
 
@@ -84,17 +84,10 @@ class GpuCollector:
                 resumable=False,
             )
         parsed = fmt.read(data, unit, self.options)
-        table, rejected, counts = rows(parsed.readings, config, self.options, fmt.name)
-        skipped = parsed.skipped.copy()
-        skipped.update(counts)
-        return Collected(
-            frames={TABLE: table},
-            rejected=[*parsed.rejected, *rejected],
-            skipped=skipped,
-            lines=data.count(b"\n"),
-            complete_offset=size - pending,
-            pending_bytes=pending,
-        )
+        collected = _collected(parsed, config, self.options, fmt.name)
+        collected.lines = data.count(b"\n")
+        collected.complete_offset, collected.pending_bytes = size - pending, pending
+        return collected
 
 
 def request_collected(
@@ -104,16 +97,18 @@ def request_collected(
     collector's frames: the receiver's accept time and its loader map a request this way."""
     content_type = "application/json" if encoding == "json" else "application/x-protobuf"
     parsed = readings_from_request(body, content_type, location)
-    table, rejected, counts = rows(parsed.readings, config, options or ReadOptions(), OTLP)
+    collected = _collected(parsed, config, options or ReadOptions(), OTLP)
+    collected.lines, collected.complete_offset = 1, len(body)
+    return collected
+
+
+def _collected(parsed: Parsed, config: Config, options: ReadOptions, source: str) -> Collected:
+    """A format's readings as `gpu_samples` rows, with what the reader and the builder
+    rejected and skipped."""
+    table, rejected, counts = rows(parsed.readings, config, options, source)
     skipped = parsed.skipped.copy()
     skipped.update(counts)
-    return Collected(
-        frames={TABLE: table},
-        rejected=[*parsed.rejected, *rejected],
-        skipped=skipped,
-        lines=1,
-        complete_offset=len(body),
-    )
+    return Collected(frames={TABLE: table}, rejected=[*parsed.rejected, *rejected], skipped=skipped)
 
 
 def _growing(unit: Unit, config: Config) -> bool:
