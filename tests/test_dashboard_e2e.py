@@ -113,7 +113,7 @@ def settle(page: Any) -> None:
     page.wait_for_function(
         "() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=60_000
     )
-    page.wait_for_timeout(1_000)
+    page.wait_for_timeout(500)  # the charts are drawn (above): let them paint
 
 
 def test_every_page_from_the_sidebar_renders(

@@ -33,6 +33,10 @@ class Stage:
     _files: dict[str, list[Path]] = field(default_factory=dict)
     _rows: dict[str, int] = field(default_factory=dict)
     _per_input: dict[tuple[str, int], int] = field(default_factory=dict)
+    # running counts, so a load of thousands of small inputs stays linear: rows in memory
+    # per table, and each input's tables
+    _in_memory: dict[str, int] = field(default_factory=dict)
+    _input_tables: dict[int, dict[str, int]] = field(default_factory=dict)
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def begin(self, entry: InputReport) -> int:
@@ -50,7 +54,10 @@ class Stage:
         self._rows[table] = self._rows.get(table, 0) + rows.num_rows
         key = (table, index)
         self._per_input[key] = self._per_input.get(key, 0) + rows.num_rows
-        if sum(t.num_rows for t in self._tables[table]) >= SPILL_ROWS:
+        tables = self._input_tables.setdefault(index, {})
+        tables[table] = tables.get(table, 0) + rows.num_rows
+        self._in_memory[table] = self._in_memory.get(table, 0) + rows.num_rows
+        if self._in_memory[table] >= SPILL_ROWS:
             self._spill(table)
 
     def reject(self, index: int, location: str, error: str, excerpt: str) -> None:
@@ -64,7 +71,7 @@ class Stage:
 
     def input_rows(self, index: int) -> int:
         """Rows staged by one input, all tables together."""
-        return sum(n for (_, i), n in self._per_input.items() if i == index)
+        return sum(self._input_tables.get(index, {}).values())
 
     def staged_rows(self, table: str, index: int) -> int:
         """Rows one input staged for one table (before any dedupe)."""
@@ -72,7 +79,7 @@ class Stage:
 
     def input_tables(self, index: int) -> list[str]:
         """The tables one input staged rows for."""
-        return sorted({t for t, i in self._per_input if i == index})
+        return sorted(self._input_tables.get(index, {}))
 
     def tables(self) -> list[str]:
         """The tables with staged rows, in the order they were first added."""
@@ -83,6 +90,7 @@ class Stage:
             self._tmp = tempfile.TemporaryDirectory(prefix="hybridlens-stage-", dir=self.spill_dir)
         path = Path(self._tmp.name) / f"{table}-{len(self._files.get(table, []))}.parquet"
         pq.write_table(_concat(self._tables.pop(table)), path, compression="zstd")
+        self._in_memory[table] = 0
         self._files.setdefault(table, []).append(path)
 
     def register(self, con: duckdb.DuckDBPyConnection, table: str, only: int | None = None) -> str:
@@ -118,6 +126,8 @@ class Stage:
         self._files.clear()
         self._rows.clear()
         self._per_input.clear()
+        self._in_memory.clear()
+        self._input_tables.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
