@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
+from hybridlens.output import positive_int
 from ingest.gpu.durations import parse_duration
 
 
@@ -54,16 +55,6 @@ def add_prometheus_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
-
-
 def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `hybridlens collect gpu`."""
     parser.add_argument(
@@ -74,7 +65,7 @@ def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--count",
-        type=_count,
+        type=positive_int,
         default=None,
         metavar="N",
         help="take N samples, then stop (default: until interrupted)",

@@ -31,7 +31,6 @@ from ingest.gpu.readings import (
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "tests" / "cases" / "otlp-metrics"
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "otlp"
 T0 = datetime(2026, 10, 26, 7, 33, 20, tzinfo=UTC)
 L4_A = "GPU-0b1f3c2a-0000-4000-8000-000000000001"
 L4_B = "GPU-0b1f3c2a-0000-4000-8000-000000000002"
@@ -106,11 +105,8 @@ def test_dcgm_series_forwarded_by_the_prometheus_receiver_keep_their_labels() ->
     assert parsed.skipped["non-GPU metric data points"] == 4
 
 
-def test_the_official_metrics_example_is_skipped_with_a_count() -> None:
-    path = FIXTURES / "otlp-proto-example-metrics.json"
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared fixtures are not checked out here)")
-    data = path.read_bytes()
+def test_the_official_metrics_example_is_skipped_with_a_count(fixtures_dir: Path) -> None:
+    data = (fixtures_dir / "otlp" / "otlp-proto-example-metrics.json").read_bytes()
     assert FORMAT.sniff(data[:4096])
     parsed = _read(data)
     assert parsed.readings == [] and parsed.rejected == []
