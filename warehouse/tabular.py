@@ -46,6 +46,11 @@ EXCERPT = 500  # characters of a bad row kept in quarantine
 MEMORY_LIMIT = "2GB"  # DuckDB spills past this, so a big export does not take the machine
 
 
+# A Parquet type with parts (a GCP `service` struct, a CUR 2.0 `resource_tags` map, a list
+# of `credits`): read as JSON text, so a format can take it apart with DuckDB's JSON functions
+_NESTED = re.compile(r"STRUCT|MAP|UNION|\[\]$")
+
+
 class TabularError(WarehouseError, UserError):
     """A file cannot be read as a table at all: the message names it and why."""
 
@@ -67,6 +72,17 @@ class Column:
     name: str
     kind: Kind
     sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An output column computed in SQL from the typed `columns` (which it names by their
+    output names): how a format that is not FOCUS maps its columns onto FOCUS ones, such
+    as CUR's line item type onto a charge category. The SQL is the format's own text,
+    never built from input; it casts its result itself."""
+
+    name: str
+    sql: str
 
 
 @dataclass(frozen=True)
@@ -129,10 +145,17 @@ def header(path: Path) -> tuple[str, ...]:
     return _csv_header(path, kind)
 
 
-def read(path: Path, columns: Sequence[Column], *, raw: str | None = None) -> Typed:
+def read(
+    path: Path,
+    columns: Sequence[Column],
+    *,
+    raw: str | None = None,
+    derive: Sequence[Derived] = (),
+) -> Typed:
     """The rows of `path` typed as `columns` say. Rows with a value that does not parse are
     left out and listed in `problems`; `raw` names a column holding each whole input row as
-    a JSON object (values as read)."""
+    a JSON object (values as read). With `derive`, the rows hold the derived columns in
+    place of `columns` (which the SQL reads), then `raw` and `_row`."""
     names = header(path)
     kind = kind_of(_head(path))
     with _connection() as con, _plain(path) as plain:
@@ -156,6 +179,10 @@ def read(path: Path, columns: Sequence[Column], *, raw: str | None = None) -> Ty
             f"SELECT {', '.join(select)} FROM _src "
             "WHERE (rowid + 1) NOT IN (SELECT r FROM _bad) ORDER BY rowid"
         )
+        if derive:
+            outer = [f"{d.sql} AS {_q(d.name)}" for d in derive]
+            outer += [_q(raw)] if raw else []
+            sql = f"SELECT {', '.join([*outer, ROW])} FROM ({sql}) AS _t ORDER BY {ROW}"
         try:
             rows = con.sql(sql).to_arrow_table()
             total = int(con.sql("SELECT count(*) FROM _src").fetchall()[0][0])
@@ -178,8 +205,14 @@ def _load(
     """Read the file into `_src` (all text, in file order, so `rowid` numbers its rows) and
     return the CSV lines DuckDB rejected as not rows of the table."""
     if kind == "parquet":
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": plain})
+        texts = [
+            f"to_json({_q(name)})::VARCHAR AS {_q(name)}"
+            if _NESTED.search(str(kind_)) else f"{_q(name)}::VARCHAR AS {_q(name)}"
+            for name, kind_, *_ in described.fetchall()
+        ]  # fmt: skip
         con.execute(
-            "CREATE TEMP TABLE _src AS SELECT COLUMNS(*)::VARCHAR FROM read_parquet($p)",
+            f"CREATE TEMP TABLE _src AS SELECT {', '.join(texts)} FROM read_parquet($p)",
             {"p": plain},
         )
         return []
