@@ -8,7 +8,6 @@ from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
 from dashboard.figure_parts import (
     BAD,
@@ -20,6 +19,7 @@ from dashboard.figure_parts import (
     ROW_HEIGHT_PX,
     SLO_COLOR,
     add_shapes,
+    assembled,
     color_of,
     down_shapes,
     empty_figure,
@@ -27,6 +27,7 @@ from dashboard.figure_parts import (
     naive_utc,
     period_axis,
     plain,
+    stacked_rows,
     target_line,
 )
 from dashboard.formatting import fmt_interval, fmt_ms, fmt_pct, safe
@@ -67,6 +68,10 @@ def latency_figure(
 ) -> go.Figure:
     """p50/p95/p99 per period, one row per model, with the p95 SLO, down periods shaded and
     each version rollout drawn as a vertical line (so a regression lines up with its cause).
+
+    Built as plain dicts and assembled once without plotly's per-property validation
+    (`stacked_rows`, `assembled`): validating 15 traces and 50 shapes took 200 ms of the
+    page; the tests validate the same figure in full.
     """
     title = f"Latency per {GRAIN_LABEL.get(grain, grain)}: p50, p95, p99 (ms)"
     present = [m for m in models if m in set(series["model"].to_list())]
@@ -80,35 +85,31 @@ def latency_figure(
             far = not _slo_in_view(frame.filter(pl.col("model") == model), slo_ms)
             suffix = f" · p95 SLO {fmt_ms(slo_ms)}" + (" (far above)" if far else "")
         row_titles.append(safe(model) + suffix)
-    fig = make_subplots(
-        rows=len(present),
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=min(0.08, 0.5 / len(present)),
-        subplot_titles=row_titles,
-    )
     x0, x1 = plain(start), plain(end)
+    figure = stacked_rows(row_titles, min(0.08, 0.5 / len(present)), x_range=[x0, x1])
+    axes, traces = figure["layout"], figure["data"]
     shapes, notes = down_shapes(incidents, grain, label=False)
     for i, model in enumerate(present, start=1):
         rows = frame.filter(pl.col("model") == model).sort("period")
         axis = "" if i == 1 else str(i)
         for column, label, color, dash in PERCENTILES:
-            fig.add_trace(
-                go.Scatter(
-                    x=rows["period"].to_list(),
-                    y=rows[column].to_list(),
-                    name=label,
-                    legendgroup=label,
-                    showlegend=i == 1,
-                    mode="lines",
-                    line={"color": color, "dash": dash, "width": 2 if label == "p95" else 1.3},
-                    customdata=rows["requests"].to_list(),
-                    hovertemplate=f"{label} %{{y:,.0f}} ms (%{{customdata:,.0f}} requests)"
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": rows["period"].to_list(),
+                    "y": rows[column].to_list(),
+                    "name": label,
+                    "legendgroup": label,
+                    "showlegend": i == 1,
+                    "mode": "lines",
+                    "line": {"color": color, "dash": dash, "width": 2 if label == "p95" else 1.3},
+                    "customdata": rows["requests"].to_list(),
+                    "hovertemplate": f"{label} %{{y:,.0f}} ms (%{{customdata:,.0f}} requests)"
                     "<extra></extra>",
+                    "xaxis": f"x{axis}",
+                    "yaxis": f"y{axis}",
                     **period_axis(grain),
-                ),
-                row=i,
-                col=1,
+                }
             )
         if slo_ms is not None and _slo_in_view(rows, slo_ms):
             shapes.append(
@@ -125,19 +126,15 @@ def latency_figure(
             )
         _version_lines(changes.filter(pl.col("model") == model), axis, x0, x1, shapes, notes)
         ceiling = _latency_ceiling(rows, slo_ms)
-        fig.update_yaxes(
-            title_text="ms",
-            tickformat=",d",
-            range=[0, ceiling] if ceiling else None,
-            rangemode="tozero",
-            row=i,
-            col=1,
-        )
-    add_shapes(fig, shapes, notes)
-    fig.update_xaxes(range=[x0, x1])
-    fig.update_xaxes(title_text="time (UTC)", row=len(present), col=1)
+        y = axes[f"yaxis{axis}"]
+        y.update({"title": {"text": "ms"}, "tickformat": ",d", "rangemode": "tozero"})
+        if ceiling:
+            y["range"] = [0, ceiling]
+    axes[f"xaxis{'' if len(present) == 1 else len(present)}"]["title"] = {"text": "time (UTC)"}
+    axes["shapes"] = shapes
+    axes["annotations"] = [*axes["annotations"], *notes]
     height = 90 + ROW_HEIGHT_PX * len(present) + (90 if len(present) == 1 else 0)
-    return layout(fig, title, height, hovermode="x unified")
+    return layout(assembled(figure), title, height, hovermode="x unified")
 
 
 def _version_lines(

@@ -7,7 +7,7 @@ figures as the pages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -95,6 +95,45 @@ def _set_template(fig: go.Figure) -> None:
         layout_obj.template = pio.templates[TEMPLATE]
     finally:
         layout_obj._validate = fig._validate
+
+
+def stacked_rows(titles: Sequence[str], spacing: float, *, x_range: list[Any]) -> dict[str, Any]:
+    """A figure dict of one column of rows sharing their x axis, each titled, laid out as
+    plotly's `make_subplots(rows=n, shared_xaxes=True, subplot_titles=...)` lays it out,
+    for figures assembled without validation (`assembled`)."""
+    n = len(titles)
+    height = (1 - spacing * (n - 1)) / n
+    axes: dict[str, Any] = {}
+    notes = []
+    for i, text in enumerate(titles, start=1):
+        axis = "" if i == 1 else str(i)
+        top = 1 - (i - 1) * (height + spacing)
+        x: dict[str, Any] = {"anchor": f"y{axis}", "domain": [0.0, 1.0], "range": x_range}
+        if i < n:
+            x.update({"matches": f"x{n}", "showticklabels": False})
+        axes[f"xaxis{axis}"] = x
+        axes[f"yaxis{axis}"] = {"anchor": f"x{axis}", "domain": [max(0.0, top - height), top]}
+        notes.append(
+            {
+                "font": {"size": 16},
+                "showarrow": False,
+                "text": text,
+                "x": 0.5,
+                "xanchor": "center",
+                "xref": "paper",
+                "y": top,
+                "yanchor": "bottom",
+                "yref": "paper",
+            }
+        )
+    return {"data": [], "layout": {**axes, "annotations": notes}}
+
+
+def assembled(figure: dict[str, Any]) -> go.Figure:
+    """A figure from plain dicts without plotly's per-property validation, which costs a few
+    milliseconds per trace and shape; `tests/test_dashboard_figures.py` validates the same
+    figures in full, so a misspelt property still fails a test."""
+    return go.Figure(figure, _validate=False)
 
 
 def layout(fig: go.Figure, title: str, height: int, **extra: Any) -> go.Figure:

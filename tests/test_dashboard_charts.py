@@ -142,3 +142,84 @@ def test_ms_changes_are_signed() -> None:
     assert formatting.fmt_ms_change(386.2) == "+386 ms"
     assert formatting.fmt_ms_change(-1150.0, unit=False) == "-1,150"
     assert formatting.fmt_ms_change(None) == formatting.DASH
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_stacked_rows_lay_out_as_make_subplots_does(rows: int) -> None:
+    from plotly.subplots import make_subplots
+
+    from dashboard.figure_parts import assembled, stacked_rows
+
+    titles = [f"model {i}" for i in range(rows)]
+    spacing = min(0.08, 0.5 / rows)
+    ours = assembled(stacked_rows(titles, spacing, x_range=[0, 1])).to_dict()["layout"]
+    theirs = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=spacing, subplot_titles=titles
+    ).to_dict()["layout"]
+    for key, axis in theirs.items():
+        if key.startswith(("xaxis", "yaxis")):
+            mine = {k: v for k, v in ours[key].items() if k != "range"}
+            assert mine.keys() == axis.keys(), key
+            for k, v in axis.items():
+                assert mine[k] == (pytest.approx(v) if k == "domain" else v), (key, k)
+    assert [(a["text"], pytest.approx(a["y"])) for a in ours["annotations"]] == [
+        (a["text"], a["y"]) for a in theirs["annotations"]
+    ]
+
+
+def test_the_latency_figure_is_a_valid_plotly_figure() -> None:
+    """The figure is assembled without plotly's validation for speed; validating it here in
+    full catches a misspelt property or a bad value."""
+    import plotly.graph_objects as go
+
+    from dashboard.environment_figures import latency_figure
+
+    t0 = datetime(2026, 11, 16, tzinfo=UTC)
+    periods = [t0 + timedelta(hours=h) for h in range(48)]
+    series = pl.DataFrame(
+        {
+            "model": ["chat"] * 48 + ["embed"] * 48,
+            "period": periods * 2,
+            "latency_p50_ms": [100.0 + h for h in range(96)],
+            "latency_p95_ms": [300.0 + h for h in range(96)],
+            "latency_p99_ms": [900.0 + h for h in range(96)],
+            "requests": [50] * 96,
+        }
+    )
+    down = pl.DataFrame(
+        {
+            "environment": ["gcp"] * 4,
+            "minute": [t0 + timedelta(hours=5, minutes=m) for m in range(4)],
+            "requests": [10.0] * 4,
+            "errors": [9.0] * 4,
+            "expected": [7.0] * 4,
+            "cause": ["errors"] * 4,
+        }
+    )
+    changes = pl.DataFrame(
+        {
+            "model": ["chat", "chat"],
+            "version": ["1", "2"],
+            "first_seen": [t0 - timedelta(days=3), t0 + timedelta(hours=20)],
+        }
+    )
+    fig = latency_figure(
+        series,
+        models=["chat", "embed"],
+        slo_ms=350.0,
+        incidents=definitions.down_periods(down),
+        changes=changes,
+        start=t0,
+        end=t0 + timedelta(days=2),
+        grain="hour",
+    )
+    checked = go.Figure(fig.to_dict())  # raises ValueError on any invalid property
+    assert len(checked.data) == 6
+    assert {s.type for s in checked.layout.shapes} == {"rect", "line"}
+    assert [a.text for a in checked.layout.annotations][:2] == [
+        "chat · p95 SLO 350 ms",
+        "embed · p95 SLO 350 ms",
+    ]
+    assert any(a.text == "→ v2" for a in checked.layout.annotations)
+    assert checked.layout.xaxis2.title.text == "time (UTC)"
+    assert checked.layout.yaxis.range is not None
