@@ -16,11 +16,13 @@ import polars as pl
 
 from warehouse import reads, slo
 from warehouse.config import Config
-from warehouse.metrics import metrics
+from warehouse.metrics import FIGURES, metrics
 from warehouse.session import Session, Source, reading
 
 Grain = Literal["hour", "day"]
 HOURLY_UP_TO_DAYS = 14  # ranges up to this many days are drawn per hour, longer per day
+ACCURACY = frozenset({"accuracy"})
+VERSIONS = frozenset({"latency", "accuracy"})
 MAX_BAD_MINUTES = 500  # down minutes listed with their traces, most failed requests first
 
 
@@ -58,7 +60,9 @@ def _row(frame: pl.DataFrame) -> dict[str, Any]:
     return frame.row(0, named=True) if not frame.is_empty() else {}
 
 
-def _metrics(s: Session, cfg: Config, f: Filters, by: tuple[str, ...]) -> pl.DataFrame:
+def _metrics(
+    s: Session, cfg: Config, f: Filters, by: tuple[str, ...], figures: frozenset[str] = FIGURES
+) -> pl.DataFrame:
     """`metrics` for the request pages: an environment that only reported GPU samples (a row
     with no requests, which `metrics` keeps so idle capacity stays visible) is the GPUs
     page's, not an SLO row."""
@@ -70,6 +74,7 @@ def _metrics(s: Session, cfg: Config, f: Filters, by: tuple[str, ...]) -> pl.Dat
         by=by,
         environments=list(f.environments) or None,
         models=list(f.models) or None,
+        figures=figures,
     )
     return found.filter(pl.col("requests") > 0) if by else found
 
@@ -152,8 +157,9 @@ def environment(
                 s, start=start, end=end, grain=grain, environments=envs, models=ef.models
             ),
             uptime=reads.uptime_daily(s, cfg, start=start, end=end, environments=envs),
-            accuracy=_metrics(s, cfg, everywhere, ("environment", "model")),
-            versions=_metrics(s, cfg, ef, ("environment", "model", "version")),
+            # the accuracy and versions panels draw no uptime or GPU time
+            accuracy=_metrics(s, cfg, everywhere, ("environment", "model"), ACCURACY),
+            versions=_metrics(s, cfg, ef, ("environment", "model", "version"), VERSIONS),
             bad_minutes=shown,
             traces=reads.minute_traces(s, shown),
         )

@@ -1427,6 +1427,31 @@ def test_metric_rows_are_the_frame_metrics_returns(loaded: Loaded, by: tuple[str
     assert plain.rows, "the fleet has requests in every grouping"
 
 
+@pytest.mark.parametrize(
+    "figures", [frozenset({"accuracy"}), frozenset({"latency", "accuracy"}), frozenset()]
+)
+def test_asking_for_some_figures_gives_exactly_those_and_nulls(
+    loaded: Loaded, figures: frozenset[str]
+) -> None:
+    """A panel that draws only some figures skips the others' queries: what it asks for is
+    what the full call gives, and every other figure column is null."""
+    from warehouse.metrics import FIGURE_COLUMNS as owned
+    from warehouse.metrics import FIGURES, metric_rows
+
+    by = ("environment", "model", "version")
+    full = metric_rows(loaded.warehouse, loaded.config, by=by).rows
+    some = metric_rows(loaded.warehouse, loaded.config, by=by, figures=figures).rows
+    kept = [c for f in figures for c in owned[f]]
+    dropped = [c for f in FIGURES - figures for c in owned[f]]
+    assert [(r["requests"], *(r[c] for c in kept)) for r in some] == [
+        (r["requests"], *(r[c] for c in kept)) for r in full
+    ]
+    assert all(r[c] is None for r in some for c in dropped)
+    assert any(r[c] is not None for r in full for c in owned["uptime"])
+    with pytest.raises(ValueError, match="unknown figures: cost"):
+        metric_rows(loaded.warehouse, loaded.config, figures=frozenset({"cost"}))
+
+
 def test_a_session_reads_a_repeated_statement_once(
     loaded: Loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:

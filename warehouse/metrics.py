@@ -49,6 +49,17 @@ METRIC_COLUMNS = (
 )
 
 
+# What `metric_rows` can compute beyond the request counts, each from its own queries; a
+# panel that draws only some of them asks for those (`figures=`), the rest stay null.
+FIGURE_COLUMNS = {
+    "latency": ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms"),
+    "accuracy": ("accuracy", "accuracy_n", "accuracy_lo", "accuracy_hi"),
+    "uptime": ("uptime",),
+    "gpu": GPU_COLUMNS,
+}
+FIGURES = frozenset(FIGURE_COLUMNS)
+
+
 def check_group(by: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Validate a --by list against the allowed group columns (they go into SQL text).
 
@@ -136,13 +147,18 @@ def metric_rows(
     by: tuple[str, ...] | list[str] = ("environment", "model"),
     environments: list[str] | None = None,
     models: list[str] | None = None,
+    figures: frozenset[str] = FIGURES,
 ) -> MetricRows:
     """One row per group with exactly the group columns and METRIC_COLUMNS, sorted.
 
     `by=()` is one row of fleet totals over the filters; its uptime counts the minutes of
     every environment that served a selected model. `warehouse` may be a `Session`, so a
-    page's reads share one connection.
+    page's reads share one connection. `figures` (a subset of FIGURES) skips the queries
+    of the others, whose columns are then null: a page's accuracy panel needs no
+    percentiles, uptime or GPU time.
     """
+    if not figures <= FIGURES:
+        raise ValueError(f"unknown figures: {', '.join(sorted(figures - FIGURES))}")
     group = check_group(by)
     cols = ", ".join(group) or "'all' AS fleet"
     keys = tuple(group) or ("fleet",)
@@ -153,26 +169,31 @@ def metric_rows(
         latency = [  # its `requests` is the histogram's count: `counts` has the real one
             {k: v for k, v in r.items() if k != "requests"}
             for r in s.rows("latency_percentiles", _latency_sql(group), {**params, "grain": "hour"})
+            if "latency" in figures
         ]
-        accuracy = s.rows(
-            "metrics_accuracy",
-            read_sql("metrics_accuracy").format(
-                group=", ".join(f"a.{c}" for c in group) or "'all' AS fleet"
-            ),
-            {
-                **params,
-                "eval_models": [m.name for m in named] or [""],
-                "eval_names": [m.evaluation for m in named] or ["accuracy"],
-            },
+        accuracy = (
+            []
+            if "accuracy" not in figures
+            else s.rows(
+                "metrics_accuracy",
+                read_sql("metrics_accuracy").format(
+                    group=", ".join(f"a.{c}" for c in group) or "'all' AS fleet"
+                ),
+                {
+                    **params,
+                    "eval_models": [m.name for m in named] or [""],
+                    "eval_names": [m.evaluation for m in named] or ["accuracy"],
+                },
+            )
         )
         uptime = None
-        if "environment" in group or not group:
+        if "uptime" in figures and ("environment" in group or not group):
             uptime = s.rows(
                 "metrics_uptime",
                 with_uptime_minutes("metrics_uptime"),
                 {**params, **slo_params(config)},
             )
-        gpu = gpu_rows(s, group, params)
+        gpu = gpu_rows(s, group, params) if "gpu" in figures else None
     if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
         counts = [r for r in counts if r["requests"] is not None]
         accuracy = [r for r in accuracy if r["accuracy_n"] is not None]
@@ -181,6 +202,9 @@ def metric_rows(
             down = sum(int(r["down_minutes"]) for r in uptime)
             uptime = [{"fleet": "all", "uptime": fleet_uptime(up, down)}]
     rows = join_gpu(assemble(keys, counts, latency, accuracy, uptime), keys, gpu)
+    for skipped in FIGURES - figures:  # not computed: null, never a zero count
+        for r in rows:
+            r.update(dict.fromkeys(FIGURE_COLUMNS[skipped]))
     if not group:
         for r in rows:
             del r["fleet"]
@@ -196,6 +220,7 @@ def metrics(
     by: tuple[str, ...] | list[str] = ("environment", "model"),
     environments: list[str] | None = None,
     models: list[str] | None = None,
+    figures: frozenset[str] = FIGURES,
 ) -> pl.DataFrame:
     """`metric_rows` as a Polars frame (group columns as strings, METRIC_TYPES)."""
     import polars as pl
@@ -208,6 +233,7 @@ def metrics(
         by=by,
         environments=environments,
         models=models,
+        figures=figures,
     )
     schema = {c: getattr(pl, METRIC_TYPES.get(c, "String")) for c in result.columns}
     return pl.DataFrame(
