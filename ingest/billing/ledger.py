@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.billing.focus import MANDATORY
 from ingest.billing.formats import Read
 from ingest.contract import Rejected
+from warehouse.focus_spec import MANDATORY
 from warehouse.tables import replace_unit
 
 PREFIX = "billed"
