@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,40 @@ def otlp_points(path: Path) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
     return found
 
 
+@dataclass
+class OtlpSummary:
+    """What the tests read from every OTLP metrics file, gathered in one pass: decoding
+    three days of them is most of this module's time."""
+
+    names: dict[Path, set[str]] = field(default_factory=dict)  # metric names per file
+    utilization_points: int = 0
+    pod_utilization: dict[str, list[float]] = field(default_factory=dict)  # percent, by env
+    energy: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # dc-frankfurt
+
+
+@pytest.fixture(scope="module")
+def otlp(written: tuple[Path, GpuWriter]) -> OtlpSummary:
+    out, _ = written
+    found = OtlpSummary()
+    for path in sorted((out / "gpu").glob("*/*.jsonl.zst")):
+        env = path.parent.name
+        names = found.names.setdefault(path, set())
+        for resource, name, point in otlp_points(path):
+            names.add(name)
+            if name == "hw.gpu.utilization":
+                found.utilization_points += 1
+                if resource.get("k8s.pod.name"):
+                    util = point.get("asDouble", 0.0) * 100
+                    found.pod_utilization.setdefault(env, []).append(util)
+            elif name == "hw.energy" and env == "dc-frankfurt":
+                uuid = next(a["value"]["stringValue"] for a in point["attributes"]
+                            if a["key"] == "hw.id")  # fmt: skip
+                found.energy.setdefault(uuid, []).append(
+                    (int(point["timeUnixNano"]), point["asDouble"])
+                )
+    return found
+
+
 def test_a_metrics_file_is_real_otlp_json(written: tuple[Path, GpuWriter]) -> None:
     out, _ = written
     path = min((out / "gpu" / "edge-munich").glob("*.jsonl.zst"))
@@ -83,14 +118,13 @@ def test_every_pool_gpu_is_there_once_and_deployments_hold_theirs() -> None:
 
 
 def test_files_are_real_formats_and_count_as_the_summary_says(
-    written: tuple[Path, GpuWriter],
+    written: tuple[Path, GpuWriter], otlp: OtlpSummary
 ) -> None:
     out, writer = written
-    counted = 0
-    for path in sorted((out / "gpu").glob("*/*.jsonl.zst")):
-        points = otlp_points(path)
-        counted += sum(1 for _, name, _ in points if name == "hw.gpu.utilization")
-        assert {name for _, name, _ in points} == {
+    counted = otlp.utilization_points
+    assert otlp.names
+    for names in otlp.names.values():
+        assert names == {
             "hw.gpu.utilization",
             "hw.gpu.memory.usage",
             "hw.gpu.memory.limit",
@@ -116,31 +150,18 @@ def test_files_are_real_formats_and_count_as_the_summary_says(
     assert counted == writer.summary()["samples"]
 
 
-def test_utilization_follows_the_site_and_the_incidents(written: tuple[Path, GpuWriter]) -> None:
-    out, _ = written
-    util: dict[str, list[float]] = {}
-    for path in (out / "gpu").glob("*/*.jsonl.zst"):
-        for resource, name, point in otlp_points(path):
-            if name == "hw.gpu.utilization" and resource.get("k8s.pod.name"):
-                env = path.parent.name
-                util.setdefault(env, []).append(point.get("asDouble", 0.0) * 100)
+def test_utilization_follows_the_site_and_the_incidents(otlp: OtlpSummary) -> None:
+    util = otlp.pod_utilization
     means = {env: float(np.mean(v)) for env, v in util.items()}
     assert means["aws-us-east-1"] > means["dc-frankfurt"] + 10, means  # the cloud runs hot
     # on-prem capacity sits mostly idle at night: many busy-pod points below the 5% threshold
     assert np.mean(np.array(util["dc-frankfurt"]) < 5) > 0.2
 
 
-def test_energy_counter_grows_except_at_the_reboot(written: tuple[Path, GpuWriter]) -> None:
-    out, _ = written
-    series: dict[str, list[tuple[int, float]]] = {}
-    for path in sorted((out / "gpu" / "dc-frankfurt").glob("*.jsonl.zst")):
-        for _, name, point in otlp_points(path):
-            if name == "hw.energy":
-                uuid = next(a["value"]["stringValue"] for a in point["attributes"]
-                            if a["key"] == "hw.id")  # fmt: skip
-                series.setdefault(uuid, []).append((int(point["timeUnixNano"]), point["asDouble"]))
+def test_energy_counter_grows_except_at_the_reboot(otlp: OtlpSummary) -> None:
+    assert otlp.energy
     drops = 0
-    for points in series.values():
+    for points in otlp.energy.values():
         values = [v for _, v in sorted(points)]
         drops += sum(1 for a, b in itertools.pairwise(values) if b < a)
     assert drops == 0  # the reboot is 20 days before the end, outside these days
