@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlens import __version__, gpu_args, ingest_billing
+from hybridlens import __version__, export_focus, gpu_args, ingest_billing
 from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
 from hybridlens.output import (
     positive_float,
@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gpu_args.add_collect_arguments(c)
     c.set_defaults(run=cmd_collect_gpu)
+
+    export_focus.add_parser(sub, common)
 
     p = sub.add_parser("serve-otlp", parents=[common], help="OTLP/HTTP receiver")
     p.add_argument("--host", default="127.0.0.1")

@@ -279,7 +279,7 @@ def ledger_row(
         "BillingCurrency": cost.currency,
         "ChargeCategory": "Usage",
         "ChargeDescription": (
-            f"modelled cost of GPU pool {pool.name} ({cost.servers} × {cost.gpus_per_server} "
+            f"modelled cost of GPU pool {pool.name} ({cost.servers} x {cost.gpus_per_server} "
             f"{pool.gpu or 'GPU'}) on {day.isoformat()}: amortization, energy and fixed cost"
         ),
         "ChargeFrequency": "Usage-Based",
