@@ -246,7 +246,12 @@ def _cut(path: Path, kind: str, malformed: list[Malformed]) -> str | None:
         return None
     if tail.endswith((b"\n", b"\r")) or not last.excerpt:
         return None
-    if not tail.endswith(last.excerpt.encode("utf-8", "replace")[-64:]):
+    excerpt = last.excerpt.encode("utf-8", "replace")
+    if b"\n" in tail:  # the excerpt is the start of a line (cut at EXCERPT characters)
+        line = tail.rsplit(b"\n", 1)[-1]
+        if line[: len(excerpt)] != excerpt[: len(line)]:
+            return None
+    elif not tail.endswith(excerpt[-64:]):
         return None
     return (
         f"{_name(path)} ends inside a row at line {last.line} ({last.why}): the file looks "
