@@ -186,3 +186,13 @@ def legacy_name(column: str) -> str:
     snake = re.sub(r"(?<!^)([A-Z])", r"_\1", category).lower()
     rest = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower().replace(":", "_")
     return f"{snake}_{rest}"
+
+
+def edited(line: str, cells: dict[int, str]) -> str:
+    """A CSV line with some of its cells replaced."""
+    values = next(csv.reader([line]))
+    for index, value in cells.items():
+        values[index] = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue()

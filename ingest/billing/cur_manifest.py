@@ -34,10 +34,19 @@ PERIOD = re.compile(r"BILLING_PERIOD=\d{4}-\d{2}")
 MAX_BYTES = 64 << 20  # a manifest lists file names; anything bigger is not one
 SUPERSEDED = "CUR data files left out: not listed by the newest manifest of their folder"
 OLDER = "older CUR manifests left out: a newer manifest of the same folder replaces them"
+FOREIGN = "JSON manifests that are not AWS CUR manifests (no dataFiles or reportKeys), not read"
+NOT_OURS = "it has no `dataFiles` (CUR 2.0) or `reportKeys` (legacy CUR) list"
 
 
 def is_manifest(path: Path) -> bool:
+    """Named like a manifest: a CUR's, or another export's (Azure writes `manifest.json`)."""
     return path.name.lower().endswith(SUFFIX)
+
+
+def is_cur_manifest(path: Path) -> bool:
+    """A manifest that lists CUR parts, or one too broken to tell (then it holds its folder
+    back: a manifest cut short while AWS writes it must not let stale parts load)."""
+    return is_manifest(path) and keys_of(path)[1] != NOT_OURS
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ def keys_of(manifest: Path) -> tuple[list[str] | None, str]:
         return None, f"it is not JSON ({str(exc).splitlines()[0][:120]})"
     listed = doc.get("dataFiles", doc.get("reportKeys")) if isinstance(doc, dict) else None
     if not isinstance(listed, list) or not all(isinstance(k, str) for k in listed):
-        return None, "it has no `dataFiles` (CUR 2.0) or `reportKeys` (legacy CUR) list"
+        return None, NOT_OURS
     return listed, ""
 
 
@@ -123,14 +132,14 @@ def select(discovered: list[Path]) -> Selection:
     newest manifest lists; everything else as given."""
     universe = list(dict.fromkeys(discovered))
     known = set(universe)
-    for manifest in [p for p in discovered if is_manifest(p)]:
+    for manifest in [p for p in discovered if is_cur_manifest(p)]:
         scope = scope_of(manifest)
         for path in sorted(_listing(scope.root), key=os.fsencode):
             if scope.holds(path) and path not in known:
                 known.add(path)
                 universe.append(path)
     manifests = sorted(
-        (p for p in universe if is_manifest(p)), key=lambda p: len(scope_of(p).root.parts)
+        (p for p in universe if is_cur_manifest(p)), key=lambda p: len(scope_of(p).root.parts)
     )
     groups: dict[Scope, list[Path]] = {}
     for manifest in manifests:
@@ -210,4 +219,6 @@ def _mtime(path: Path) -> float:
 
 def left_out(manifest: Path) -> Counter[str]:
     """What a chosen manifest left out, for the load report: its selection, made again."""
+    if not is_cur_manifest(manifest):
+        return Counter({FOREIGN: 1})
     return select([manifest]).notes.get(manifest, Counter())
