@@ -16,11 +16,14 @@ import io
 import json
 import os
 import re
+from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from warehouse.db import Warehouse
 
 PAYER, USAGE_ACCOUNT = "210987654321", "123456789012"
 START, END = "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z"
@@ -196,3 +199,22 @@ def edited(line: str, cells: dict[int, str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(values)
     return out.getvalue()
+
+
+def legacy_sums(path: Path) -> dict[str, tuple[Decimal, Decimal, int]]:
+    """(unblended, public on-demand, rows) per line item type, with csv + Decimal."""
+    totals: dict[str, list[Any]] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for record in csv.DictReader(fh):
+            entry = totals[record["lineItem/LineItemType"]]
+            entry[0] += Decimal(record["lineItem/UnblendedCost"] or 0)
+            entry[1] += Decimal(record["pricing/publicOnDemandCost"] or 0)
+            entry[2] += 1
+    return {k: (v[0], v[1], v[2]) for k, v in totals.items()}
+
+
+def ledger_by_category(wh: Warehouse) -> dict[str, tuple[Decimal, Decimal, int]]:
+    sql = "SELECT ChargeCategory, sum(BilledCost), sum(ListCost), count(*) FROM billing GROUP BY 1"
+    with wh.read() as con:
+        found = con.execute(sql).fetchall()
+    return {k: (b, lc or Decimal(0), n) for k, b, lc, n in found}

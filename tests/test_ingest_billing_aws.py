@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import shutil
-from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,9 @@ from aws_cur_factory import (
     delivery,
     edited,
     effective,
+    ledger_by_category,
     legacy_name,
+    legacy_sums,
     write_csv_gz,
     write_parquet,
 )
@@ -47,23 +49,6 @@ def rows(wh: Warehouse, sql: str) -> list[tuple[Any, ...]]:
 
 def load(wh: Warehouse, *paths: Path, fmt: str = "auto") -> LoadReport:
     return ingest_billing(wh, list(paths), Config(), fmt=fmt)
-
-
-def legacy_sums(path: Path) -> dict[str, tuple[Decimal, Decimal, int]]:
-    """(unblended, public on-demand, rows) per line item type, with csv + Decimal."""
-    totals: dict[str, list[Any]] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        for record in csv.DictReader(fh):
-            entry = totals[record["lineItem/LineItemType"]]
-            entry[0] += Decimal(record["lineItem/UnblendedCost"] or 0)
-            entry[1] += Decimal(record["pricing/publicOnDemandCost"] or 0)
-            entry[2] += 1
-    return {k: (v[0], v[1], v[2]) for k, v in totals.items()}
-
-
-def ledger_by_category(wh: Warehouse) -> dict[str, tuple[Decimal, Decimal, int]]:
-    sql = "SELECT ChargeCategory, sum(BilledCost), sum(ListCost), count(*) FROM billing GROUP BY 1"
-    return {k: (b, lc or Decimal(0), n) for k, b, lc, n in rows(wh, sql)}
 
 
 # -- the public legacy sample --------------------------------------------------------------
@@ -367,6 +352,21 @@ def test_a_cur_without_its_mandatory_columns_names_them(
     assert "the mandatory column(s) bill/PayerAccountId" not in (forced.message or "")
     assert "bill_payer_account_id, bill_billing_period_start_date" in (forced.message or "")
     assert rows(warehouse, "SELECT count(*) FROM billing") == [(0,)]
+
+
+def test_a_legacy_report_folder_loads_only_the_assembly_its_manifest_lists(
+    warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    sample = fixtures_dir / "billing" / LEGACY
+    period = tmp_path / "rep" / "20231101-20231201"
+    for assembly in ("asm-1", "asm-2"):  # an earlier version of the month, and the current
+        (period / assembly).mkdir(parents=True)
+        (period / assembly / "rep-1.csv.gz").write_bytes(gzip.compress(sample.read_bytes()))
+    keys = {"reportKeys": ["cur/rep/20231101-20231201/asm-2/rep-1.csv.gz"]}
+    (period / "rep-Manifest.json").write_text(json.dumps(keys), encoding="utf-8")
+    report = load(warehouse, tmp_path / "rep")
+    assert report.ok and report.rows("billing") == 200 and report.skipped[SUPERSEDED] == 1
+    assert ledger_by_category(warehouse) == legacy_sums(sample)
 
 
 def test_a_copy_of_a_cur_file_beside_it_is_loaded_once(
