@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.billing.focus import COLUMNS, RAW
+from ingest.billing.focus import RAW
 from ingest.billing.formats import Read
 from ingest.billing.problems import rejected
+from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
 
 NAME = "aws-cur"
