@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from warehouse.db import Warehouse
     from warehouse.report import LoadReport
 
-FORMATS = ("auto", "focus")
+FORMATS = ("auto", "focus", "aws-cur")
 
 
 def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -34,7 +34,7 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
     b = ingest_sub.add_parser(
         "billing",
         parents=[common],
-        help="cloud billing exports: FOCUS 1.0-1.4 (CSV, CSV.gz, Parquet)",
+        help="cloud billing exports: FOCUS 1.0-1.4, AWS CUR legacy and 2.0 (CSV, CSV.gz, Parquet)",
     )
     b.add_argument(
         "paths", type=Path, nargs="*", metavar="PATH", help="default: [[sources.billing]]"
@@ -43,7 +43,10 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
         "--format",
         choices=FORMATS,
         default="auto",
-        help="auto: told from each file's columns (default); focus: every file must be FOCUS",
+        help=(
+            "auto: told from each file's columns (default); focus: every file must be FOCUS; "
+            "aws-cur: every file must be an AWS Cost and Usage Report (legacy or 2.0)"
+        ),
     )
     b.set_defaults(run=_run)
 
@@ -91,13 +94,18 @@ def ingest_billing(
 
 
 def found(paths: list[Path]) -> list[Source | Refused]:
-    """Every regular file under `paths` (a file named twice is read once), whole."""
+    """Every regular file under `paths` (a file named twice is read once), whole; where an
+    AWS CUR manifest is among them, the parts it lists instead of its folder's files."""
+    from ingest.billing.cur_manifest import select
     from ingest.contract import Unit
     from ingest.files import Refused, Source, find_files, printable, uri_of
 
-    sources: list[Source | Refused] = []
+    entries = list(find_files(paths))
+    chosen = select([e for e in entries if isinstance(e, Path)])  # AWS CUR manifests
+    sources: list[Source | Refused] = [*chosen.refused]
     seen: set[str] = set()
-    for entry in find_files(paths):
+    kept: list[Path | Refused] = [e for e in entries if isinstance(e, Refused)]
+    for entry in [*kept, *chosen.files]:
         if isinstance(entry, Refused):
             sources.append(entry)
             continue

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from warehouse.config_fields import Choice, Text, setting
 
-FORMATS = ("auto", "focus")
+FORMATS = ("auto", "focus", "aws-cur")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class BillingSource:
     )
     format: str = setting(
         Choice(FORMATS),
-        "`auto`: told from each file's columns; `focus`: every file must be FOCUS",
+        "`auto`: told from each file's columns; `focus`: every file must be FOCUS; "
+        "`aws-cur`: every file must be an AWS CUR (legacy or 2.0)",
         "auto",
     )

@@ -246,7 +246,10 @@ def _cut(path: Path, kind: str, malformed: list[Malformed]) -> str | None:
         return None
     if tail.endswith((b"\n", b"\r")) or not last.excerpt:
         return None
-    if not tail.endswith(last.excerpt.encode("utf-8", "replace")[-64:]):
+    excerpt, line = last.excerpt.encode("utf-8", "replace"), tail.rsplit(b"\n", 1)[-1]
+    if b"\n" in tail and line[: len(excerpt)] != excerpt[: len(line)]:  # excerpt: its start
+        return None
+    if b"\n" not in tail and not tail.endswith(excerpt[-64:]):
         return None
     return (
         f"{_name(path)} ends inside a row at line {last.line} ({last.why}): the file looks "

@@ -2,8 +2,9 @@
 
 One collector for every billing format, as the `gpu` collector is for GPU telemetry: the
 formats (`FORMATS`) are tried in order on the file's header, never on its name, and each
-one only reads; `ingest.billing.ledger` makes the rows. FOCUS is the one format read so
-far; AWS CUR, GCP and Azure exports join `FORMATS` as further readers.
+one only reads; `ingest.billing.ledger` makes the rows. FOCUS and AWS CUR are read so
+far; GCP and Azure exports join `FORMATS` as further readers. An AWS CUR manifest is no
+table: it chose the delivery's files (`cur_manifest`), and loads as what it left out.
 
 A billing file is read whole, every time: its rows replace their delivery unit, so a file
 cut off, or read from an offset, would replace a month with part of it. A file that ends
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.billing.aws_cur import AwsCur
+from ingest.billing.cur_manifest import is_manifest, left_out
 from ingest.billing.focus import Focus, hints
 from ingest.billing.formats import BillingFormat
 from ingest.billing.ledger import ledger_rows
@@ -31,7 +34,7 @@ from warehouse.tabular import TabularError, header, kind_of
 NAME = "billing"
 TABLE = "billing"
 AUTO = "auto"
-FORMATS: tuple[BillingFormat, ...] = (Focus(),)
+FORMATS: tuple[BillingFormat, ...] = (Focus(), AwsCur())
 
 
 def format_names() -> list[str]:
@@ -40,7 +43,7 @@ def format_names() -> list[str]:
 
 @dataclass(frozen=True)
 class BillingCollector:
-    """Billing exports (FOCUS 1.0-1.4 CSV, gzip CSV or Parquet) into the `billing` ledger."""
+    """Billing exports (FOCUS 1.0-1.4, AWS CUR; CSV, gzip CSV or Parquet) into `billing`."""
 
     name: str = NAME
     tables: tuple[str, ...] = (TABLE,)
@@ -69,6 +72,8 @@ class BillingCollector:
 
     def _collect(self, unit: Unit, path: Path) -> Collected:
         size = path.stat().st_size
+        if unit.path is not None and is_manifest(path):  # its parts are the delivery's files
+            return Collected(skipped=left_out(path), complete_offset=size, resumable=False)
         columns = header(path)
         fmt = self._format_of(columns)
         if fmt is None:
@@ -110,7 +115,7 @@ class BillingCollector:
         known = ", ".join(f.name for f in self.formats)
         return (
             f"{printable(uri)} is in none of the billing formats read ({known}): the format is "
-            f"told from the columns, and these ({shown}) are none of them; AWS CUR, GCP and "
+            f"told from the columns, and these ({shown}) are none of them; GCP and "
             "Azure exports are not read yet"
         )
 
