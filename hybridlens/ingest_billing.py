@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from warehouse.db import Warehouse
     from warehouse.report import LoadReport
 
-FORMATS = ("auto", "focus")
+FORMATS = ("auto", "focus", "gcp")
 
 
 def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -34,7 +34,8 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
     b = ingest_sub.add_parser(
         "billing",
         parents=[common],
-        help="cloud billing exports: FOCUS 1.0-1.4 (CSV, CSV.gz, Parquet)",
+        help="cloud billing exports: FOCUS 1.0-1.4 (CSV, CSV.gz, Parquet); Google Cloud's "
+        "billing export (CSV, JSON lines, Parquet)",
     )
     b.add_argument(
         "paths", type=Path, nargs="*", metavar="PATH", help="default: [[sources.billing]]"
@@ -43,7 +44,8 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
         "--format",
         choices=FORMATS,
         default="auto",
-        help="auto: told from each file's columns (default); focus: every file must be FOCUS",
+        help="auto: told from each file's columns (default); focus: every file must be FOCUS; "
+        "gcp: every file must be a Google Cloud billing export",
     )
     b.set_defaults(run=_run)
 

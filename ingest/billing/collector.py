@@ -2,8 +2,8 @@
 
 One collector for every billing format, as the `gpu` collector is for GPU telemetry: the
 formats (`FORMATS`) are tried in order on the file's header, never on its name, and each
-one only reads; `ingest.billing.ledger` makes the rows. FOCUS is the one format read so
-far; AWS CUR, GCP and Azure exports join `FORMATS` as further readers.
+one only reads; `ingest.billing.ledger` makes the rows. FOCUS and Google Cloud's billing
+export are read so far; AWS CUR and Azure exports join `FORMATS` as further readers.
 
 A billing file is read whole, every time: its rows replace their delivery unit, so a file
 cut off, or read from an offset, would replace a month with part of it. A file that ends
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ingest.billing.focus import Focus, hints
 from ingest.billing.formats import BillingFormat
+from ingest.billing.gcp import Gcp
 from ingest.billing.ledger import ledger_rows
 from ingest.contract import Collected, Unit
 from ingest.files import printable
@@ -31,7 +32,7 @@ from warehouse.tabular import TabularError, header, kind_of
 NAME = "billing"
 TABLE = "billing"
 AUTO = "auto"
-FORMATS: tuple[BillingFormat, ...] = (Focus(),)
+FORMATS: tuple[BillingFormat, ...] = (Focus(), Gcp())
 
 
 def format_names() -> list[str]:
@@ -89,7 +90,7 @@ class BillingCollector:
             )
         rows, keyless, noted = ledger_rows(read, unit.uri)
         noted.update(read.noted)
-        for hint in hints(columns):
+        for hint in hints(columns) if fmt.name == Focus.name else []:  # GCP has its own `tags`
             noted[f"columns kept only in x_SourceRow: {hint}"] += 1
         return Collected(
             frames={TABLE: rows},
@@ -110,8 +111,8 @@ class BillingCollector:
         known = ", ".join(f.name for f in self.formats)
         return (
             f"{printable(uri)} is in none of the billing formats read ({known}): the format is "
-            f"told from the columns, and these ({shown}) are none of them; AWS CUR, GCP and "
-            "Azure exports are not read yet"
+            f"told from the columns, and these ({shown}) are none of them; AWS CUR and Azure "
+            "exports are not read yet"
         )
 
 
