@@ -381,3 +381,19 @@ def test_the_command_reads_gcp_exports_told_apart_or_forced(
     assert "loaded 7 billing line items from 1 files" in capsys.readouterr().err
     variant = write_variant(SMALL, "jsonl", tmp_path)
     assert main(["ingest", "billing", "--warehouse", str(wh), str(variant)]) == 0
+
+
+def test_a_configured_folder_may_insist_on_gcp(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fixtures_dir: Path
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copy(SMALL, folder / "nov.csv")
+    shutil.copy(fixtures_dir / "billing" / "focus-1.0-sample-excerpt.csv", folder / "focus.csv")
+    config = tmp_path / "hybridlens.toml"
+    config.write_text(f'[[sources.billing]]\npath = "{folder}"\nformat = "gcp"\n')
+    wh = tmp_path / "w.duckdb"
+    assert main(["ingest", "billing", "--warehouse", str(wh), "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "loaded 7 billing line items from 1 files" in err
+    assert "focus.csv is not a complete GCP file" in err and "Traceback" not in err

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from warehouse.config_fields import Choice, Text, setting
 
-FORMATS = ("auto", "focus")
+FORMATS = ("auto", "focus", "gcp")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class BillingSource:
     )
     format: str = setting(
         Choice(FORMATS),
-        "`auto`: told from each file's columns; `focus`: every file must be FOCUS",
+        "`auto`: told from each file's columns; `focus`: every file must be FOCUS; `gcp`: "
+        "every file must be a Google Cloud billing export",
         "auto",
     )
