@@ -332,19 +332,22 @@ def test_a_json_line_that_is_not_json_is_quarantined_by_its_line(
     assert ledger_sums(warehouse) == decimal_sums(SMALL)
 
 
-@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
 def test_a_truncated_export_loads_nothing_and_keeps_the_previous_delivery(
     warehouse: Warehouse, tmp_path: Path, kind: str
 ) -> None:
     load(warehouse, SMALL)
-    whole = SMALL if kind == "csv" else write_variant(SMALL, "jsonl", tmp_path)
+    whole = SMALL if kind == "csv" else write_variant(SMALL, kind, tmp_path)
     cut = tmp_path / f"cut.{kind}"
     cut.write_bytes(whole.read_bytes()[:-40])
     (entry,) = load(warehouse, cut).inputs
-    assert entry.status is Status.FAILED
-    last = 8 if kind == "csv" else 7  # the CSV's header is its line 1
-    assert f"ends inside a row at line {last}" in (entry.message or "")
-    assert "truncated" in (entry.message or "") and "\n" not in (entry.message or "")
+    assert entry.status is Status.FAILED and "\n" not in (entry.message or "")
+    if kind == "parquet":
+        assert f"{cut} is not a readable Parquet file" in (entry.message or "")
+    else:
+        last = 8 if kind == "csv" else 7  # the CSV's header is its line 1
+        assert f"ends inside a row at line {last}" in (entry.message or "")
+        assert "truncated" in (entry.message or "")
     assert ledger_sums(warehouse) == decimal_sums(SMALL)
 
 

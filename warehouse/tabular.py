@@ -341,7 +341,10 @@ def _value(name: str, path: str | None) -> str:
 def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
     try:
-        con.execute(f"SET TimeZone = 'UTC'; SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(
+            f"SET TimeZone = 'UTC'; SET memory_limit = '{MEMORY_LIMIT}'; "
+            "SET enable_progress_bar = false"  # a big file's read must not draw on stdout
+        )
         yield con
     finally:
         con.close()

@@ -35,14 +35,17 @@ _LINES = (
     "store_rejects = true, compression = '{compression}', max_line_size = 16777216)"
 )
 # The file line of each line read: rejected lines (a control character, bad UTF-8) leave
-# gaps that rowid does not count, so each adds one to the lines after it.
+# gaps that rowid does not count, so each adds one to the lines after it. `good` (the line
+# is a JSON object) is checked once.
 _NUMBERED = """
-CREATE TEMP TABLE _numbered AS
-WITH gaps AS (SELECT line - row_number() OVER (ORDER BY line) AS pos FROM reject_errors)
-SELECT rowid + 1 + (SELECT count(*) FROM gaps WHERE pos <= _lines.rowid) AS n, line
+CREATE TEMP TABLE _numbered AS SELECT {n} AS n, line,
+coalesce(json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT', false) AS good
 FROM _lines ORDER BY rowid
 """
-_GOOD = "coalesce(json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT', false)"
+_GAPS = (
+    "(SELECT count(*) FROM (SELECT line - row_number() OVER (ORDER BY line) AS pos "
+    "FROM reject_errors) WHERE pos <= _lines.rowid)"
+)
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,8 @@ def keys(con: duckdb.DuckDBPyConnection, plain: str, compression: str) -> tuple[
     """Every key of the file's objects, in the order first seen."""
     _read_lines(con, plain, compression)
     found = con.execute(
-        "SELECT k FROM (SELECT n, unnest(json_keys(line)) AS k, "
-        f"generate_subscripts(json_keys(line), 1) AS i FROM _numbered WHERE {_GOOD}) "
+        "SELECT k FROM (SELECT n, unnest(ks) AS k, generate_subscripts(ks, 1) AS i FROM "
+        "(SELECT n, json_keys(line) AS ks FROM _numbered WHERE good)) "
         "GROUP BY k ORDER BY min(n), arg_min(i, n)"
     ).fetchall()
     return tuple(str(k) for (k,) in found)
@@ -90,17 +93,18 @@ def load(
     order; the lines that are not JSON objects, the last marked `CUT` when the file
     (`tail`: its last bytes) ends inside it."""
     _read_lines(con, plain, compression)
-    values = [f"json_extract_string(line, {_lit(_pointer(name))}) AS {_q(name)}" for name in names]
-    select = ", ".join(values) if values else "NULL AS _empty"
+    # one parse of each line for all its keys (a path each would parse it once per key)
+    paths = "[" + ", ".join(_lit(_pointer(name)) for name in names) + "]::VARCHAR[]"
+    select = ", ".join(f"_v[{i}] AS {_q(name)}" for i, name in enumerate(names, 1))
     con.execute(
-        f"CREATE TEMP TABLE _src AS SELECT {select} FROM _numbered WHERE {_GOOD} ORDER BY n"
+        f"CREATE TEMP TABLE _src AS SELECT {select} FROM (SELECT n, "
+        f"json_extract_string(line, {paths}) AS _v FROM _numbered WHERE good) ORDER BY n"
     )
     bad = [
         Bad(int(n), why, str(line)[:EXCERPT])
         for n, why, line in con.execute(
             "SELECT n, CASE WHEN json_valid(line) THEN 'not a JSON object' "
-            "ELSE 'not valid JSON' END, line FROM _numbered "
-            f"WHERE trim(line) <> '' AND NOT ({_GOOD})"
+            "ELSE 'not valid JSON' END, line FROM _numbered WHERE trim(line) <> '' AND NOT good"
         ).fetchall()
     ]
     bad += [
@@ -110,7 +114,9 @@ def load(
         ).fetchall()
     ]
     bad.sort(key=lambda b: b.line)
-    last = con.execute("SELECT max(n) FROM _numbered").fetchall()[0][0]
+    last = con.execute(
+        "SELECT greatest((SELECT max(n) FROM _numbered), (SELECT max(line) FROM reject_errors))"
+    ).fetchall()[0][0]
     if bad and bad[-1].line == last and not tail.endswith((b"\n", b"\r")):
         bad[-1] = Bad(bad[-1].line, f"{bad[-1].why}: {CUT}", bad[-1].excerpt)
     return bad
@@ -118,7 +124,8 @@ def load(
 
 def _read_lines(con: duckdb.DuckDBPyConnection, plain: str, compression: str) -> None:
     con.execute(_LINES.replace("{compression}", compression), {"p": plain})
-    con.execute(_NUMBERED)
+    gaps = con.execute("SELECT count(*) FROM reject_errors").fetchall()[0][0]
+    con.execute(_NUMBERED.replace("{n}", f"rowid + 1 + {_GAPS}" if gaps else "rowid + 1"))
 
 
 def _pointer(name: str) -> str:
