@@ -304,15 +304,18 @@ def test_bad_values_are_quarantined_per_row_and_the_rest_loads(
     ]  # fmt: skip
 
 
-def test_a_huge_cost_whose_credits_overflow_is_quarantined(
-    warehouse: Warehouse, tmp_path: Path
+@pytest.mark.parametrize(
+    ("cost", "credits"),
+    [("9" * 26, '[{"amount": 1e25}]'), ("1", '[{"amount": 9e25}, {"amount": 9e25}]')],
+)
+def test_a_cost_whose_credits_overflow_is_quarantined(
+    warehouse: Warehouse, tmp_path: Path, cost: str, credits: str
 ) -> None:
-    huge = "9" * 26  # fits DECIMAL(38, 12); with a (hostile, positive) credit it does not
-    path = _edited(tmp_path, {0: {"cost": huge, "credits": '[{"amount": 1e25}]'}})
-    load(warehouse, path)
+    """Each value fits DECIMAL(38, 12); with its (hostile, positive) credits it does not."""
+    load(warehouse, _edited(tmp_path, {0: {"cost": cost, "credits": credits}}))
     errors = dict(rows(warehouse, "SELECT location, error FROM quarantine"))
     assert errors == {
-        "row 1": f"cost '{huge}.000000000000' plus its credits does not fit DECIMAL(38, 12): "
+        "row 1": f"cost '{cost}.000000000000' plus its credits does not fit DECIMAL(38, 12): "
         "the row was not loaded"
     }
 

@@ -116,9 +116,10 @@ def _q(name: str) -> str:
 # SQL over the typed fields (named as in FIELDS), shared by several FOCUS columns.
 _REGULAR = "lower(\"cost_type\") = 'regular'"
 _AMOUNTS = "json_extract_string(\"credits\", '$[*].amount')"
+# The credits' sum: 0 for none (the appended 0), NULL only when the sum overflows.
 _CREDITS = (
-    f"coalesce(try(list_sum(list_transform({_AMOUNTS}, "
-    "lambda x: TRY_CAST(x AS DECIMAL(38, 12))))), 0::DECIMAL(38, 12))"
+    f"try(list_sum(list_append(list_transform(coalesce({_AMOUNTS}, []::VARCHAR[]), "
+    "lambda x: TRY_CAST(x AS DECIMAL(38, 12))), 0::DECIMAL(38, 12))))"
 )
 _BAD_CREDIT = (
     f"coalesce(list_bool_or(list_transform({_AMOUNTS}, "
