@@ -21,9 +21,9 @@ import pytest
 
 from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
-from ingest.billing.focus import COLUMNS
 from warehouse.config import Config
 from warehouse.db import Warehouse
+from warehouse.focus_spec import COLUMNS
 from warehouse.report import LoadReport, Status
 
 CASES = Path(__file__).parent / "cases" / "billing"

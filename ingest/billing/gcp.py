@@ -30,10 +30,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.billing.focus import COLUMNS
 from ingest.billing.formats import Read
 from ingest.billing.problems import rejected, shown
 from ingest.contract import Rejected
+from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
 
 NAME = "gcp"
@@ -205,7 +205,7 @@ _NULLS = {Kind.DECIMAL: "DECIMAL(38, 12)", Kind.TIME: "TIMESTAMPTZ"}
 
 
 def derived() -> list[Derived]:
-    """Every FOCUS column of the ledger, in `focus.COLUMNS` order, then the check."""
+    """Every FOCUS column of the ledger, in `focus_spec.COLUMNS` order, then the check."""
     found = []
     for name, (kind, _) in COLUMNS.items():
         sql = MAPPING.get(name, "NULL")
