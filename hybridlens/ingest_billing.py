@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from warehouse.db import Warehouse
     from warehouse.report import LoadReport
 
-FORMATS = ("auto", "focus", "aws-cur")
+FORMATS = ("auto", "focus", "aws-cur", "gcp")
 
 
 def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -34,7 +34,8 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
     b = ingest_sub.add_parser(
         "billing",
         parents=[common],
-        help="cloud billing exports: FOCUS 1.0-1.4, AWS CUR legacy and 2.0 (CSV, CSV.gz, Parquet)",
+        help="cloud billing exports: FOCUS 1.0-1.4, AWS CUR legacy and 2.0 (CSV, CSV.gz, "
+        "Parquet); Google Cloud's billing export (CSV, JSON lines, Parquet)",
     )
     b.add_argument(
         "paths", type=Path, nargs="*", metavar="PATH", help="default: [[sources.billing]]"
@@ -45,7 +46,8 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
         default="auto",
         help=(
             "auto: told from each file's columns (default); focus: every file must be FOCUS; "
-            "aws-cur: every file must be an AWS Cost and Usage Report (legacy or 2.0)"
+            "aws-cur: every file must be an AWS Cost and Usage Report (legacy or 2.0); "
+            "gcp: every file must be a Google Cloud billing export"
         ),
     )
     b.set_defaults(run=_run)

@@ -304,7 +304,7 @@ def test_a_file_that_is_not_focus_names_what_is_missing(
 ) -> None:
     azure = fixtures_dir / "billing" / "azure-EA_ActualCost_Small.csv"
     (auto,) = load(warehouse, azure).inputs
-    assert "is in none of the billing formats read (focus" in (auto.message or "")
+    assert "is in none of the billing formats read (focus, aws-cur, gcp)" in (auto.message or "")
     (forced,) = load(warehouse, azure, fmt="focus").inputs
     assert forced.status is Status.FAILED
     assert "is not a complete FOCUS file: the mandatory column(s) BilledCost," in (

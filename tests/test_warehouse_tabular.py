@@ -1,17 +1,20 @@
 """`warehouse.tabular`: the typed reader every billing format stands on. The formats' own
 tests cover FOCUS files; these cover what a format that is not FOCUS relies on: columns
-derived in SQL from the typed ones, and nested Parquet columns read as JSON text."""
+derived in SQL from the typed ones, nested Parquet columns read as JSON text, members of
+nested columns checked as columns, and JSON lines files (bad lines named by line)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from warehouse.tabular import Column, Derived, Kind, read
+from warehouse.tabular import Column, Derived, Kind, TabularError, header, kind_of, read
 
 
 def test_derived_columns_are_computed_from_the_typed_ones(tmp_path: Path) -> None:
@@ -88,3 +91,111 @@ def test_nested_parquet_columns_are_read_as_json_text(tmp_path: Path) -> None:
     assert row["team"] == "search"
     assert row["credit"] == Decimal("-0.25")
     assert row["cost"] == Decimal("1.5")
+
+
+# -- JSON lines (`bq extract --destination_format NEWLINE_DELIMITED_JSON`) ------------------------
+def _jsonl(path: Path, *lines: object, end: str = "\n") -> Path:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + end)
+    return path
+
+
+def test_json_lines_are_read_as_text_with_nested_values_as_json(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path / "export.json",
+        {
+            "service": {"id": "6F81", "description": "Compute Engine"},
+            "cost": 1.385e-05,
+            "credits": [{"amount": -0.25}],
+            "labels": [],
+        },
+        {"cost": "0.1000000000000000055511151231257827", "late": True},  # a null field left out
+    )
+    assert header(path) == ("service", "cost", "credits", "labels", "late")
+    typed = read(
+        path,
+        [
+            Column("ServiceName", Kind.TEXT, ("service",), path="$.description"),
+            Column("cost", Kind.DECIMAL, ("cost",)),
+            Column("credits", Kind.JSON_ARRAY, ("credits",)),
+            Column("late", Kind.TEXT, ("late",)),
+        ],
+        raw="raw",
+    )
+    assert typed.problems == [] and typed.malformed == []
+    assert typed.rows.to_pylist() == [
+        {"ServiceName": "Compute Engine", "cost": Decimal("0.00001385"),
+         "credits": '[{"amount":-0.25}]', "late": None, "raw": typed.rows["raw"][0].as_py(),
+         "_row": 1},
+        {"ServiceName": None, "cost": Decimal("0.100000000000"), "credits": None,
+         "late": "true", "raw": typed.rows["raw"][1].as_py(), "_row": 2},
+    ]  # fmt: skip
+    assert json.loads(typed.rows["raw"][0].as_py())["labels"] == "[]"
+
+
+def test_a_member_of_a_nested_column_that_does_not_parse_is_named_by_its_path(
+    tmp_path: Path,
+) -> None:
+    path = _jsonl(
+        tmp_path / "export.jsonl",
+        {"usage": {"amount": "lots"}, "labels": {"team": "x"}},
+        {"usage": {"amount": 2}, "labels": [{"key": "team", "value": "x"}]},
+    )
+    typed = read(
+        path,
+        [
+            Column("amount", Kind.DECIMAL, ("usage",), path="$.amount"),
+            Column("labels", Kind.JSON_ARRAY, ("labels",)),
+        ],
+    )
+    assert [(p.row, p.column, p.value, p.why) for p in typed.problems] == [
+        (1, "labels", '{"team":"x"}', "is not a JSON array"),
+        (1, "usage.amount", "lots", "is not a number"),
+    ]
+    assert typed.rows["amount"].to_pylist() == [Decimal(2)]
+
+
+def test_a_line_that_is_not_a_json_object_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(
+        b'{"a": "1"}\n'
+        b"not json\n"
+        b"\n"  # a blank line is no row, and nothing wrong
+        b'["an", "array"]\n'
+        b'{"a": "\xff"}\n'  # not UTF-8
+        b'{"a": 1}\x1f{}\n'  # a control character between two objects
+        b'{"a": "6"}\n'
+    )
+    typed = read(path, [Column("a", Kind.DECIMAL, ("a",))])
+    assert [(m.line, m.why) for m in typed.malformed][:2] == [
+        (2, "not valid JSON"),
+        (4, "not a JSON object"),
+    ]
+    assert [m.line for m in typed.malformed] == [2, 4, 5, 6]
+    assert typed.truncated is None
+    assert typed.rows["a"].to_pylist() == [Decimal(1), Decimal(6)]
+    assert typed.rows["_row"].to_pylist() == [1, 2]
+
+
+def test_a_json_lines_file_cut_inside_its_last_line_is_truncated(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "export.jsonl", {"a": "1"}, '{"a": "2', end="")
+    typed = read(path, [Column("a", Kind.TEXT, ("a",))])
+    assert typed.truncated and "ends inside a row at line 2" in typed.truncated
+    # the same bad line with its line break is a bad line, not a cut
+    _jsonl(path, {"a": "1"}, '{"a": "2')
+    typed = read(path, [Column("a", Kind.TEXT, ("a",))])
+    assert typed.truncated is None and [m.line for m in typed.malformed] == [2]
+
+
+def test_gzip_json_lines_and_files_without_an_object(tmp_path: Path) -> None:
+    plain = _jsonl(tmp_path / "a.jsonl", {"a": "1"}, {"b": "2"})
+    packed = tmp_path / "a.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert kind_of(packed.read_bytes()[:8]) == "gzip"
+    typed = read(packed, [Column("a", Kind.TEXT, ("a",)), Column("b", Kind.TEXT, ("b",))])
+    assert typed.rows.to_pylist() == [
+        {"a": "1", "b": None, "_row": 1},
+        {"a": None, "b": "2", "_row": 2},
+    ]
+    (tmp_path / "bad.jsonl").write_text("{ nothing here\n")
+    with pytest.raises(TabularError, match="has no line that is a JSON object"):
+        header(tmp_path / "bad.jsonl")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from warehouse.config_fields import Choice, Text, setting
 
-FORMATS = ("auto", "focus", "aws-cur")
+FORMATS = ("auto", "focus", "aws-cur", "gcp")
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class BillingSource:
     format: str = setting(
         Choice(FORMATS),
         "`auto`: told from each file's columns; `focus`: every file must be FOCUS; "
-        "`aws-cur`: every file must be an AWS CUR (legacy or 2.0)",
+        "`aws-cur`: every file must be an AWS CUR (legacy or 2.0); `gcp`: every file must be "
+        "a Google Cloud billing export",
         "auto",
     )

@@ -1,5 +1,6 @@
-"""Reading a tabular export (CSV, gzip or zstd CSV, Parquet) with DuckDB's own readers into
-typed Arrow, with every value that does not parse named by row, column and value.
+"""Reading a tabular export (CSV, gzip or zstd CSV, Parquet, JSON lines) with DuckDB's own
+readers into typed Arrow, with every value that does not parse named by row, column and
+value.
 
 Billing exports are the first users: a reader in `ingest/billing/` says which columns it
 wants and of which kind, and this module does the row work in DuckDB, never row by row in
@@ -16,11 +17,6 @@ other files.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import gzip
-import io
-import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -32,12 +28,16 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from warehouse.errors import UserError, WarehouseError
+from warehouse import tabular_jsonl as jsonl
+from warehouse.tabular_files import TabularError as TabularError
+from warehouse.tabular_files import csv_header as _csv_header
+from warehouse.tabular_files import head as _head
+from warehouse.tabular_files import name as _name
+from warehouse.tabular_files import tail as _tail
 
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-HEADER_BYTES = 1 << 20  # a header longer than this is no header
 NULLS = ("NULL", "")  # FOCUS writes the literal NULL; an empty cell is null too
 DECIMAL = "DECIMAL(38, 12)"
 ROW = "_row"  # the 1-based number of each row among the rows that parsed
@@ -51,10 +51,6 @@ MEMORY_LIMIT = "2GB"  # DuckDB spills past this, so a big export does not take t
 _NESTED = re.compile(r"STRUCT|MAP|UNION|\[\]$")
 
 
-class TabularError(WarehouseError, UserError):
-    """A file cannot be read as a table at all: the message names it and why."""
-
-
 class Kind(StrEnum):
     """What a wanted column holds, and so how its text is checked."""
 
@@ -62,6 +58,7 @@ class Kind(StrEnum):
     DECIMAL = "decimal"  # DECIMAL(38, 12): money and quantities, never a float
     TIME = "time"  # TIMESTAMPTZ; a time without a zone is UTC
     JSON = "json"  # a JSON object, kept as its text
+    JSON_ARRAY = "json array"  # a JSON array (GCP's `credits`, `labels`), kept as its text
 
 
 @dataclass(frozen=True)
@@ -72,6 +69,7 @@ class Column:
     name: str
     kind: Kind
     sources: tuple[str, ...] = ()
+    path: str | None = None  # a JSON path ("$.amount"): the member of nested sources
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,10 @@ class Typed:
 
 
 def kind_of(head: bytes) -> str:
-    """`parquet`, `gzip`, `zstd` or `csv`, from a file's first bytes."""
+    """`parquet`, `gzip`, `zstd`, `jsonl` (a JSON object first) or `csv`, from a file's
+    first bytes."""
+    if jsonl.is_jsonl(head):
+        return "jsonl"
     if head.startswith(PARQUET_MAGIC):
         return "parquet"
     if head.startswith(GZIP_MAGIC):
@@ -134,13 +135,19 @@ def header(path: Path) -> tuple[str, ...]:
     if not head:
         raise TabularError(f"{_name(path)} is empty")
     kind = kind_of(head)
-    if kind == "parquet":
+    compression = jsonl.compression(path, kind)
+    if kind == "parquet" or compression:
         with _connection() as con, _plain(path) as plain:
             try:
+                if compression:
+                    if names := jsonl.keys(con, plain, compression):
+                        return names
+                    raise TabularError(f"{_name(path)} has no line that is a JSON object")
                 described = con.sql("DESCRIBE SELECT * FROM read_parquet($p)", params={"p": plain})
                 return tuple(str(r[0]) for r in described.fetchall())
             except duckdb.Error as exc:
-                raise TabularError(f"{_name(path)} is not a readable Parquet file: "
+                what = "JSON lines" if compression else "Parquet"
+                raise TabularError(f"{_name(path)} is not a readable {what} file: "
                                    f"{_first_line(exc)}") from None  # fmt: skip
     return _csv_header(path, kind)
 
@@ -216,6 +223,10 @@ def _load(
             {"p": plain},
         )
         return []
+    if compression := jsonl.compression(Path(plain), kind):
+        tail = _tail(Path(plain), "csv" if compression == "none" else compression)
+        bad = jsonl.load(con, plain, compression, names, tail)
+        return [Malformed(b.line, b.why, b.excerpt) for b in bad]
     columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
     compression = "none" if kind == "csv" else kind
     con.execute(
@@ -240,6 +251,8 @@ def _cut(path: Path, kind: str, malformed: list[Malformed]) -> str | None:
     if kind == "parquet" or not malformed:
         return None
     last = malformed[-1]
+    if last.why.endswith(jsonl.CUT):
+        return f"{_name(path)} ends inside a row at line {last.line}: the file looks truncated"
     try:
         tail = _tail(path, kind)
     except OSError:
@@ -257,20 +270,6 @@ def _cut(path: Path, kind: str, malformed: list[Malformed]) -> str | None:
     )
 
 
-def _tail(path: Path, kind: str) -> bytes:
-    if kind == "csv":
-        with path.open("rb") as fh:
-            fh.seek(max(0, path.stat().st_size - 4096))
-            return fh.read()
-    if kind == "gzip":
-        last = b""
-        with gzip.open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                last = (last + chunk)[-4096:]
-        return last
-    return b"\n"  # zstd: no stdlib decompressor; trust DuckDB's own end-of-stream check
-
-
 def _problems(
     con: duckdb.DuckDBPyConnection, columns: Sequence[Column], present: set[str]
 ) -> list[Problem]:
@@ -282,10 +281,11 @@ def _problems(
         for name in column.sources:
             if name not in present:
                 continue
-            v = _q(name)
+            v = _value(name, column.path)
             why = _why(column.kind, v)
+            shown = name + (column.path or "$")[1:]  # `usage.amount`, as its CSV column
             parts.append(
-                f"SELECT rowid + 1 AS r, {_lit(name)} AS c, {v} AS v, {why} AS why "
+                f"SELECT rowid + 1 AS r, {_lit(shown)} AS c, {v} AS v, {why} AS why "
                 f"FROM _src WHERE {v} IS NOT NULL AND {why} IS NOT NULL"
             )
     if not parts:
@@ -308,14 +308,15 @@ def _why(kind: Kind, v: str) -> str:
             f"CASE WHEN isfinite(TRY_CAST({v} AS TIMESTAMPTZ)) THEN NULL "
             "ELSE 'is not an ISO 8601 date-time' END"
         )
+    shape = "ARRAY" if kind is Kind.JSON_ARRAY else "OBJECT"
     return (
-        f"CASE WHEN json_valid({v}) AND json_type({v}::JSON) = 'OBJECT' THEN NULL "
-        "ELSE 'is not a JSON object' END"
+        f"CASE WHEN json_valid({v}) AND json_type({v}::JSON) = '{shape}' THEN NULL "
+        f"ELSE 'is not a JSON {shape.lower()}' END"
     )
 
 
 def _source(column: Column, present: set[str]) -> str:
-    found = [_q(s) for s in column.sources if s in present]
+    found = [_value(s, column.path) for s in column.sources if s in present]
     if not found:
         return "NULL"
     return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
@@ -329,12 +330,24 @@ def _typed(kind: Kind, value: str) -> str:
     return f"{value}::VARCHAR"
 
 
+def _value(name: str, path: str | None) -> str:
+    """A source column's value as text, or its member at `path` (a nested column's)."""
+    if path is None:
+        return _q(name)
+    return (
+        f"json_extract_string(CASE WHEN json_valid({_q(name)}) THEN {_q(name)} END, {_lit(path)})"
+    )
+
+
 # -- helpers ----------------------------------------------------------------------------------
 @contextmanager
 def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
     try:
-        con.execute(f"SET TimeZone = 'UTC'; SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(
+            f"SET TimeZone = 'UTC'; SET memory_limit = '{MEMORY_LIMIT}'; "
+            "SET enable_progress_bar = false"  # a big file's read must not draw on stdout
+        )
         yield con
     finally:
         con.close()
@@ -347,47 +360,6 @@ def _plain(path: Path) -> Iterator[str]:
         link = Path(folder) / "input"
         link.symlink_to(path.absolute())
         yield str(link)
-
-
-def _csv_header(path: Path, kind: str) -> tuple[str, ...]:
-    raw = _head(path, HEADER_BYTES, decompress=kind)
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise TabularError(f"{_name(path)} is UTF-16: export it as UTF-8 (CSV UTF-8)")
-    text = raw.decode("utf-8-sig", "replace")
-    try:
-        first = next(csv.reader(io.StringIO(text)), None)
-    except csv.Error as exc:
-        raise TabularError(f"{_name(path)} has no readable header line: {exc}") from None
-    if not first or not any(c.strip() for c in first):
-        raise TabularError(f"{_name(path)} has no header line")
-    seen: set[str] = set()
-    for name in first:
-        if name in seen:
-            raise TabularError(f"{_name(path)} names the column {name[:80]!r} twice in its header")
-        seen.add(name)
-    return tuple(first)
-
-
-def _head(path: Path, size: int = 8, decompress: str = "csv") -> bytes:
-    try:
-        if decompress == "gzip":
-            with gzip.open(path, "rb") as fh:
-                return fh.read(size)
-        if decompress == "zstd":
-            import zstandard
-
-            with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
-                return fh.read(size)
-        with path.open("rb") as fh:
-            return fh.read(size)
-    except (OSError, EOFError) as exc:
-        raise TabularError(f"cannot read {_name(path)}: {exc}") from None
-    except Exception as exc:  # zstandard.ZstdError: a broken frame
-        raise TabularError(f"cannot read {_name(path)}: {exc}") from None
-
-
-def _name(path: Path) -> str:
-    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _first_line(exc: BaseException) -> str:

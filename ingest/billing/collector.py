@@ -2,9 +2,10 @@
 
 One collector for every billing format, as the `gpu` collector is for GPU telemetry: the
 formats (`FORMATS`) are tried in order on the file's header, never on its name, and each
-one only reads; `ingest.billing.ledger` makes the rows. FOCUS and AWS CUR are read so
-far; GCP and Azure exports join `FORMATS` as further readers. An AWS CUR manifest is no
-table: it chose the delivery's files (`cur_manifest`), and loads as what it left out.
+one only reads; `ingest.billing.ledger` makes the rows. FOCUS, AWS CUR and Google Cloud's
+billing export are read so far; Azure exports join `FORMATS` as a further reader. An AWS
+CUR manifest is no table: it chose the delivery's files (`cur_manifest`), and loads as
+what it left out.
 
 A billing file is read whole, every time: its rows replace their delivery unit, so a file
 cut off, or read from an offset, would replace a month with part of it. A file that ends
@@ -25,6 +26,7 @@ from ingest.billing.aws_cur import AwsCur
 from ingest.billing.cur_manifest import is_manifest, left_out
 from ingest.billing.focus import Focus, hints
 from ingest.billing.formats import BillingFormat
+from ingest.billing.gcp import Gcp
 from ingest.billing.ledger import ledger_rows
 from ingest.contract import Collected, Unit
 from ingest.files import printable
@@ -34,7 +36,7 @@ from warehouse.tabular import TabularError, header, kind_of
 NAME = "billing"
 TABLE = "billing"
 AUTO = "auto"
-FORMATS: tuple[BillingFormat, ...] = (Focus(), AwsCur())
+FORMATS: tuple[BillingFormat, ...] = (Focus(), AwsCur(), Gcp())
 
 
 def format_names() -> list[str]:
@@ -94,7 +96,7 @@ class BillingCollector:
             )
         rows, keyless, noted = ledger_rows(read, unit.uri)
         noted.update(read.noted)
-        for hint in hints(columns):
+        for hint in hints(columns) if fmt.name == Focus.name else []:  # GCP has its own `tags`
             noted[f"columns kept only in x_SourceRow: {hint}"] += 1
         return Collected(
             frames={TABLE: rows},
@@ -115,8 +117,8 @@ class BillingCollector:
         known = ", ".join(f.name for f in self.formats)
         return (
             f"{printable(uri)} is in none of the billing formats read ({known}): the format is "
-            f"told from the columns, and these ({shown}) are none of them; GCP and "
-            "Azure exports are not read yet"
+            f"told from the columns, and these ({shown}) are none of them; Azure exports are "
+            "not read yet"
         )
 
 

@@ -1,0 +1,76 @@
+"""The file side of `warehouse.tabular`: its error, a file's first and last bytes (through
+gzip or zstd), and a CSV header read with Python's `csv`, which knows its quoting better
+than a guess would. Apart so the reader itself stays one screenful of SQL.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import os
+from pathlib import Path
+
+from warehouse.errors import UserError, WarehouseError
+
+HEADER_BYTES = 1 << 20  # a header longer than this is no header
+
+
+class TabularError(WarehouseError, UserError):
+    """A file cannot be read as a table at all: the message names it and why."""
+
+
+def csv_header(path: Path, kind: str) -> tuple[str, ...]:
+    raw = head(path, HEADER_BYTES, decompress=kind)
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise TabularError(f"{name(path)} is UTF-16: export it as UTF-8 (CSV UTF-8)")
+    text = raw.decode("utf-8-sig", "replace")
+    try:
+        first = next(csv.reader(io.StringIO(text)), None)
+    except csv.Error as exc:
+        raise TabularError(f"{name(path)} has no readable header line: {exc}") from None
+    if not first or not any(c.strip() for c in first):
+        raise TabularError(f"{name(path)} has no header line")
+    seen: set[str] = set()
+    for column in first:
+        if column in seen:
+            raise TabularError(f"{name(path)} names the column {column[:80]!r} twice in its header")
+        seen.add(column)
+    return tuple(first)
+
+
+def head(path: Path, size: int = 8, decompress: str = "csv") -> bytes:
+    try:
+        if decompress == "gzip":
+            with gzip.open(path, "rb") as fh:
+                return fh.read(size)
+        if decompress == "zstd":
+            import zstandard
+
+            with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
+                return fh.read(size)
+        with path.open("rb") as fh:
+            return fh.read(size)
+    except (OSError, EOFError) as exc:
+        raise TabularError(f"cannot read {name(path)}: {exc}") from None
+    except Exception as exc:  # zstandard.ZstdError: a broken frame
+        raise TabularError(f"cannot read {name(path)}: {exc}") from None
+
+
+def tail(path: Path, kind: str) -> bytes:
+    if kind == "csv":
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 4096))
+            return fh.read()
+    if kind == "gzip":
+        last = b""
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                last = (last + chunk)[-4096:]
+        return last
+    return b"\n"  # zstd: no stdlib decompressor; trust DuckDB's own end-of-stream check
+
+
+def name(path: Path) -> str:
+    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
