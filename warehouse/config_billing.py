@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from warehouse.config_fields import Choice, Text, setting
 
-FORMATS = ("auto", "focus")
+FORMATS = ("auto", "focus", "azure")
+DATASETS = ("auto", "actual", "amortized")
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,13 @@ class BillingSource:
     )
     format: str = setting(
         Choice(FORMATS),
-        "`auto`: told from each file's columns; `focus`: every file must be FOCUS",
+        "`auto`: told from each file's columns; `focus`: every file must be FOCUS; `azure`: "
+        "every file must be Azure cost details",
+        "auto",
+    )
+    dataset: str = setting(
+        Choice(DATASETS),
+        "which dataset Azure cost details files hold (their columns do not say); `auto`: told "
+        "from the file or folder name (`ActualCost`, `AmortizedCost`)",
         "auto",
     )

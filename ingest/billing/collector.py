@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.billing.azure import Azure
 from ingest.billing.focus import Focus, hints
-from ingest.billing.formats import BillingFormat
+from ingest.billing.formats import BillingFormat, Datasets
 from ingest.billing.ledger import ledger_rows
 from ingest.contract import Collected, Unit
 from ingest.files import printable
@@ -31,7 +32,7 @@ from warehouse.tabular import TabularError, header, kind_of
 NAME = "billing"
 TABLE = "billing"
 AUTO = "auto"
-FORMATS: tuple[BillingFormat, ...] = (Focus(),)
+FORMATS: tuple[BillingFormat, ...] = (Focus(), Azure())
 
 
 def format_names() -> list[str]:
@@ -45,6 +46,7 @@ class BillingCollector:
     name: str = NAME
     tables: tuple[str, ...] = (TABLE,)
     format: str = AUTO  # `--format`: AUTO tells it from the columns
+    dataset: str = AUTO  # `--dataset`, for formats whose files do not say (Azure's)
     formats: tuple[BillingFormat, ...] = FORMATS
 
     def sniff(self, head: bytes) -> bool:
@@ -73,6 +75,8 @@ class BillingCollector:
         fmt = self._format_of(columns)
         if fmt is None:
             return Collected(error=self._unknown(unit.uri, columns), resumable=False)
+        if isinstance(fmt, Datasets):
+            fmt = fmt.given(self.dataset, unit.uri)
         missing = fmt.missing(columns)
         read = fmt.read(path, columns, complete=not missing)
         if missing:
