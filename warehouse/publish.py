@@ -246,9 +246,18 @@ def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> N
         load.run(read_sql("publish_merge").format(**fmt), params, what="the merge anti-join")
     else:
         if spec.disposition is Disposition.REPLACE:
+            parts = f"SELECT DISTINCT {keys} FROM {batch}"
+            if spec.supersedes:  # and the earlier partitions that the batch's own supersede
+                load.run(read_sql(spec.supersedes), what=f"{spec.supersedes}.sql")
+                parts += f" UNION SELECT {keys} FROM _superseded_{name}"
+                superseded = f"SELECT {INPUT_COLUMN}, replaced, n FROM _superseded_{name}"
+                for index, why, n in load.run(superseded, what="the superseded partitions"):
+                    stage.inputs[int(index)].skipped[str(why)] = int(n)  # the report says so
             match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM p.{k}" for k in map(_q, spec.key))
             returning = f"RETURNING t.{time_col}" if spec.time_column else ""
-            sql = read_sql("publish_replace").format(**fmt, match=match, returning=returning)
+            sql = read_sql("publish_replace").format(
+                **fmt, partitions=parts, match=match, returning=returning
+            )
             hours |= _hours(load.run(sql, what="deleting the replaced partitions"))
         load.run(f"CREATE OR REPLACE TEMP VIEW _fresh_{name} AS FROM {batch}", what="the batch")
     load_id = (

@@ -149,7 +149,8 @@ def _mapping(mca: bool) -> dict[str, str]:
         "CASE WHEN starts_with(ltrim(tags), '{') THEN tags "
         "WHEN tags IS NOT NULL THEN '{' || tags || '}' END"
     )
-    valid = f"(json_valid({tags}) AND json_type(({tags})::JSON) = 'OBJECT')"
+    # json_type only on valid JSON: DuckDB would fail the whole file on one broken value
+    valid = f"(CASE WHEN json_valid({tags}) THEN json_type({tags}) = 'OBJECT' ELSE false END)"
     categories = ", ".join(f"'{c}'" for c in FOCUS_CATEGORIES)
     if mca:  # the billing profile is MCA's invoice scope, and its FOCUS billing account
         account = (
