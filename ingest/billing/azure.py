@@ -213,7 +213,9 @@ def _mapping(mca: bool) -> dict[str, str]:
         "RegionId": "lower(replace(location, ' ', ''))",
         "RegionName": "location",
         "ResourceId": "resource_id",
-        "ResourceName": "coalesce(resource_name, nullif(regexp_extract(resource_id, '[^/]+$'), ''))",
+        "ResourceName": (
+            "coalesce(resource_name, nullif(regexp_extract(resource_id, '[^/]+$'), ''))"
+        ),
         "ResourceType": "resource_type",
         "ServiceCategory": (
             f"CASE WHEN service_family IN ({categories}) THEN service_family "

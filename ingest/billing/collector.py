@@ -2,8 +2,10 @@
 
 One collector for every billing format, as the `gpu` collector is for GPU telemetry: the
 formats (`FORMATS`) are tried in order on the file's header, never on its name, and each
-one only reads; `ingest.billing.ledger` makes the rows. FOCUS is the one format read so
-far; AWS CUR, GCP and Azure exports join `FORMATS` as further readers.
+one only reads; `ingest.billing.ledger` makes the rows. FOCUS and Azure's cost details are
+read so far; AWS CUR and GCP exports join `FORMATS` as further readers. A format whose
+files do not say which dataset they hold (`formats.Datasets`: Azure's) is handed
+`--dataset` and the input's name.
 
 A billing file is read whole, every time: its rows replace their delivery unit, so a file
 cut off, or read from an offset, would replace a month with part of it. A file that ends
@@ -114,8 +116,8 @@ class BillingCollector:
         known = ", ".join(f.name for f in self.formats)
         return (
             f"{printable(uri)} is in none of the billing formats read ({known}): the format is "
-            f"told from the columns, and these ({shown}) are none of them; AWS CUR, GCP and "
-            "Azure exports are not read yet"
+            f"told from the columns, and these ({shown}) are none of them; AWS CUR and GCP "
+            "exports are not read yet"
         )
 
 
