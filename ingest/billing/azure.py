@@ -30,11 +30,12 @@ from pathlib import Path, PurePath
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.billing.focus import COLUMNS, RAW
+from ingest.billing.focus import RAW
 from ingest.billing.formats import Read
 from ingest.billing.problems import rejected, shown
 from ingest.contract import Rejected
 from ingest.files import printable
+from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
 
 NAME = "azure"
