@@ -105,7 +105,7 @@ def test_the_azure_samples_load_and_their_totals_match_a_decimal_sum(
                 "ChargePeriodStart <> INTERVAL 1 DAY") == [(0,)]  # fmt: skip
 
 
-def test_a_parquet_export_loads_the_same_line_items(
+def test_a_parquet_export_loads_and_maps_the_same_line_items(
     warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path
 ) -> None:
     sample = fixtures_dir / "billing" / AMORTIZED
@@ -120,12 +120,7 @@ def test_a_parquet_export_loads_the_same_line_items(
     assert report.ok and report.rows("billing") == 28, report.failures
     cost, listed, quantity = expected(sample)
     assert measures(warehouse) == (cost, cost, listed, quantity)
-
-
-def test_an_ea_row_maps_onto_focus_columns_and_keeps_the_rest(
-    warehouse: Warehouse, fixtures_dir: Path
-) -> None:
-    load(warehouse, fixtures_dir / "billing" / AMORTIZED)
+    # and maps onto FOCUS columns, the rest kept in the raw row
     found = rows(
         warehouse,
         "SELECT BillingAccountId, ChargeCategory, ChargeFrequency, PricingCategory, "
