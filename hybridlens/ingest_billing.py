@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from warehouse.db import Warehouse
     from warehouse.report import LoadReport
 
-FORMATS = ("auto", "focus", "aws-cur", "gcp")
+FORMATS = ("auto", "focus", "aws-cur", "gcp", "azure")
+DATASETS = ("auto", "actual", "amortized")
 
 
 def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -34,8 +35,8 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
     b = ingest_sub.add_parser(
         "billing",
         parents=[common],
-        help="cloud billing exports: FOCUS 1.0-1.4, AWS CUR legacy and 2.0 (CSV, CSV.gz, "
-        "Parquet); Google Cloud's billing export (CSV, JSON lines, Parquet)",
+        help="cloud billing exports: FOCUS 1.0-1.4, AWS CUR legacy and 2.0, Azure cost details "
+        "(CSV, CSV.gz, Parquet); Google Cloud's billing export (CSV, JSON lines, Parquet)",
     )
     b.add_argument(
         "paths", type=Path, nargs="*", metavar="PATH", help="default: [[sources.billing]]"
@@ -47,8 +48,16 @@ def add_parser(ingest_sub: argparse._SubParsersAction, common: argparse.Argument
         help=(
             "auto: told from each file's columns (default); focus: every file must be FOCUS; "
             "aws-cur: every file must be an AWS Cost and Usage Report (legacy or 2.0); "
-            "gcp: every file must be a Google Cloud billing export"
+            "gcp: every file must be a Google Cloud billing export; "
+            "azure: every file must be Azure cost details"
         ),
+    )
+    b.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="auto",
+        help="which dataset Azure cost details files hold (their columns do not say); auto "
+        "(default): told from the file or folder name (ActualCost, AmortizedCost)",
     )
     b.set_defaults(run=_run)
 
@@ -62,13 +71,15 @@ def _run(args: argparse.Namespace) -> int:
 def cmd_ingest_billing(args: argparse.Namespace, warehouse: Warehouse, config: Config) -> int:
     """Run `ingest billing` for parsed arguments; the exit status (1 when anything failed
     or was quarantined)."""
+    dataset = args.dataset
+    groups: dict[tuple[str, str], list[Path]] = {}
     if args.paths:
-        groups = {args.format: [Path(p) for p in args.paths]}
+        groups = {(args.format, dataset): [Path(p) for p in args.paths]}
     else:
-        groups = {}
         for source in config.sources.billing:
             fmt = source.format if args.format == "auto" else args.format
-            groups.setdefault(fmt, []).append(Path(source.path).expanduser())
+            given = source.dataset if dataset == "auto" else dataset
+            groups.setdefault((fmt, given), []).append(Path(source.path).expanduser())
         if not groups:
             raise UsageError(
                 "nothing to read: give a PATH (a billing export or a folder of them) or list "
@@ -77,20 +88,26 @@ def cmd_ingest_billing(args: argparse.Namespace, warehouse: Warehouse, config: C
     from warehouse.report import LoadReport
 
     report = LoadReport()
-    for fmt, paths in groups.items():
-        report.add(ingest_billing(warehouse, paths, config, fmt=fmt))
+    for (fmt, given), paths in groups.items():
+        report.add(ingest_billing(warehouse, paths, config, fmt=fmt, dataset=given))
     return summarize(report, warehouse)
 
 
 def ingest_billing(
-    warehouse: Warehouse, paths: list[Path], config: Config, *, fmt: str = "auto"
+    warehouse: Warehouse,
+    paths: list[Path],
+    config: Config,
+    *,
+    fmt: str = "auto",
+    dataset: str = "auto",
 ) -> LoadReport:
-    """Load every file under `paths` as one delivery (one publish)."""
+    """Load every file under `paths` as one delivery (one publish); `dataset` is what Azure
+    cost details files hold (`auto`: told from their names)."""
     from ingest.billing.collector import BillingCollector
     from ingest.driver import load
 
     sources = found(paths)
-    collector = BillingCollector(format=fmt)
+    collector = BillingCollector(format=fmt, dataset=dataset)
     # DuckDB reads each file with every core: one file at a time, in this process
     return load(warehouse, sources, config, collector, workers=1, one_publish=True)
 

@@ -300,11 +300,13 @@ def test_a_truncated_gzip_fails_in_one_sentence(warehouse: Warehouse, tmp_path: 
 
 
 def test_a_file_that_is_not_focus_names_what_is_missing(
-    warehouse: Warehouse, fixtures_dir: Path
+    warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path
 ) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("Service,Amount\nCompute,4.25\n")
+    (auto,) = load(warehouse, other).inputs
+    assert "is in none of the billing formats read (focus, " in (auto.message or "")
     azure = fixtures_dir / "billing" / "azure-EA_ActualCost_Small.csv"
-    (auto,) = load(warehouse, azure).inputs
-    assert "is in none of the billing formats read (focus, aws-cur, gcp)" in (auto.message or "")
     (forced,) = load(warehouse, azure, fmt="focus").inputs
     assert forced.status is Status.FAILED
     assert "is not a complete FOCUS file: the mandatory column(s) BilledCost," in (

@@ -126,6 +126,7 @@ retries = 1
 [[sources.billing]]
 path = "/var/exports/focus"
 format = "focus"
+dataset = "amortized"
 """
 
 
@@ -214,7 +215,9 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
     assert config.sources.gpu == (
         GpuSource("http://127.0.0.1:9400/metrics", "/var/log/gpu", "dc-one", 3.0, 1),
     )
-    assert [(b.path, b.format) for b in config.sources.billing] == [("/var/exports/focus", "focus")]
+    assert [(b.path, b.format, b.dataset) for b in config.sources.billing] == [
+        ("/var/exports/focus", "focus", "amortized")
+    ]
     assert config.model_attributes() == {"vision": "ml.model.name"}
     assert config.environment("dc-one") is one and config.environment("nope") is None
     assert one.matches({"k8s.cluster.name": "one", "cloud.region": "north-1", "x": 1})

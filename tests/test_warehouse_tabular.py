@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -199,3 +200,18 @@ def test_gzip_json_lines_and_files_without_an_object(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text("{ nothing here\n")
     with pytest.raises(TabularError, match="has no line that is a JSON object"):
         header(tmp_path / "bad.jsonl")
+def test_day_columns_read_us_and_iso_dates_and_name_the_rest(tmp_path: Path) -> None:
+    """Azure's cost details write days as M/D/YYYY (newer exports ISO); '9/2/23' would be a
+    date in the year 9 to DuckDB's own cast, so only these two shapes are days."""
+    path = tmp_path / "days.csv"
+    good = ["09/30/2023", "9/2/2023", "2023-09-01", "2023-09-01T00:00:00.0000000Z"]
+    bad = ["02/30/2023", "13/01/2023", "9/2/23", "2023/09/01", "yesterday"]
+    path.write_text("Date\n" + "\n".join(good + bad) + "\n")
+    typed = read(path, [Column("day", Kind.DAY, ("Date",))])
+    assert [d.date().isoformat() for d in typed.rows["day"].to_pylist()] == [
+        "2023-09-30", "2023-09-02", "2023-09-01", "2023-09-01",
+    ]  # fmt: skip
+    assert {d.utcoffset() for d in typed.rows["day"].to_pylist()} == {timedelta(0)}
+    assert [(p.row, p.value, p.why) for p in typed.problems] == [
+        (5 + i, v, "is not a date (M/D/YYYY or YYYY-MM-DD)") for i, v in enumerate(bad)
+    ]

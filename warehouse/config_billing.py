@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from warehouse.config_fields import Choice, Text, setting
 
-FORMATS = ("auto", "focus", "aws-cur", "gcp")
+FORMATS = ("auto", "focus", "aws-cur", "gcp", "azure")
+DATASETS = ("auto", "actual", "amortized")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,12 @@ class BillingSource:
         Choice(FORMATS),
         "`auto`: told from each file's columns; `focus`: every file must be FOCUS; "
         "`aws-cur`: every file must be an AWS CUR (legacy or 2.0); `gcp`: every file must be "
-        "a Google Cloud billing export",
+        "a Google Cloud billing export; `azure`: every file must be Azure cost details",
+        "auto",
+    )
+    dataset: str = setting(
+        Choice(DATASETS),
+        "which dataset Azure cost details files hold (their columns do not say); `auto`: told "
+        "from the file or folder name (`ActualCost`, `AmortizedCost`)",
         "auto",
     )

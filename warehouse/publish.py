@@ -52,6 +52,7 @@ class _Load:
     only: int | None
     touched: dict[Hook, set[datetime]] = field(default_factory=dict)
     table: str | None = None  # the table being written, for error messages
+    notes: list[Any] = field(default_factory=list)  # (input, what the report says, count)
 
     @contextmanager
     def writing(self, table: str | None) -> Iterator[None]:
@@ -246,9 +247,16 @@ def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> N
         load.run(read_sql("publish_merge").format(**fmt), params, what="the merge anti-join")
     else:
         if spec.disposition is Disposition.REPLACE:
+            parts = f"SELECT DISTINCT {keys} FROM {batch}"
+            if spec.supersedes:  # and the earlier partitions that the batch's own supersede
+                load.run(read_sql(spec.supersedes), what=f"{spec.supersedes}.sql")
+                parts += f" UNION SELECT {keys} FROM _superseded_{name}"
+                said = f"SELECT {INPUT_COLUMN}, replaced, n FROM _superseded_{name}"
+                load.notes += load.run(said, what="the superseded partitions")
             match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM p.{k}" for k in map(_q, spec.key))
             returning = f"RETURNING t.{time_col}" if spec.time_column else ""
-            sql = read_sql("publish_replace").format(**fmt, match=match, returning=returning)
+            fmt |= {"partitions": parts, "match": match, "returning": returning}
+            sql = read_sql("publish_replace").format(**fmt)
             hours |= _hours(load.run(sql, what="deleting the replaced partitions"))
         load.run(f"CREATE OR REPLACE TEMP VIEW _fresh_{name} AS FROM {batch}", what="the batch")
     load_id = (
@@ -341,6 +349,7 @@ def _log_inputs(
         tables = load.stage.input_tables(index)
         entry.rows = {t: fresh.get((t, index), 0) for t in tables}
         entry.duplicates = {t: load.stage.staged_rows(t, index) - entry.rows[t] for t in tables}
+        entry.skipped.update({str(w): int(n) for i, w, n in load.notes if i == index})
         if entry.status is Status.OK and entry.quarantined:
             entry.status = Status.PARTIAL
         entries.append(entry)

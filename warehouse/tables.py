@@ -44,6 +44,11 @@ class TableSpec:
     # replace: a batch's rows equal in these columns are one row (a copy of a file beside
     # it in one delivery), counted as duplicates
     unique: tuple[str, ...] = ()
+    # replace: a query (warehouse/queries/<supersedes>.sql) making `_superseded_<name>` from
+    # `_batch_<name>`: the earlier partitions (key columns) the batch replaces beside its
+    # own, with `_file` (the input whose rows do), `replaced` (what the load report says) and
+    # `n` (the rows replaced); for data that two deliveries describe differently
+    supersedes: str | None = None
     # a query (warehouse/queries/<prepare>.sql) that turns `_batch_<name>` into
     # `_fresh_<name>` (the rows to insert) and `_new_<name>` (their key, time and `_file`
     # columns at least) itself, for tables whose rows are completed at publish (spans)
@@ -128,6 +133,10 @@ TABLES: Mapping[str, TableSpec] = {
             time_column="ChargePeriodStart",
             unique=("x_ReplaceUnit", "x_SourceRowNumber", "x_SourceRow"),
             keep_first_by='_file, "x_SourceRowNumber"',
+            # Azure's FOCUS export and its cost details describe the same charges; its actual
+            # and amortized cost details share one month's measures (docs/billing.md)
+            supersedes="billing_supersedes",
+            after=("billing_split_measures",),
         ),
     )
 }

@@ -59,6 +59,7 @@ class Kind(StrEnum):
     TIME = "time"  # TIMESTAMPTZ; a time without a zone is UTC
     JSON = "json"  # a JSON object, kept as its text
     JSON_ARRAY = "json array"  # a JSON array (GCP's `credits`, `labels`), kept as its text
+    DAY = "day"  # TIMESTAMPTZ at midnight UTC, from M/D/YYYY (as Azure writes) or YYYY-MM-DD
 
 
 @dataclass(frozen=True)
@@ -303,11 +304,9 @@ def _why(kind: Kind, v: str) -> str:
             "'is out of range for DECIMAL(38, 12) (at most 26 digits before the point)' "
             "ELSE 'is not a number' END"
         )
-    if kind is Kind.TIME:
-        return (
-            f"CASE WHEN isfinite(TRY_CAST({v} AS TIMESTAMPTZ)) THEN NULL "
-            "ELSE 'is not an ISO 8601 date-time' END"
-        )
+    if kind in (Kind.TIME, Kind.DAY):
+        what = "an ISO 8601 date-time" if kind is Kind.TIME else "a date (M/D/YYYY or YYYY-MM-DD)"
+        return f"CASE WHEN isfinite({_typed(kind, v)}) THEN NULL ELSE 'is not {what}' END"
     shape = "ARRAY" if kind is Kind.JSON_ARRAY else "OBJECT"
     return (
         f"CASE WHEN json_valid({v}) AND json_type({v}::JSON) = '{shape}' THEN NULL "
@@ -327,6 +326,14 @@ def _typed(kind: Kind, value: str) -> str:
         return f"TRY_CAST({value} AS {DECIMAL})"
     if kind is Kind.TIME:
         return f"TRY_CAST({value} AS TIMESTAMPTZ)"
+    if kind is Kind.DAY:  # the shape first: DuckDB reads '9/2/23' as a date in the year 9
+        v = f"trim({value})"
+        return (
+            rf"(CASE WHEN regexp_full_match({v}, '\d{{1,2}}/\d{{1,2}}/\d{{4}}') THEN "
+            f"TRY_STRPTIME({v}, '%m/%d/%Y') WHEN regexp_full_match({v}, "
+            rf"'\d{{4}}-\d{{2}}-\d{{2}}([T ].*)?') THEN date_trunc('day', "
+            f"TRY_CAST({v} AS TIMESTAMPTZ)) END)::TIMESTAMPTZ"
+        )
     return f"{value}::VARCHAR"
 
 

@@ -2,10 +2,11 @@
 
 One collector for every billing format, as the `gpu` collector is for GPU telemetry: the
 formats (`FORMATS`) are tried in order on the file's header, never on its name, and each
-one only reads; `ingest.billing.ledger` makes the rows. FOCUS, AWS CUR and Google Cloud's
-billing export are read so far; Azure exports join `FORMATS` as a further reader. An AWS
-CUR manifest is no table: it chose the delivery's files (`cur_manifest`), and loads as
-what it left out.
+one only reads; `ingest.billing.ledger` makes the rows: FOCUS, AWS CUR, Google Cloud's
+billing export and Azure's cost details. An AWS CUR manifest is no table: it chose the
+delivery's files (`cur_manifest`), and loads as what it left out. A format whose files do
+not say which dataset they hold (`formats.Datasets`: Azure's) is handed `--dataset` and
+the input's name.
 
 A billing file is read whole, every time: its rows replace their delivery unit, so a file
 cut off, or read from an offset, would replace a month with part of it. A file that ends
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.billing.aws_cur import AwsCur
+from ingest.billing.azure import Azure
 from ingest.billing.cur_manifest import is_manifest, left_out
 from ingest.billing.focus import Focus, hints
-from ingest.billing.formats import BillingFormat
+from ingest.billing.formats import BillingFormat, Datasets
 from ingest.billing.gcp import Gcp
 from ingest.billing.ledger import ledger_rows
 from ingest.contract import Collected, Unit
@@ -36,7 +38,7 @@ from warehouse.tabular import TabularError, header, kind_of
 NAME = "billing"
 TABLE = "billing"
 AUTO = "auto"
-FORMATS: tuple[BillingFormat, ...] = (Focus(), AwsCur(), Gcp())
+FORMATS: tuple[BillingFormat, ...] = (Focus(), AwsCur(), Gcp(), Azure())
 
 
 def format_names() -> list[str]:
@@ -50,6 +52,7 @@ class BillingCollector:
     name: str = NAME
     tables: tuple[str, ...] = (TABLE,)
     format: str = AUTO  # `--format`: AUTO tells it from the columns
+    dataset: str = AUTO  # `--dataset`, for formats whose files do not say (Azure's)
     formats: tuple[BillingFormat, ...] = FORMATS
 
     def sniff(self, head: bytes) -> bool:
@@ -80,6 +83,8 @@ class BillingCollector:
         fmt = self._format_of(columns)
         if fmt is None:
             return Collected(error=self._unknown(unit.uri, columns), resumable=False)
+        if isinstance(fmt, Datasets):
+            fmt = fmt.given(self.dataset, unit.uri)
         missing = fmt.missing(columns)
         read = fmt.read(path, columns, complete=not missing)
         if missing:
@@ -117,8 +122,7 @@ class BillingCollector:
         known = ", ".join(f.name for f in self.formats)
         return (
             f"{printable(uri)} is in none of the billing formats read ({known}): the format is "
-            f"told from the columns, and these ({shown}) are none of them; Azure exports are "
-            "not read yet"
+            f"told from the columns, and these ({shown}) are none of them"
         )
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ingest.contract import Rejected
 
@@ -53,4 +53,15 @@ class BillingFormat(Protocol):
     def read(self, path: Path, columns: Sequence[str], *, complete: bool) -> Read:
         """The line items of one file; with `complete` False (mandatory columns missing) only
         its bad values, so the refusal can name them too."""
+        ...
+
+
+@runtime_checkable
+class Datasets(Protocol):
+    """A format whose files do not say which dataset they hold (Azure's actual and amortized
+    cost details share their columns): the collector hands it `--dataset` and the input's
+    name, which may say."""
+
+    def given(self, dataset: str, uri: str) -> BillingFormat:
+        """This format, reading one input of that dataset (`auto`: told from its name)."""
         ...
