@@ -200,6 +200,8 @@ def test_gzip_json_lines_and_files_without_an_object(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text("{ nothing here\n")
     with pytest.raises(TabularError, match="has no line that is a JSON object"):
         header(tmp_path / "bad.jsonl")
+
+
 def test_day_columns_read_us_and_iso_dates_and_name_the_rest(tmp_path: Path) -> None:
     """Azure's cost details write days as M/D/YYYY (newer exports ISO); '9/2/23' would be a
     date in the year 9 to DuckDB's own cast, so only these two shapes are days."""

@@ -103,6 +103,13 @@ MANDATORY = (
     "ServiceCategory",
     "ServiceName",
 )
+# The mandatory columns FOCUS also says are never null. The others may be: `ChargeClass` is
+# null unless the row is a correction, `PricingQuantity`/`PricingUnit` for charges without a
+# price (taxes, credits), and a provider without names leaves the account's or the charge's
+# description null.
+NULLABLE = ("BillingAccountName", "ChargeClass", "ChargeDescription", "PricingQuantity",
+            "PricingUnit")  # fmt: skip
+NOT_NULL = tuple(c for c in MANDATORY if c not in NULLABLE)
 # A file must name its provider one way or the other: 1.0-1.3 `ProviderName`, 1.3-1.4
 # `ServiceProviderName`.
 PROVIDER = ("ProviderName", "ServiceProviderName")

@@ -260,7 +260,9 @@ def _cut(path: Path, kind: str, malformed: list[Malformed]) -> str | None:
         return None
     if tail.endswith((b"\n", b"\r")) or not last.excerpt:
         return None
-    excerpt, line = last.excerpt.encode("utf-8", "replace"), tail.rsplit(b"\n", 1)[-1]
+    # DuckDB's excerpt of a CRLF file's line starts with the LF the CR left behind
+    excerpt = last.excerpt.strip("\r\n").encode("utf-8", "replace")
+    line = tail.rsplit(b"\n", 1)[-1]
     if b"\n" in tail and line[: len(excerpt)] != excerpt[: len(line)]:  # excerpt: its start
         return None
     if b"\n" not in tail and not tail.endswith(excerpt[-64:]):

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from ingest.billing.formats import Read
 from ingest.contract import Rejected
-from warehouse.focus_spec import MANDATORY
+from warehouse.focus_spec import NOT_NULL
 from warehouse.tables import replace_unit
 
 PREFIX = "billed"
@@ -68,7 +68,7 @@ def ledger_rows(read: Read, uri: str) -> tuple[pa.Table, list[Rejected], Counter
                 )
             )
         rows = rows.filter(pc.invert(keyless))
-    for column in MANDATORY:
+    for column in NOT_NULL:
         n = rows[column].null_count
         if n and column not in UNIT:
             noted[f"rows with a null {column} (FOCUS says not null), loaded as delivered"] += n
