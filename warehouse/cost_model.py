@@ -32,6 +32,11 @@ PLACES = Decimal("1e-12")  # DECIMAL(38, 12): the ledger's scale
 HOURS_PER_DAY = 24
 PROVIDER_PREFIX = {"onprem": "on-prem", "edge": "edge"}
 MODELLED = "modelled"  # the first part of a modelled row's replace unit
+# What a modelled day's cost is made of, and its split by GPU state, in money and in hours
+COST_PARTS = ("x_AmortizationCost", "x_EnergyCost", "x_FixedCost", "x_BusyCost",
+              "x_IdleHeldCost", "x_IdleFreeCost", "x_UnmonitoredCost")  # fmt: skip
+HOUR_PARTS = ("x_CapacityGpuHours", "x_BusyGpuHours", "x_IdleHeldGpuHours",
+              "x_IdleFreeGpuHours", "x_UnmonitoredGpuHours")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -214,13 +219,7 @@ ROW_SCHEMA = pa.schema(
                 "x_ResidualValue",
                 "x_PowerPricePerKwh",
                 "x_FixedMonthlyCost",
-                "x_AmortizationCost",
-                "x_EnergyCost",
-                "x_FixedCost",
-                "x_BusyCost",
-                "x_IdleHeldCost",
-                "x_IdleFreeCost",
-                "x_UnmonitoredCost",
+                *COST_PARTS,
                 "x_CostPerGpuHour",
             )
         ),
@@ -230,11 +229,7 @@ ROW_SCHEMA = pa.schema(
                 "x_ServerPowerW",
                 "x_Pue",
                 "x_CarbonIntensityGPerKwh",
-                "x_CapacityGpuHours",
-                "x_BusyGpuHours",
-                "x_IdleHeldGpuHours",
-                "x_IdleFreeGpuHours",
-                "x_UnmonitoredGpuHours",
+                *HOUR_PARTS,
                 "x_EnergyKwh",
                 "x_ServerEnergyKwh",
                 "x_FacilityEnergyKwh",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from warehouse.cost_model import COST_PARTS, HOUR_PARTS
 from warehouse.db import Warehouse
 from warehouse.errors import UserError
 from warehouse.focus_spec import COLUMNS, VERSIONS
@@ -35,18 +36,8 @@ OURS = (
     "x_Pool",
     "x_GpuModel",
     "x_SourceFormat",
-    "x_AmortizationCost",
-    "x_EnergyCost",
-    "x_FixedCost",
-    "x_BusyCost",
-    "x_IdleHeldCost",
-    "x_IdleFreeCost",
-    "x_UnmonitoredCost",
-    "x_CapacityGpuHours",
-    "x_BusyGpuHours",
-    "x_IdleHeldGpuHours",
-    "x_IdleFreeGpuHours",
-    "x_UnmonitoredGpuHours",
+    *COST_PARTS,
+    *HOUR_PARTS,
     "x_EnergyKwh",
     "x_Co2eKg",
 )

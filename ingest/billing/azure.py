@@ -28,12 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingest.billing.focus import RAW
 from ingest.billing.formats import Read
-from ingest.billing.problems import rejected, shown
-from ingest.contract import Rejected
+from ingest.billing.problems import flagged, rejected
 from ingest.files import printable
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
@@ -235,7 +233,11 @@ def _mapping(mca: bool) -> dict[str, str]:
         "Tags": f"CASE WHEN {valid} THEN {tags} END",
         "ServiceProviderName": "'Microsoft'",
         "HostProviderName": "'Microsoft'",
-        BAD_TAGS: f"CASE WHEN {tags} IS NOT NULL AND NOT {valid} THEN tags END",
+        BAD_TAGS: (
+            f"CASE WHEN {tags} IS NOT NULL AND NOT {valid} THEN {{'column': 'Tags', 'value': "
+            "tags, 'why': 'is not a JSON object, with its braces or without (as Azure writes "
+            "it)'} END"
+        ),
     }
 
 
@@ -247,7 +249,7 @@ def derived(mca: bool) -> list[Derived]:
         Derived(name, f"CAST(({mapping.get(name, 'NULL')}) AS {_SQL_TYPES[kind]})")
         for name, (kind, _) in COLUMNS.items()
     ]
-    return [*out, Derived(BAD_TAGS, f"CAST(({mapping[BAD_TAGS]}) AS VARCHAR)")]
+    return [*out, Derived(BAD_TAGS, mapping[BAD_TAGS])]
 
 
 def _lookup(columns: Sequence[str]) -> dict[str, str]:
@@ -314,27 +316,5 @@ class Azure:
                     "says which dataset it holds: give --dataset actual or --dataset amortized"
                 ),
             )  # fmt: skip
-        rows, tag_rejects = _without_bad_tags(typed.rows)
+        rows, tag_rejects = flagged(typed.rows, BAD_TAGS, RAW)
         return Read(rows, version, dataset, bad + tag_rejects, read_rows=typed.read_rows)
-
-
-def _without_bad_tags(rows: pa.Table) -> tuple[pa.Table, list[Rejected]]:
-    """Tags that are no JSON object even inside braces: quarantined like any bad value."""
-    bad = pc.is_valid(rows[BAD_TAGS])
-    found: list[Rejected] = []
-    if pc.any(bad).as_py():
-        wrong = rows.filter(bad)
-        for number, value, raw in zip(
-            wrong[ROW].to_pylist(), wrong[BAD_TAGS].to_pylist(), wrong[RAW].to_pylist(),
-            strict=True,
-        ):  # fmt: skip
-            found.append(
-                Rejected(
-                    f"row {number}",
-                    f"Tags {shown(str(value))} is not a JSON object, with its braces or "
-                    "without (as Azure writes it): the row was not loaded",
-                    str(raw or "")[:500],
-                )
-            )
-        rows = rows.filter(pc.invert(bad))
-    return rows.drop_columns([BAD_TAGS]), found

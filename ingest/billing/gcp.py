@@ -27,12 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from ingest.billing.formats import Read
-from ingest.billing.problems import rejected, shown
-from ingest.contract import Rejected
+from ingest.billing.problems import flagged, rejected
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
 
@@ -255,27 +251,5 @@ class Gcp:
         typed = read(path, wanted, raw=RAW, derive=derived())
         if typed.truncated:
             return Read(typed.rows, VERSION, DATASET, rejected(typed), error=typed.truncated)
-        rows, checked = _checked(typed.rows)
+        rows, checked = flagged(typed.rows, BAD, RAW)
         return Read(rows, VERSION, DATASET, [*rejected(typed), *checked], read_rows=typed.read_rows)
-
-
-def _checked(rows: pa.Table) -> tuple[pa.Table, list[Rejected]]:
-    """The rows without those the mapping found bad, and a quarantine entry for each."""
-    bad = pc.is_valid(rows[BAD])
-    found = []
-    if pc.any(bad).as_py():
-        quarantined = rows.filter(bad)
-        for number, raw, check in zip(
-            quarantined["_row"].to_pylist(), quarantined[RAW].to_pylist(),
-            quarantined[BAD].to_pylist(), strict=True,
-        ):  # fmt: skip
-            found.append(
-                Rejected(
-                    f"row {number}",
-                    f"{check['column']} {shown(str(check['value']))} {check['why']}: "
-                    "the row was not loaded",
-                    str(raw or "")[:500],
-                )
-            )
-        rows = rows.filter(pc.invert(bad))
-    return rows.drop_columns([BAD]), found

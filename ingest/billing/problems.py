@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from itertools import groupby
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ingest.contract import Rejected
 from warehouse.tabular import Typed
 
@@ -29,6 +32,33 @@ def rejected(typed: Typed) -> list[Rejected]:
             )
         )
     return found
+
+
+def flagged(rows: pa.Table, flag: str, raw: str) -> tuple[pa.Table, list[Rejected]]:
+    """The rows without those a format's mapping flagged, and a quarantine entry for each.
+
+    A mapping can find a row bad only after it is typed (a GCP invoice month that is no
+    month, Azure tags that are no JSON object even inside braces): its `flag` column holds
+    null, or a struct of the input `column`, its `value` and `why`, in the words `rejected`
+    uses. The flag column is dropped."""
+    bad = pc.is_valid(rows[flag])
+    found = []
+    if pc.any(bad).as_py():
+        quarantined = rows.filter(bad)
+        for number, text, check in zip(
+            quarantined["_row"].to_pylist(), quarantined[raw].to_pylist(),
+            quarantined[flag].to_pylist(), strict=True,
+        ):  # fmt: skip
+            found.append(
+                Rejected(
+                    f"row {number}",
+                    f"{check['column']} {shown(str(check['value']))} {check['why']}: "
+                    "the row was not loaded",
+                    str(text or "")[:500],
+                )
+            )
+        rows = rows.filter(pc.invert(bad))
+    return rows.drop_columns([flag]), found
 
 
 def shown(value: str) -> str:
