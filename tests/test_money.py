@@ -14,7 +14,7 @@ from test_export_focus import build_ledger
 
 from warehouse.config import ConfigError, parse
 from warehouse.db import Warehouse
-from warehouse.money import MoneyError, missing_rates, spend
+from warehouse.money import MoneyError, commitments, coverage, missing_rates, spend
 
 OCT, NOV = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 RATES = """
@@ -153,3 +153,48 @@ def test_ingest_warns_about_a_currency_it_cannot_report(
     )
     assert main(["ingest", "billing", str(bill), "--warehouse", wh, "--config", str(config)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+COMMITTED = """\
+BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,\
+BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,\
+ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,\
+PricingQuantity,PricingUnit,ProviderName,PublisherName,ServiceCategory,ServiceName,\
+CommitmentDiscountId,CommitmentDiscountType,CommitmentDiscountStatus
+{rows}"""
+ROW = (
+    "{billed},acct,Acct,USD,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,{category},,x,{freq},"
+    "2026-10-02T00:00:00Z,2026-10-01T00:00:00Z,{billed},{effective},ExampleCloud,{list},1,"
+    "Hours,ExampleCloud,ExampleCloud,Compute,Virtual Machines,{cid},{ctype},{status}"
+)
+
+
+def test_commitment_utilization_coverage_and_a_purchase_counted_once(tmp_path: Path) -> None:
+    """A one-year commitment bought up front (720 billed, 0 effective: its cost is in the
+    usage it covers), 50 used and 10 unused of its amortized share on the day, 40 more of
+    usage on demand."""
+    from hybridlens.ingest_billing import ingest_billing
+    from warehouse.config import Config
+
+    rows = [
+        ROW.format(billed="720", effective="0", list="720", category="Purchase",
+                   freq="One-Time", cid="ri-1", ctype="Reservation", status=""),
+        ROW.format(billed="0", effective="50", list="80", category="Usage",
+                   freq="Usage-Based", cid="ri-1", ctype="Reservation", status="Used"),
+        ROW.format(billed="0", effective="10", list="0", category="Usage",
+                   freq="Usage-Based", cid="ri-1", ctype="Reservation", status="Unused"),
+        ROW.format(billed="40", effective="40", list="40", category="Usage",
+                   freq="Usage-Based", cid="", ctype="", status=""),
+    ]  # fmt: skip
+    bill = tmp_path / "committed.csv"
+    bill.write_text(COMMITTED.format(rows="\n".join(rows)) + "\n", encoding="utf-8")
+    wh = Warehouse(tmp_path / "w.duckdb")
+    assert ingest_billing(wh, [bill], Config()).ok
+    config = Config()
+    (ri,) = commitments(wh, config, start=OCT, end=NOV)
+    assert (ri.id, ri.type, ri.used, ri.unused) == ("ri-1", "Reservation", 50, 10)
+    assert ri.utilization == pytest.approx(50 / 60)
+    assert coverage(wh, config, start=OCT, end=NOV) == {"ExampleCloud": pytest.approx(80 / 120)}
+    # amortized, the purchase is in the usage; billed, it is the invoice
+    assert spend(wh, config, start=OCT, end=NOV, by=()).total == 100
+    assert spend(wh, config, start=OCT, end=NOV, by=(), measure="BilledCost").total == 760

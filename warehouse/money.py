@@ -44,6 +44,9 @@ GROUPS = {
     "environment": "x_Environment",
     "billed_currency": "BillingCurrency",
     "modelled": "x_Modelled",
+    "commitment": "CommitmentDiscountId",
+    "commitment_type": "CommitmentDiscountType",
+    "commitment_status": "CommitmentDiscountStatus",
 }
 
 
@@ -110,6 +113,69 @@ def spend(
     if not group:
         rows = [r for r in rows if r["line_items"]]
     return Spend(config.billing.reporting_currency, measure, group, rows)
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """One commitment discount over a range: what its used and unused parts cost."""
+
+    id: str
+    type: str | None
+    used: Decimal
+    unused: Decimal
+
+    @property
+    def utilization(self) -> float | None:
+        """Used / (used + unused), by EffectiveCost: the share of what was committed that
+        usage consumed; None when it cost nothing in the range."""
+        whole = self.used + self.unused
+        return float(self.used / whole) if whole else None
+
+
+def commitments(
+    warehouse: Source, config: Config, *, start: datetime, end: datetime
+) -> list[Commitment]:
+    """Every commitment discount with usage in the range, from its `Used` and `Unused`
+    rows (FOCUS's `CommitmentDiscountStatus`), in the reporting currency."""
+    rows = spend(
+        warehouse, config, start=start, end=end,
+        by=("commitment", "commitment_type", "commitment_status"),
+    ).rows  # fmt: skip
+    found: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["commitment"] is None or r["commitment_status"] not in ("Used", "Unused"):
+            continue
+        entry = found.setdefault(
+            r["commitment"],
+            {"type": r["commitment_type"], "Used": Decimal(0), "Unused": Decimal(0)},
+        )
+        entry[r["commitment_status"]] += r["cost"] or Decimal(0)
+    return [Commitment(key, v["type"], v["Used"], v["Unused"]) for key, v in sorted(found.items())]
+
+
+def coverage(
+    warehouse: Source, config: Config, *, start: datetime, end: datetime
+) -> dict[str, float | None]:
+    """Per provider, the share of usage a commitment covered, at list prices (`ListCost`,
+    so a discounted hour weighs what it would have cost on demand): covered usage (rows a
+    commitment was `Used` for) over all usage."""
+    rows = spend(
+        warehouse, config, start=start, end=end,
+        by=("provider", "category", "commitment_status"), measure="ListCost",
+    ).rows  # fmt: skip
+    usage: dict[str, Decimal] = {}
+    covered: dict[str, Decimal] = {}
+    for r in rows:
+        if r["category"] != "Usage":
+            continue
+        cost = r["cost"] or Decimal(0)
+        usage[r["provider"]] = usage.get(r["provider"], Decimal(0)) + cost
+        if r["commitment_status"] == "Used":
+            covered[r["provider"]] = covered.get(r["provider"], Decimal(0)) + cost
+    return {
+        p: float(covered.get(p, Decimal(0)) / total) if total else None
+        for p, total in sorted(usage.items())
+    }
 
 
 def missing_rates(warehouse: Source, config: Config) -> dict[str, datetime]:
