@@ -203,7 +203,7 @@ def _query(
         "lag_hours": config.billing.lag_hours,
         "now": now or datetime.now(UTC),
     }
-    return read_sql("spend").format(group=columns, measure=measure), params
+    return read_sql("spend").format(columns=columns, measure=measure), params
 
 
 def _lacking(found: list[dict[str, Any]]) -> dict[str, datetime]:

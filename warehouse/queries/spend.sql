@@ -1,4 +1,4 @@
--- Spend per {group} in the reporting currency: each line item's {measure} times the rate of its BillingCurrency on its charge day (the latest `[[billing.rates]]` entry on or before it; the reporting currency's own rate is 1). A line item without a rate keeps a NULL rate, and `money.spend` refuses the read naming the currency, so no cost is ever silently dropped or left unconverted. A day is provisional while its end plus the billing lag is after $now. {group} and {measure} are allow-listed by money.py.
+-- Spend per group ({columns}) in the reporting currency: each line item's {measure} times the rate of its BillingCurrency on its charge day (the latest `[[billing.rates]]` entry on or before it; the reporting currency's own rate is 1). A line item without a rate keeps a NULL rate, and `money.spend` refuses the read naming the currency, so no cost is ever silently dropped or left unconverted. A day is provisional while its end plus the billing lag is after $now. {columns} and {measure} are allow-listed by money.py.
 WITH rates AS (
     SELECT r.currency AS currency, r.since::TIMESTAMPTZ AS since, r.rate::DECIMAL(24, 12) AS rate
     FROM (SELECT unnest($rates) AS r)
@@ -16,7 +16,7 @@ converted AS (
     FROM items i ASOF LEFT JOIN rates r
       ON i.BillingCurrency = r.currency AND i.ChargePeriodStart >= r.since
 )
-SELECT {group},
+SELECT {columns},
        sum(CAST(amount * rate AS DECIMAL(38, 12))) AS cost,
        count(*) AS line_items,
        list(DISTINCT BillingCurrency ORDER BY BillingCurrency) AS billed_in,
