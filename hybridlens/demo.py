@@ -6,7 +6,10 @@ child process, and loads each day as soon as the generator has finished writing 
 (oldest first, in batches that double from one day, so the first page has data within
 seconds and later batches amortize the cost of a publish). The pages fill up while a
 banner, fed by the progress record beside the warehouse (`warehouse.progress`), says how
-many days are loaded and how many are left.
+many days are loaded and how many are left. The clouds' billing exports come last, one
+`ingest billing` delivery at a time in the order the providers delivered them (a month's
+bill is whole only once its last day is written, and a restatement must replace what it
+restates); until they are in, the record stays "loading" and says so in its message.
 
 Nothing is counted twice and nothing is claimed before it is loaded: a day's files are
 loaded once, only after the generator has moved past that day, and the banner counts days
@@ -130,6 +133,22 @@ def _load_gpu(warehouse: Warehouse, config: Config, files: list[Path]) -> Any:
     from hybridlens.ingest_gpu import GpuInput, ingest_gpu
 
     return ingest_gpu(warehouse, [GpuInput(str(f)) for f in files], config).report
+
+
+def billing_deliveries(scenario: Scenario) -> list[list[Path]]:
+    """The files of each billing delivery the generator wrote, in delivery order (from
+    scenario.json; none when it wrote no bills, as the committed small copy)."""
+    summary = scenario.data / "scenario.json"
+    if not summary.exists():
+        return []
+    billing = json.loads(summary.read_text(encoding="utf-8")).get("billing") or {}
+    return [[scenario.data / f for f in d["files"]] for d in billing.get("deliveries", [])]
+
+
+def _load_billing(warehouse: Warehouse, config: Config, files: list[Path]) -> Any:
+    from hybridlens.ingest_billing import ingest_billing
+
+    return ingest_billing(warehouse, files, config)
 
 
 def _generate(params: dict[str, Any], messages: Any) -> None:
@@ -260,6 +279,17 @@ def load(
                 on_day(outcome.days, scenario.days)
         while not generator.finished:  # its last act, scenario.json, marks the folder complete
             generator.wait(POLL_S)
+        deliveries = billing_deliveries(scenario) if outcome.days >= scenario.days else []
+        if deliveries:  # a month's bill is whole once every day is written: load them last
+            record = record.advanced(message="loading the billing exports")
+            write_progress(warehouse.path, record)
+            for files in deliveries:  # in order, so a restatement replaces what it restates
+                done = _load_billing(warehouse, config, files)
+                outcome.files += len(files)
+                outcome.quarantined += int(done.quarantined)
+                outcome.failures += len(done.failures)
+            record = record.advanced(files_loaded=outcome.files, message="")
+            write_progress(warehouse.path, record)
     except BaseException as exc:
         generator.stop()
         interrupted = isinstance(exc, KeyboardInterrupt)
