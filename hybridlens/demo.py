@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hybridlens import demo_billing
 from hybridlens.dashboard_server import serve_dashboard, start_dashboard, stop_dashboard
 from hybridlens.errors import UsageError
 from hybridlens.output import progress_bar, quarantine_hint
@@ -133,22 +134,6 @@ def _load_gpu(warehouse: Warehouse, config: Config, files: list[Path]) -> Any:
     from hybridlens.ingest_gpu import GpuInput, ingest_gpu
 
     return ingest_gpu(warehouse, [GpuInput(str(f)) for f in files], config).report
-
-
-def billing_deliveries(scenario: Scenario) -> list[list[Path]]:
-    """The files of each billing delivery the generator wrote, in delivery order (from
-    scenario.json; none when it wrote no bills, as the committed small copy)."""
-    summary = scenario.data / "scenario.json"
-    if not summary.exists():
-        return []
-    billing = json.loads(summary.read_text(encoding="utf-8")).get("billing") or {}
-    return [[scenario.data / f for f in d["files"]] for d in billing.get("deliveries", [])]
-
-
-def _load_billing(warehouse: Warehouse, config: Config, files: list[Path]) -> Any:
-    from hybridlens.ingest_billing import ingest_billing
-
-    return ingest_billing(warehouse, files, config)
 
 
 def _generate(params: dict[str, Any], messages: Any) -> None:
@@ -279,15 +264,14 @@ def load(
                 on_day(outcome.days, scenario.days)
         while not generator.finished:  # its last act, scenario.json, marks the folder complete
             generator.wait(POLL_S)
-        deliveries = billing_deliveries(scenario) if outcome.days >= scenario.days else []
-        if deliveries:  # a month's bill is whole once every day is written: load them last
+        bills = demo_billing.deliveries(scenario.data) if outcome.days >= scenario.days else []
+        if bills:  # a month's bill is whole once every day is written: load them last
             record = record.advanced(message="loading the billing exports")
             write_progress(warehouse.path, record)
-            for files in deliveries:  # in order, so a restatement replaces what it restates
-                done = _load_billing(warehouse, config, files)
-                outcome.files += len(files)
-                outcome.quarantined += int(done.quarantined)
-                outcome.failures += len(done.failures)
+            loaded, quarantined, failed = demo_billing.load(warehouse, config, bills)
+            outcome.files += loaded
+            outcome.quarantined += quarantined
+            outcome.failures += failed
             record = record.advanced(files_loaded=outcome.files, message="")
             write_progress(warehouse.path, record)
     except BaseException as exc:
