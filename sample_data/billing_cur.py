@@ -171,8 +171,9 @@ def _gpu_charges(facts: CloudFacts, env: str, day: Day, covered_from: int) -> li
                 out.append(replace(usage, item_type="SavingsPlanCoveredUsage", description=text,
                                    effective=effective, extra=sp, kind="covered"))  # fmt: skip
                 text = f"Savings Plan negation of {instance} on-demand cost"
+                arn = {**extra, "savings_plan_savings_plan_a_r_n": SP_ARN}
                 negation = replace(usage, item_type="SavingsPlanNegation", description=text,
-                                   cost=-od, effective=Decimal(0), extra=sp)  # fmt: skip
+                                   cost=-od, effective=Decimal(0), extra=arn)  # fmt: skip
                 out.append(replace(negation, kind="covered"))
             else:
                 out.append(usage)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from datetime import datetime
 from decimal import Decimal
@@ -70,9 +71,7 @@ def _resource(kind: str, name: str) -> str:
 
 
 def _tags(tags: dict[str, str]) -> str:
-    if not tags:
-        return ""
-    return "{" + ", ".join(f'"{k}": "{v}"' for k, v in sorted(tags.items())) + "}"
+    return json.dumps(tags, sort_keys=True) if tags else ""
 
 
 def line(
