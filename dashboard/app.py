@@ -41,9 +41,10 @@ def loading_text(progress: LoadProgress) -> str:
     loaded = f"{progress.days_loaded} of {progress.days_total} days"
     through = f" (through {progress.loaded_through})" if progress.loaded_through else ""
     if progress.state == "loading":
+        now = f" Now {progress.message}." if progress.message else ""
         return (
             f"Loading the demo scenario: {loaded} loaded{through}, {progress.files_loaded} "
-            "files. The figures cover the loaded days only; this page updates as days arrive."
+            f"files.{now} The figures cover what is loaded; this page updates as more arrives."
         )
     why = f" ({progress.message})" if progress.message else ""
     return (

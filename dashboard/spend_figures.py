@@ -22,6 +22,21 @@ def money_label(value: float | Decimal | None, currency: str) -> str:
     return f"{float(value):,.2f} {currency}"
 
 
+def kpi_money(value: float | Decimal | None, currency: str) -> str:
+    """A card's amount: whole units from 1,000 up, so a month's spend fits its card."""
+    if value is None:
+        return DASH
+    number = float(value)
+    return f"{number:,.0f} {currency}" if abs(number) >= 1000 else f"{number:,.2f} {currency}"
+
+
+def weighted_utilization(commitments: list[Commitment]) -> float | None:
+    """All commitments together: used / (used + unused) over their summed cost."""
+    used = sum((c.used for c in commitments), Decimal(0))
+    whole = used + sum((c.unused for c in commitments), Decimal(0))
+    return float(used / whole) if whole else None
+
+
 def daily_spend_figure(daily: pl.DataFrame, currency: str, measure: str) -> go.Figure:
     """Spend per UTC day stacked by provider; days inside the billing lag are drawn faded,
     since the providers may still restate them."""

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.data import FILTERS_KEY
 from dashboard.page_data import Filters
+from dashboard.spend_figures import kpi_money
 from hybridlens.ingest_billing import ingest_billing
 from warehouse import money
 
@@ -96,10 +97,11 @@ def test_the_kpis_are_money_spend_for_the_range_shown(page: AppTest, scenario: S
     parts = money.spend(scenario.warehouse, config, start=f.start, end=f.end, by=("modelled",))
     split = {r["modelled"]: r["cost"] for r in parts.rows}
     kpis = {m.label: m.value for m in page.metric}
-    assert kpis["Spend"] == f"{float(total.total):,.2f} USD"
-    assert kpis["Cloud bills"] == f"{float(split[False]):,.2f} USD"
+    assert kpis["Spend"] == kpi_money(total.total, "USD")
+    assert kpis["Cloud bills"] == f"{float(split[False]):,.2f} USD"  # under 1,000: cents
     assert split[False] == 120 + 30 + 6 - 15 + 9.5 + 0.5
-    assert kpis["On-prem and edge (modelled)"] == f"{float(split[True]):,.2f} USD"
+    assert kpis["On-prem and edge (modelled)"] == kpi_money(split[True], "USD")
+    assert kpis["Commitments used"] == "83.3%"
     assert kpis["Billed in"] == "EUR, USD"  # the pools are priced in euros
     services = next(df.value for df in page.dataframe if "Service" in df.value.columns)
     assert {"GPU instances", "Object storage", "GPU servers"} <= set(services["Service"])
@@ -113,7 +115,7 @@ def test_the_billed_basis_sums_what_was_invoiced(page: AppTest, scenario: Scenar
         scenario.warehouse, scenario.config, start=f.start, end=f.end, by=(), measure="BilledCost"
     )
     kpis = {m.label: m.value for m in page.metric}
-    assert kpis["Spend"] == f"{float(billed.total):,.2f} USD"
+    assert kpis["Spend"] == kpi_money(billed.total, "USD")
     assert kpis["On-prem and edge (modelled)"] == "0.00 USD"  # nothing invoiced for our own
 
 

@@ -16,8 +16,9 @@ from dashboard.formatting import DASH, fmt_pct, fmt_time
 from dashboard.spend_figures import (
     commitments_table,
     daily_spend_figure,
-    money_label,
+    kpi_money,
     services_table,
+    weighted_utilization,
 )
 from dashboard.spend_page_data import SpendPage
 
@@ -32,26 +33,29 @@ def _kpis(p: SpendPage) -> None:
     provisional = float(daily.filter(daily["provisional"])["cost"].sum())
     delta = None
     if p.previous:
-        delta = (
-            f"{(float(p.total) - float(p.previous)) / float(p.previous):+.1%} vs the span before"
-        )
-    cols = st.columns(5)
-    cols[0].metric("Spend", money_label(p.total, p.currency), delta=delta, delta_color="off",
+        change = (float(p.total) - float(p.previous)) / float(p.previous)
+        delta = f"{change:+.1%} vs the span before"
+    billed_in = sorted({c for currencies in p.services["billed_in"].to_list() for c in currencies})
+    used = weighted_utilization(p.commitments)
+    cols = [*st.columns(3), *st.columns(3)]
+    cols[0].metric("Spend", kpi_money(p.total, p.currency), delta=delta, delta_color="off",
                    border=True, help="Every charge category summed: usage, purchases, taxes, "
                    "credits, adjustments.")  # fmt: skip
-    cols[1].metric("Cloud bills", money_label(cloud, p.currency), border=True,
+    cols[1].metric("Cloud bills", kpi_money(cloud, p.currency), border=True,
                    help="Line items the providers billed (their exports).")  # fmt: skip
-    cols[2].metric("On-prem and edge (modelled)", money_label(modelled, p.currency),
+    cols[2].metric("On-prem and edge (modelled)", kpi_money(modelled, p.currency),
                    border=True, help="The cost model's days: amortization, energy, fixed "
                    "cost (docs/cost-model.md).")  # fmt: skip
     cols[3].metric(
-        "Provisional", money_label(provisional, p.currency),
+        "Provisional", kpi_money(provisional, p.currency),
         delta=f"{provisional / float(p.total):.0%} of spend" if p.total else None,
         delta_color="off", delta_arrow="off", border=True,
         help="Days whose end is within the billing lag: the providers may still restate them.",
     )  # fmt: skip
-    billed_in = sorted({c for currencies in p.services["billed_in"].to_list() for c in currencies})
-    cols[4].metric("Billed in", ", ".join(billed_in) or DASH, border=True,
+    cols[4].metric("Commitments used", fmt_pct(used, 1) if used is not None else DASH,
+                   border=True, help="Used / (used + unused) amortized cost of every "
+                   "commitment discount together.")  # fmt: skip
+    cols[5].metric("Billed in", ", ".join(billed_in) or DASH, border=True,
                    help=f"The currencies of the line items, each converted to {p.currency} at "
                    "its day's rate ([[billing.rates]]).")  # fmt: skip
 
@@ -96,12 +100,12 @@ def main() -> None:
     else:
         st.dataframe(commitments_table(p.commitments, p.currency), hide_index=True)
         covered = ", ".join(
-            f"{provider} {fmt_pct(share, 0) if share is not None else DASH}"
-            for provider, share in p.coverage.items()
+            f"{provider} {fmt_pct(share, 0)}" for provider, share in p.coverage.items() if share
         )
         st.caption(
             "Utilization: used / (used + unused) amortized cost of each commitment. Coverage "
-            f"of usage by commitments, at list prices: {covered}."
+            f"of usage by commitments, at list prices: {covered or 'none'} (other providers' "
+            "usage is all on demand)."
         )
 
 
