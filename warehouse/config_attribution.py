@@ -28,7 +28,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     `re:...` searched anywhere in the id, else a glob matching the whole id."""
     if pattern.startswith(REGEX):
         return re.compile(pattern[len(REGEX) :], re.IGNORECASE)
-    return re.compile(fnmatch.translate(pattern), re.IGNORECASE)
+    return re.compile(r"\A" + fnmatch.translate(pattern), re.IGNORECASE)  # anchored: linear
 
 
 @dataclass(frozen=True)

@@ -172,15 +172,17 @@ SELECT ChargePeriodStart, ChargePeriodEnd, BillingPeriodStart, ProviderName,
        BillingAccountId, SubAccountId, ServiceCategory, ServiceName, ChargeCategory, RegionId,
        ResourceId, ResourceName, BillingCurrency, BilledCost, EffectiveCost, ListCost,
        ContractedCost, x_Modelled, x_ReplaceUnit,
-       -- a configured environment's or model's own spelling when a value names it in another case
-       coalesce(list_filter($environment_names, lambda n: lower(n) = lower(env_found))[1],
-                env_found, 'unallocated') AS environment,
-       coalesce(list_filter($model_names, lambda n: lower(n) = lower(model_found))[1],
-                model_found, 'unallocated') AS model,
+       coalesce(en.name, env_found, 'unallocated') AS environment,
+       coalesce(mn.name, model_found, 'unallocated') AS model,
        coalesce(cost_center_found, 'unallocated') AS cost_center,
        -- $hows lists the rules in precedence order, `unallocated` last
        $hows[least(list_position($hows, environment_how), list_position($hows, model_how),
                    list_position($hows, cost_center_how))] AS how,
        environment_how, model_how, cost_center_how
 FROM chosen
+-- a configured environment's or model's own spelling when a value names it in another case
+LEFT JOIN (SELECT lower(n) AS key, min(n) AS name FROM unnest($environment_names::VARCHAR[]) AS u(n)
+           GROUP BY 1) AS en ON en.key = lower(env_found)
+LEFT JOIN (SELECT lower(n) AS key, min(n) AS name FROM unnest($model_names::VARCHAR[]) AS u(n)
+           GROUP BY 1) AS mn ON mn.key = lower(model_found)
 ORDER BY charged_at, row_id
