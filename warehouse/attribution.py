@@ -143,8 +143,9 @@ def untagged(
     if not 1 <= limit <= 100_000:
         raise ValueError(f"limit must be 1 to 100000, got {limit!r}")
     lo, hi = start or LO, end or HI
-    inner = read_sql("billing_attribution")
-    sql = f"WITH attributed AS (\n{inner}\n)\n{read_sql('billing_untagged')}"
+    sql = read_sql("billing_untagged").replace(
+        "{billing_attribution}", read_sql("billing_attribution")
+    )
     with connection(source) as con:
         params = {**_params(con, config, lo, hi), "dimension": dimension or "", "limit": limit}
         return run(con, "billing_untagged", sql, params)

@@ -1,4 +1,7 @@
--- The biggest unmatched resources: billing_attribution.sql's rows (as `attributed`) that no rule gave anything ($dimension ''), or nothing gave $dimension, per resource, provider, service and currency, largest EffectiveCost first.
+-- The biggest unmatched resources: the rows of billing_attribution.sql (spliced in as `attributed`) that no rule gave anything ($dimension ''), or nothing gave $dimension, per resource, provider, service and currency, largest EffectiveCost first.
+WITH attributed AS (
+{billing_attribution}
+)
 SELECT ResourceId, ResourceName, ProviderName, ServiceName, BillingCurrency,
        sum(EffectiveCost) AS EffectiveCost, count(*) AS rows
 FROM attributed
