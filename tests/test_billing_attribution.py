@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hybridlens.ingest_billing import ingest_billing
-from warehouse.attribution import HOWS, attributed, untagged
+from warehouse.attribution import HOWS, attributed, resource_matches, untagged
 from warehouse.config import Config, parse
+from warehouse.config_attribution import compile_pattern
 from warehouse.db import Warehouse
 from warehouse.errors import ConfigError
 
@@ -102,17 +103,43 @@ def ledger_total(wh: Warehouse, lo: datetime = RANGE[0], hi: datetime = RANGE[1]
 
 
 def insert_rollup(
-    wh: Warehouse, rows: list[tuple[str, str, str | None, str | None, float]]
+    wh: Warehouse, rows: list[tuple[str, str, str | None, str | None, float]], hour: int = 5
 ) -> None:
-    """Hours of GPU use on 2 October: (host, environment, pool, workload, gpu_hours)."""
+    """GPU use in one hour of 2 October: (host, environment, pool, workload, gpu_hours)."""
     with wh.write() as con:
         for host, env, pool, workload, hours in rows:
             con.execute(
                 "INSERT INTO rollup_gpu_hours (hour, environment, pool, host, gpu_uuid, "
                 "mig_instance, gpu_share, workload, samples, gpu_hours, state) VALUES "
-                "(TIMESTAMPTZ '2026-10-02 05:00:00+00', ?, ?, ?, 'GPU-1', '', 1, ?, 60, ?, 'busy')",
-                [env, pool, host, workload, hours],
+                "(TIMESTAMPTZ '2026-10-02 00:00:00+00' + to_hours(?), ?, ?, ?, 'GPU-1', '', 1, "
+                "?, 60, ?, 'busy')",
+                [hour, env, pool, host, workload, hours],
             )
+
+
+def test_a_gpu_host_is_found_by_its_name_or_first_label_and_counted_once(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    load(warehouse, focus_file(tmp_path / "g.csv", [
+        {"resource": "gpu-7.example.internal", "name": "gpu-7"},
+        {"resource": "//compute/projects/p/instances/gpu-8"},
+        {"resource": "gpu-9"},  # used only after its charge period ends: not this host
+    ]))  # fmt: skip
+    # the full name matches the row twice (as its id and its first label as its name): one
+    # count, or x (3 h) would outweigh z (4 h)
+    insert_rollup(warehouse, [("gpu-7.example.internal", "A", None, "x", 3.0),
+                              ("GPU-7", "B", None, "z", 4.0),
+                              ("gpu-8.c.p.internal", "C", None, None, 1.0)])  # fmt: skip
+    insert_rollup(warehouse, [("gpu-9", "D", None, "w", 1.0)], hour=30)
+    found = by_resource(attributed(warehouse, Config(), *RANGE))
+    assert found["gpu-7.example.internal"] == ("B", "z", "unallocated", "gpu-host")
+    assert found["//compute/projects/p/instances/gpu-8"] == (
+        "C",
+        "unallocated",
+        "unallocated",
+        "gpu-host",
+    )
+    assert found["gpu-9"] == ("unallocated",) * 4
 
 
 CONFIG = """
@@ -277,14 +304,21 @@ def test_gcp_project_labels_are_inherited_below_the_rows_own_labels(
     path = tmp_path / "gcp.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(GCP_HEAD + "\n")
-        for cost, labels, resource in (("2", own, "a"), ("3", "[]", "b")):
-            fields = [project, labels]
+        # the export's project labels are not checked on load: anything but a list is none
+        odd = '[1, "x", {"key": "env", "value": "ok"}]'
+        cases = [(project, own, "a"), (project, "[]", "b"), ("not json", "[]", "c"),
+                 ('{"key": "env"}', "[]", "d"), (odd, "[]", "e")]  # fmt: skip
+        for n, (labels_of_project, labels, resource) in enumerate(cases, 2):
+            cost = str(n)
+            fields = [labels_of_project, labels]
             quoted = ['"' + f.replace('"', '""') + '"' for f in fields]
             fh.write(line.format(p=quoted[0], o=quoted[1], c=cost, r=resource))
     load(warehouse, path)
     found = by_resource(attributed(warehouse, Config()))
     assert found["//compute/a"] == ("staging", "gemma", "vision", "tag")
     assert found["//compute/b"] == ("staging", "unallocated", "research", "inherited")
+    assert found["//compute/c"] == found["//compute/d"] == ("unallocated",) * 4
+    assert found["//compute/e"] == ("ok", "unallocated", "unallocated", "inherited")
 
 
 def test_gcp_project_labels_in_a_json_lines_export(warehouse: Warehouse, tmp_path: Path) -> None:
@@ -342,10 +376,13 @@ def test_modelled_rows_keep_their_environment_and_take_their_pools_main_workload
             "'on-prem:dc', 'on-prem%3Adc/h100', 'eu-west-1', 'modelled/dc/2026-10-02', true, "
             "'dc', 'h100')"
         )
+    # e5 holds the pool for longer in all (6 GPU-hours over 3 hours) than qwen in its one
     insert_rollup(warehouse, [("h1", "dc", "h100", "qwen", 5.0), ("h2", "dc", "h100", "e5", 2.0),
                               ("h3", "dc", "a100", "other", 9.0)])  # fmt: skip
+    for hour in (6, 7):
+        insert_rollup(warehouse, [("h2", "dc", "h100", "e5", 2.0)], hour=hour)
     row = attributed(warehouse, config(), *RANGE).row(0, named=True)
-    assert (row["environment"], row["model"], row["how"]) == ("dc", "qwen", "modelled")
+    assert (row["environment"], row["model"], row["how"]) == ("dc", "e5", "modelled")
     assert (row["environment_how"], row["model_how"], row["cost_center_how"]) == (
         "modelled", "modelled", "unallocated",
     )  # fmt: skip
@@ -464,3 +501,25 @@ def test_every_row_is_attributed_once_and_the_costs_add_up_to_the_ledgers() -> N
             )
 
         check()
+
+
+PATTERNS = st.sampled_from(
+    ["i-*", "I-1*", "*", "*/rg-?/*", "[a-c]*", "re:^i-", "re:(?P<r1>rg)", "re:1$", "*x*y"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(PATTERNS, max_size=5),
+    st.lists(st.sampled_from(["i-1", "I-2x", "/rg-a/vm", "b", "axy", "zz", ""]), max_size=6),
+)
+def test_resource_rules_match_in_order_as_each_pattern_alone_would(
+    patterns: list[str], ids: list[str]
+) -> None:
+    """Runs of globs are matched as one alternation: the same first rule as one by one."""
+    rules = [{"pattern": p, "model": f"rule-{i}"} for i, p in enumerate(patterns)]
+    cfg = parse({"attribution": {"resources": rules}}, "r.toml")
+    got = {m["resource_id"]: m["model"] for m in resource_matches(ids, cfg)}
+    compiled = [(compile_pattern(r.pattern), r.model) for r in cfg.attribution.resources]
+    naive = {rid: next((m for p, m in compiled if p.search(rid)), None) for rid in ids}
+    assert got == {rid: m for rid, m in naive.items() if m is not None}

@@ -37,14 +37,16 @@ tag_pairs AS (
 -- and Parquet: `project` holding `labels`), an Azure row's resource group and cost center
 gcp_labels AS (
     SELECT row_id, coalesce(x_SourceRow->>'project.labels',
-                            try(json_extract_string(x_SourceRow->>'project', '$.labels'))) AS labels
+                            try(json_extract_string(x_SourceRow->>'project', '$.labels'))) AS raw
     FROM base WHERE x_SourceFormat = 'gcp-billing-export'
 ),
-label_pairs AS (
+label_pairs AS (  -- the export's project labels are not checked on load: anything but a list is none
     SELECT g.row_id, 2 AS rank, l->>'key' AS raw_key, lower(trim(l->>'key')) AS key,
            l->>'value' AS value
-    FROM gcp_labels AS g, unnest(json_extract(g.labels, '$[*]')) AS u(l)
-    WHERE g.labels IS NOT NULL AND json_valid(g.labels) AND json_type(g.labels) = 'ARRAY'
+    FROM (SELECT row_id, CASE WHEN json_valid(raw) AND json_type(raw) = 'ARRAY' THEN raw END
+                 AS labels FROM gcp_labels) AS g,
+         unnest(json_extract(g.labels, '$[*]')) AS u(l)
+    WHERE json_type(l) = 'OBJECT'
 ),
 azure_pairs AS (
     SELECT row_id, 2 AS rank, 'ResourceGroup' AS raw_key, 'resource_group' AS key,
@@ -90,8 +92,9 @@ resource_rules AS (
     FROM (SELECT unnest(CAST($resources AS STRUCT(resource_id VARCHAR, environment VARCHAR,
                                                   model VARCHAR, cost_center VARCHAR)[])) AS r)
 ),
--- the GPU hosts behind a row's resource: a host named as its ResourceId, the id's last
--- part (an ARN's `instance/i-...`, an Azure or GCP path) or its ResourceName
+-- the GPU hosts behind a row's resource: a host (or its first DNS label) named as its
+-- ResourceId, the id's last part (an ARN's `instance/i-...`, an Azure or GCP path) or its
+-- ResourceName
 host_names AS (
     SELECT DISTINCT row_id, charged_at, charged_until, name
     FROM (SELECT row_id, charged_at, charged_until,
@@ -101,32 +104,44 @@ host_names AS (
     WHERE name IS NOT NULL AND name <> ''
 ),
 gpu_hours AS (
-    SELECT lower(host) AS host, hour, environment, pool, workload, gpu_hours
+    SELECT host, hour, environment, pool, workload, gpu_hours
     FROM rollup_gpu_hours
     WHERE hour >= $lo AND hour < (SELECT max(charged_until) FROM base)
 ),
-host_hits AS (
-    SELECT h.row_id, g.environment, g.workload, sum(g.gpu_hours) AS gpu_hours
-    FROM host_names AS h
-    JOIN gpu_hours AS g ON g.host = h.name AND g.hour >= h.charged_at AND g.hour < h.charged_until
-    GROUP BY ALL
+host_keys AS (
+    SELECT DISTINCT host, name
+    FROM (SELECT host, unnest([lower(host), split_part(lower(host), '.', 1)]) AS name
+          FROM (SELECT DISTINCT host FROM gpu_hours))
 ),
-by_host AS (
-    SELECT row_id, arg_max(environment, (gpu_hours, environment)) AS environment,
-           arg_max(workload, (gpu_hours, workload)) FILTER (WHERE workload IS NOT NULL) AS model
-    FROM (SELECT row_id, environment, workload, sum(gpu_hours) AS gpu_hours
-          FROM host_hits GROUP BY ALL)
-    GROUP BY row_id
+row_hosts AS (  -- each host once per billing row, however many of its names match
+    SELECT DISTINCT h.row_id, h.charged_at, h.charged_until, k.host
+    FROM host_names AS h JOIN host_keys AS k ON k.name = h.name
+),
+host_hits AS (
+    SELECT r.row_id, g.environment, g.workload, g.gpu_hours
+    FROM row_hosts AS r
+    JOIN gpu_hours AS g ON g.host = r.host AND g.hour >= r.charged_at AND g.hour < r.charged_until
+),
+by_host AS (  -- the environment, and the workload, with the most GPU-hours there
+    SELECT e.row_id, e.environment, w.model
+    FROM (SELECT row_id, arg_max(environment, (hours, environment)) AS environment
+          FROM (SELECT row_id, environment, sum(gpu_hours) AS hours FROM host_hits GROUP BY ALL)
+          GROUP BY row_id) AS e
+    LEFT JOIN (SELECT row_id, arg_max(workload, (hours, workload)) AS model
+               FROM (SELECT row_id, workload, sum(gpu_hours) AS hours FROM host_hits
+                     WHERE workload IS NOT NULL GROUP BY ALL)
+               GROUP BY row_id) AS w USING (row_id)
 ),
 -- a modelled row's model: the workload that held most of its pool's GPU-hours that day
 by_pool AS (
-    SELECT b.row_id, arg_max(g.workload, (g.gpu_hours, g.workload)) AS model
-    FROM base AS b
-    JOIN (SELECT environment, pool, hour, workload, sum(gpu_hours) AS gpu_hours
-          FROM gpu_hours WHERE workload IS NOT NULL GROUP BY ALL) AS g
-      ON b.x_Modelled AND g.environment = b.x_Environment AND g.pool = b.x_Pool
-     AND g.hour >= b.charged_at AND g.hour < b.charged_until
-    GROUP BY b.row_id
+    SELECT row_id, arg_max(workload, (hours, workload)) AS model
+    FROM (SELECT b.row_id, g.workload, sum(g.gpu_hours) AS hours
+          FROM base AS b
+          JOIN gpu_hours AS g
+            ON b.x_Modelled AND g.environment = b.x_Environment AND g.pool = b.x_Pool
+           AND g.hour >= b.charged_at AND g.hour < b.charged_until AND g.workload IS NOT NULL
+          GROUP BY ALL)
+    GROUP BY row_id
 ),
 -- region -> environment: [[attribution.regions]] in order, then the environments' own
 by_region AS (
