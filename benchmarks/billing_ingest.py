@@ -1,6 +1,7 @@
 """FOCUS ingest throughput: a synthetic FOCUS 1.2 CSV (and its Parquet copy) of N rows
 through `hybridlens ingest billing`, in rows/s, beside DuckDB's own read of the same file
-into a table (the limit), and the peak RSS. It prints figures and asserts nothing.
+into a table (the limit), then `export focus` of the month back out (Parquet and CSV),
+and the peak RSS. It prints figures and asserts nothing.
 
     .venv/bin/python benchmarks/billing_ingest.py --rows 1000000
 """
@@ -12,6 +13,7 @@ import resource
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -19,6 +21,7 @@ import duckdb
 from hybridlens.ingest_billing import ingest_billing
 from warehouse.config import Config
 from warehouse.db import Warehouse
+from warehouse.focus_export import export_focus
 
 HEADER = (
     "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,"
@@ -91,6 +94,15 @@ def main() -> None:
                 f"{path.suffix[1:]:8} {rows:,} rows in {took:.1f} s: {rows / took:,.0f} rows/s; "
                 f"DuckDB's own read {base:.1f} s (ratio {base / took:.2f}); "
                 f"longest publish {report.longest_publish_ms / 1000:.1f} s",
+                flush=True,
+            )
+        for out in (Path(folder) / "out.parquet", Path(folder) / "out.csv"):
+            started = time.perf_counter()
+            done = export_focus(wh, date(2026, 10, 1), out)
+            took = time.perf_counter() - started
+            print(
+                f"export   {done.rows:,} rows to {out.suffix[1:]} in {took:.1f} s: "
+                f"{done.rows / took:,.0f} rows/s ({out.stat().st_size / 1e6:,.0f} MB)",
                 flush=True,
             )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -32,6 +32,7 @@ PAGES = [
     st.Page("views/overview.py", title="Fleet overview", icon=":material/dashboard:", default=True),
     st.Page("views/environments.py", title="Environments", icon=":material/dns:"),
     st.Page("views/gpus.py", title="GPUs", icon=":material/memory:"),
+    st.Page("views/spend.py", title="Spend", icon=":material/payments:"),
 ]
 
 

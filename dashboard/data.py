@@ -21,7 +21,7 @@ from typing import Literal
 import polars as pl
 import streamlit as st
 
-from dashboard import gpu_page_data, page_data
+from dashboard import gpu_page_data, page_data, spend_page_data
 from warehouse import reads, slo
 from warehouse.config import Config, find_file, resolve
 from warehouse.db import Warehouse, default_path
@@ -317,3 +317,14 @@ def gpus(f: Filters) -> gpu_page_data.GpuPage:
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
 def _gpus(path: str, key: str, f: Filters) -> gpu_page_data.GpuPage:
     return gpu_page_data.gpu_page(_source(path), _config(path, key), f)
+
+
+def spend(f: Filters, measure: str) -> spend_page_data.SpendPage:
+    """Everything the Spend page draws for `f` and one cost measure, read once."""
+    snap = snapshot()
+    return _spend(snap.path, snap.key, f, measure)
+
+
+@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
+def _spend(path: str, key: str, f: Filters, measure: str) -> spend_page_data.SpendPage:
+    return spend_page_data.spend_page(_source(path), _config(path, key), f, measure)

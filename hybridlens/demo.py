@@ -6,7 +6,10 @@ child process, and loads each day as soon as the generator has finished writing 
 (oldest first, in batches that double from one day, so the first page has data within
 seconds and later batches amortize the cost of a publish). The pages fill up while a
 banner, fed by the progress record beside the warehouse (`warehouse.progress`), says how
-many days are loaded and how many are left.
+many days are loaded and how many are left. The clouds' billing exports come last, one
+`ingest billing` delivery at a time in the order the providers delivered them (a month's
+bill is whole only once its last day is written, and a restatement must replace what it
+restates); until they are in, the record stays "loading" and says so in its message.
 
 Nothing is counted twice and nothing is claimed before it is loaded: a day's files are
 loaded once, only after the generator has moved past that day, and the banner counts days
@@ -29,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hybridlens import demo_billing
 from hybridlens.dashboard_server import serve_dashboard, start_dashboard, stop_dashboard
 from hybridlens.errors import UsageError
 from hybridlens.output import progress_bar, quarantine_hint
@@ -260,6 +264,16 @@ def load(
                 on_day(outcome.days, scenario.days)
         while not generator.finished:  # its last act, scenario.json, marks the folder complete
             generator.wait(POLL_S)
+        bills = demo_billing.deliveries(scenario.data) if outcome.days >= scenario.days else []
+        if bills:  # a month's bill is whole once every day is written: load them last
+            record = record.advanced(message="loading the billing exports")
+            write_progress(warehouse.path, record)
+            loaded, quarantined, failed = demo_billing.load(warehouse, config, bills)
+            outcome.files += loaded
+            outcome.quarantined += quarantined
+            outcome.failures += failed
+            record = record.advanced(files_loaded=outcome.files, message="")
+            write_progress(warehouse.path, record)
     except BaseException as exc:
         generator.stop()
         interrupted = isinstance(exc, KeyboardInterrupt)

@@ -90,7 +90,7 @@ def cmd_ingest_billing(args: argparse.Namespace, warehouse: Warehouse, config: C
     report = LoadReport()
     for (fmt, given), paths in groups.items():
         report.add(ingest_billing(warehouse, paths, config, fmt=fmt, dataset=given))
-    return summarize(report, warehouse)
+    return summarize(report, warehouse, config)
 
 
 def ingest_billing(
@@ -141,7 +141,22 @@ def found(paths: list[Path]) -> list[Source | Refused]:
     return sources
 
 
-def summarize(report: LoadReport, warehouse: Warehouse) -> int:
+def _warn_missing_rates(warehouse: Warehouse, config: Config) -> None:
+    """Costs in a currency the config has no rate for load as billed, but cannot be reported
+    until it has one: say so now rather than on the first page that sums them."""
+    from warehouse.money import missing_rates
+
+    lacking = missing_rates(warehouse, config)
+    for currency, first in sorted(lacking.items()):
+        print(
+            f"  warning: {currency} costs (from {first.date()}) have no rate to "
+            f"{config.billing.reporting_currency}: add [[billing.rates]] currency = "
+            f'"{currency}" to the config ({config.origin}) so they can be reported',
+            file=sys.stderr,
+        )
+
+
+def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
     """The summary on stderr; 0 when everything loaded, 1 when anything failed or was
     quarantined."""
     from warehouse.report import Status
@@ -156,6 +171,7 @@ def summarize(report: LoadReport, warehouse: Warehouse) -> int:
         print(f"  {what}: {n:,}", file=sys.stderr)
     for failure in report.failures[:20]:
         print(f"  failed: {failure}", file=sys.stderr)
+    _warn_missing_rates(warehouse, config)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
     if bad:
         print(quarantine_hint(bad, warehouse.path, "rows"), file=sys.stderr)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from sample_data.billing_scenario import BillingWriter
 from sample_data.export_lines import log_lines, trace_lines
 from sample_data.file_writers import write_traces
 from sample_data.fleet import FLEET, Fleet
@@ -88,6 +89,7 @@ def generate(
     fleet: Fleet = FLEET,
     incidents: Sequence[Incident] = INCIDENTS,
     gpu: bool = True,
+    billing: bool = True,
 ) -> dict[str, Any]:
     """Write the scenario under `outdir` and return its summary (also in scenario.json).
 
@@ -95,7 +97,9 @@ def generate(
     so the demo looks current; a naive datetime is taken as UTC). Same arguments give
     byte-identical files: all randomness comes from `seed`. Files are per 24-hour slice
     from the start, named by the slice's UTC start date. `gpu` adds the GPU telemetry
-    (``sample_data.gpu_scenario``) of the same fleet and load under `gpu/`.
+    (``sample_data.gpu_scenario``) of the same fleet and load under `gpu/`; `billing` the
+    clouds' billing exports (``sample_data.billing_scenario``) under `billing/`, written
+    after the last day (a month's export holds the whole month).
     """
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -145,8 +149,15 @@ def generate(
     if gpus is not None:
         files += gpus.files
         nbytes += gpus.nbytes
+    bills = BillingWriter(outdir, plan) if billing else None
+    billed = bills.write() if bills is not None else None
+    if bills is not None:
+        files += len(bills.files)
+        nbytes += bills.nbytes
     result = make_summary(plan, stats, files, nbytes, native_days, written)
     if gpus is not None:
         result["gpu"] = gpus.summary()
+    if billed is not None:
+        result["billing"] = billed
     (outdir / "scenario.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result

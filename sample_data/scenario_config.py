@@ -131,6 +131,12 @@ idle_threshold_percent = 5
 sample_cap_minutes = 5
 node_label = "kubernetes_node"  # dcgm-exporter's Hostname is the exporter pod on Kubernetes
 """
+BILLING = """\
+# The on-prem and edge pools are priced in euros; costs are reported in dollars.
+[billing]
+reporting_currency = "USD"
+rates = [{ currency = "EUR", rate = 1.08, since = 2024-01-01 }]
+"""
 WORKLOADS = (
     ("llama-3.1-70b-instruct", "llm-serving", "llama-*"),
     ("mistral-7b-instruct", "llm-serving", "mistral-*"),
@@ -178,6 +184,7 @@ def scenario_toml(fleet: Fleet = FLEET) -> str:
         lines = ["[[gpu.workloads]]", f"workload = {_value(workload)}"]
         lines += [f"namespace = {_value(namespace)}", f"pod = {_value(pod)}"]
         blocks.append("\n".join(lines) + "\n")
+    blocks.append(BILLING)
     return "\n".join(blocks)
 
 

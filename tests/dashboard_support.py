@@ -41,6 +41,7 @@ PAGES = {
     None: "Fleet overview",
     "views/environments.py": "Environments",
     "views/gpus.py": "GPUs",
+    "views/spend.py": "Spend",
 }
 HOSTILE_HOST = "<script>alert(1)</script>gpu-host"
 

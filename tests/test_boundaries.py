@@ -179,8 +179,11 @@ def test_every_read_query_binds_against_a_fresh_warehouse(tmp_path: Path) -> Non
             ).lstrip()
             if not re.match(r"(?i)(select|with)\b", body) or ";" in body.rstrip().rstrip(";"):
                 continue  # a write or a multi-statement script: run by the loader's tests
-            sql = text.replace("{uptime_minutes}", read_sql("uptime_minutes")).replace(
-                "{group}", "environment, model"
+            sql = (
+                text.replace("{uptime_minutes}", read_sql("uptime_minutes"))
+                .replace("{group}", "environment, model")
+                .replace("{measure}", "EffectiveCost")
+                .replace("{columns}", "ProviderName AS provider")
             )
             sql = sql.replace("{billing_attribution}", read_sql("billing_attribution"))
             params = dict.fromkeys(set(re.findall(r"\$([a-z_][a-z0-9_]*)", sql)))

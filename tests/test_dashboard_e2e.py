@@ -31,7 +31,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-TITLES = {"Fleet overview", "Environments", "GPUs"}
+TITLES = {"Fleet overview", "Environments", "GPUs", "Spend"}
 
 pytestmark = [
     pytest.mark.e2e,

@@ -405,8 +405,9 @@ def test_telemetry_names_never_reach_markdown_or_chart_html(
         for text in _strings(json.loads(spec)):
             for bad in ("<img", "<script", "<b>env", "<i>"):
                 assert bad not in text, f"{bad!r} reached plotly unescaped: {text!r}"
-    cells = dataframe_cells(at)
-    assert HOSTILE_ENV in cells or HOSTILE_MODEL in cells, "shown as plain text in a table"
+    if page != "views/spend.py":  # spend names no environment or model yet (its own test)
+        cells = dataframe_cells(at)
+        assert HOSTILE_ENV in cells or HOSTILE_MODEL in cells, "shown as plain text in a table"
 
 
 # -- no data ------------------------------------------------------------------------------------

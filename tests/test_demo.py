@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,42 @@ def test_day_by_day_gives_the_figures_of_one_ingest(generated: tuple[Path, Path,
     root, data, warehouse = generated
     assert_same_figures(metrics_json(warehouse, root), metrics_json(one_shot(data, root), root))
     files = data_files(data)
-    assert [uri for uri, n in ingest_log(warehouse)] == [str(p.absolute()) for p in files]
-    assert all(n == 1 for _, n in ingest_log(warehouse)), "every file was loaded once"
+    days = [(uri, n) for uri, n in ingest_log(warehouse) if "/billing/" not in uri]
+    assert [uri for uri, n in days] == [str(p.absolute()) for p in files]
+    assert all(n == 1 for _, n in days), "every day's file was loaded once"
+    billed = [f for d in billing_summary(data)["deliveries"] for f in d["files"]]
     record = read_progress(warehouse)
-    assert record is not None and record.state == "done"
-    assert (record.days_loaded, record.days_total, record.files_loaded) == (2, 2, len(files))
+    assert record is not None and record.state == "done" and not record.message
+    assert (record.days_loaded, record.days_total) == (2, 2)
+    assert record.files_loaded == len(files) + len(billed)
     assert record.loaded_through == max(p.name[:10] for p in files if p.name[:4].isdigit())
+
+
+def billing_summary(data: Path) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads((data / "scenario.json").read_text())["billing"]
+    return summary
+
+
+def test_the_billing_deliveries_are_loaded_last_and_in_order(
+    generated: tuple[Path, Path, Path],
+) -> None:
+    """The ledger ends with the restated month's totals: every delivery was loaded, the
+    restatement after the export it restates."""
+    _, data, warehouse = generated
+    want = {
+        (cloud["provider"], month): (Decimal(t["billed_cost"]), Decimal(t["effective_cost"]))
+        for cloud in billing_summary(data)["clouds"].values()
+        for month, t in cloud["months"].items()
+    }
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT ProviderName, strftime(BillingPeriodStart AT TIME ZONE 'UTC', '%Y-%m'), "
+            "sum(BilledCost), sum(EffectiveCost) FROM billing WHERE NOT x_Modelled GROUP BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    assert {(p, m): (b, e) for p, m, b, e in got} == want
 
 
 def test_a_second_demo_starts_at_once_and_loads_nothing(

@@ -51,11 +51,9 @@ def rows(wh: Warehouse, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         return con.execute(sql, params).fetchall()
 
 
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    """March to today of the worked on-prem pool's modelled days, and an October cloud
-    delivery in another currency."""
-    root = tmp_path_factory.mktemp("export")
+def build_ledger(root: Path) -> Warehouse:
+    """March to today of the worked on-prem pool's modelled days (EUR), and an October
+    cloud delivery (USD) with a credit."""
     wh = Warehouse(root / "w.duckdb")
     insert_rollup(wh, ROLLUP)
     config = parse(tomllib.loads(WORKED), "fleet.toml")
@@ -64,6 +62,11 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     bill.write_text(CLOUD, encoding="utf-8")
     assert ingest_billing(wh, [bill], Config()).ok
     return wh
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    return build_ledger(tmp_path_factory.mktemp("export"))
 
 
 def export(wh: Warehouse, out: Path, *args: str) -> int:

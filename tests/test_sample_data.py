@@ -557,7 +557,7 @@ def _content(path: Path) -> bytes:
 def test_committed_small_copy_is_what_its_readme_call_writes(tmp_path: Path) -> None:
     if not (SMALL / "scenario.json").exists():
         pytest.skip("sample_data/small is not in this checkout")
-    summary = generate(tmp_path, days=7, seed=7, scale=0.03, end=END, gpu=False)
+    summary = generate(tmp_path, days=7, seed=7, scale=0.03, end=END, gpu=False, billing=False)
     committed = json.loads((SMALL / "scenario.json").read_text())
     hint = "regenerate sample_data/small with the call in sample_data/README.md"
     assert {k: v for k, v in committed.items() if k != "bytes"} == {

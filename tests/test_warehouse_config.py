@@ -144,6 +144,11 @@ retries = 1
 path = "/var/exports/focus"
 format = "focus"
 dataset = "amortized"
+
+[billing]
+reporting_currency = "EUR"
+lag_hours = 48
+rates = [{ currency = "USD", rate = 0.92, since = 2026-01-01 }]
 """
 
 

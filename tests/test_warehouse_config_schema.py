@@ -103,6 +103,8 @@ STAND_INS: dict[str, Any] = {
     "environments[].gpu_pools[].cost.price_per_server": 1e8,
     "environments[].gpu_pools[].cost.amortization_years": 1,
     "environments[].gpu_pools[].cost.power_prices[].month": "2026-01",
+    "billing.rates[].currency": "EUR",
+    "billing.rates[].since": "2026-01-01",
 }
 
 

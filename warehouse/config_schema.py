@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from warehouse.config_attribution import Attribution
+from warehouse.config_billing import BillingSettings
 from warehouse.config_cost import CostModel, cost_fits_count, cost_only_where_owned
 from warehouse.config_fields import (
     Choice,
@@ -278,6 +279,11 @@ class Config:
         Section(GpuSettings),
         "how GPU telemetry is judged and tied to workloads",
         factory=GpuSettings,
+    )
+    billing: BillingSettings = setting(  # noqa: RUF009 (a field with a default_factory)
+        Section(BillingSettings),
+        "how costs are reported: the reporting currency, rates into it, the billing lag",
+        factory=BillingSettings,
     )
     sources: Sources = setting(  # noqa: RUF009 (a field with a default_factory)
         Section(Sources), "what the collectors pull when given nothing to read", factory=Sources

@@ -1,0 +1,77 @@
+"""What the Spend page draws, read in one go over one connection (see `page_data`).
+
+Every amount comes from `warehouse.money` (one measure, the reporting currency, days inside
+the billing lag provisional), so the page and the report agree with `spend`. A ledger in a
+currency without a rate is not drawn at all: the page shows money's sentence instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import polars as pl
+
+from dashboard.page_data import Filters
+from warehouse import money
+from warehouse.config import Config
+from warehouse.session import Source, reading
+
+SERVICES = {"provider": pl.String, "service": pl.String, "category": pl.String,
+            "cost": pl.Float64}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SpendPage:
+    currency: str
+    measure: str
+    daily: pl.DataFrame  # day, provider, modelled, cost (float), provisional
+    services: pl.DataFrame  # provider, service, category, cost, line_items, billed_in
+    total: Decimal = Decimal(0)
+    previous: Decimal | None = None  # the same span just before
+    commitments: list[money.Commitment] = field(default_factory=list)
+    coverage: dict[str, float | None] = field(default_factory=dict)
+    refused: str | None = None  # money's sentence when it cannot report the ledger
+
+
+def _frame(rows: list[dict[str, object]], schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return frame.with_columns(pl.col("cost").cast(pl.Float64))
+
+
+def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> SpendPage:
+    currency = config.billing.reporting_currency
+    try:
+        with reading(warehouse) as s:
+            daily = money.spend(
+                s, config, start=f.start, end=f.end, by=("day", "provider", "modelled"),
+                measure=measure,
+            )  # fmt: skip
+            services = money.spend(
+                s, config, start=f.start, end=f.end, by=("provider", "service", "category"),
+                measure=measure,
+            )  # fmt: skip
+            before = f.previous()
+            previous = money.spend(
+                s, config, start=before.start, end=before.end, by=(), measure=measure
+            )
+            used = money.commitments(s, config, start=f.start, end=f.end)
+            covered = money.coverage(s, config, start=f.start, end=f.end)
+    except money.MoneyError as exc:
+        empty = pl.DataFrame()
+        return SpendPage(currency, measure, empty, empty, refused=str(exc))
+    return SpendPage(
+        currency=currency,
+        measure=measure,
+        daily=_frame(
+            daily.rows,
+            {"day": pl.Date, "provider": pl.String, "modelled": pl.Boolean, "cost": pl.Float64},
+        ),
+        services=_frame(services.rows, SERVICES),
+        total=daily.total,
+        previous=previous.total if previous.rows else None,
+        commitments=used,
+        coverage=covered,
+    )

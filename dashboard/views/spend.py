@@ -1,0 +1,108 @@
+"""Spend: what the fleet costs, in one currency, cloud bills and modelled on-prem and edge
+hardware side by side.
+
+Finance reads the daily trend for the month's shape, the services table for where the
+money goes, and the commitments for what was bought and not used. Every amount is
+`warehouse.money.spend`'s: one measure (amortized `EffectiveCost` unless the billed one is
+picked), each line item at its currency's rate on its day, recent days provisional.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.formatting import DASH, fmt_pct, fmt_time
+from dashboard.spend_figures import (
+    commitments_table,
+    daily_spend_figure,
+    money_label,
+    services_table,
+)
+from dashboard.spend_page_data import SpendPage
+
+PLOT_CONFIG = {"displaylogo": False}
+BASES = {"Effective (amortized)": "EffectiveCost", "Billed (invoiced)": "BilledCost"}
+
+
+def _kpis(p: SpendPage) -> None:
+    daily = p.daily
+    cloud = float(daily.filter(~daily["modelled"])["cost"].sum())
+    modelled = float(daily.filter(daily["modelled"])["cost"].sum())
+    provisional = float(daily.filter(daily["provisional"])["cost"].sum())
+    delta = None
+    if p.previous:
+        delta = (
+            f"{(float(p.total) - float(p.previous)) / float(p.previous):+.1%} vs the span before"
+        )
+    cols = st.columns(5)
+    cols[0].metric("Spend", money_label(p.total, p.currency), delta=delta, delta_color="off",
+                   border=True, help="Every charge category summed: usage, purchases, taxes, "
+                   "credits, adjustments.")  # fmt: skip
+    cols[1].metric("Cloud bills", money_label(cloud, p.currency), border=True,
+                   help="Line items the providers billed (their exports).")  # fmt: skip
+    cols[2].metric("On-prem and edge (modelled)", money_label(modelled, p.currency),
+                   border=True, help="The cost model's days: amortization, energy, fixed "
+                   "cost (docs/cost-model.md).")  # fmt: skip
+    cols[3].metric(
+        "Provisional", money_label(provisional, p.currency),
+        delta=f"{provisional / float(p.total):.0%} of spend" if p.total else None,
+        delta_color="off", delta_arrow="off", border=True,
+        help="Days whose end is within the billing lag: the providers may still restate them.",
+    )  # fmt: skip
+    billed_in = sorted({c for currencies in p.services["billed_in"].to_list() for c in currencies})
+    cols[4].metric("Billed in", ", ".join(billed_in) or DASH, border=True,
+                   help=f"The currencies of the line items, each converted to {p.currency} at "
+                   "its day's rate ([[billing.rates]]).")  # fmt: skip
+
+
+def main() -> None:
+    st.title("Spend")
+    snap = data.require_data()
+    if snap is None:
+        return
+    f = data.current_filters()
+    basis = st.radio("Cost basis", list(BASES), horizontal=True, key="spend_basis")
+    p = data.spend(f, BASES[basis])
+    st.caption(
+        f"{fmt_time(f.start, minutes=False)} to {fmt_time(f.last_day, minutes=False)} (UTC, "
+        f"{f.days} days), the whole ledger in {p.currency}: each line item at its currency's "
+        "rate on its charge day. The environment and model filters do not apply here yet: "
+        "cloud line items are not attributed to environments and models."
+    )
+    if p.refused:
+        st.error(p.refused, icon=":material/currency_exchange:")
+        return
+    if p.daily.is_empty():
+        st.info(
+            "No costs in this range. Load cloud bills with `hybridlens ingest billing PATH` "
+            "(FOCUS, AWS CUR, Google Cloud, Azure exports), or give an on-prem pool a `cost` "
+            "table in the config for its modelled cost."
+        )
+        return
+    _kpis(p)
+    st.plotly_chart(daily_spend_figure(p.daily, p.currency, p.measure), config=PLOT_CONFIG)
+    st.caption(
+        "Faded bars are provisional days (inside the configured billing lag). On-prem and "
+        "edge providers (`on-prem:…`, `edge:…`) are the cost model's days; they bill nothing."
+    )
+
+    st.subheader("Where it goes")
+    st.dataframe(services_table(p.services, p.currency), hide_index=True)
+
+    st.subheader("Commitments")
+    if not p.commitments:
+        st.info("No commitment discount (reservation, savings plan) was used in this range.")
+    else:
+        st.dataframe(commitments_table(p.commitments, p.currency), hide_index=True)
+        covered = ", ".join(
+            f"{provider} {fmt_pct(share, 0) if share is not None else DASH}"
+            for provider, share in p.coverage.items()
+        )
+        st.caption(
+            "Utilization: used / (used + unused) amortized cost of each commitment. Coverage "
+            f"of usage by commitments, at list prices: {covered}."
+        )
+
+
+main()

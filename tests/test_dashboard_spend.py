@@ -1,0 +1,153 @@
+"""The Spend page (AppTest): its totals are `warehouse.money.spend`'s for the range it
+shows, cloud and modelled apart, the billed basis switches the measure, commitments are
+listed, and a currency without a rate is the page's one sentence, not a wrong sum."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dashboard_support import (
+    APP,
+    Scenario,
+    copy_scenario,
+    dataframe_cells,
+    markdown_texts,
+    plotly_specs,
+)
+from streamlit.testing.v1 import AppTest
+
+from dashboard.data import FILTERS_KEY
+from dashboard.page_data import Filters
+from hybridlens.ingest_billing import ingest_billing
+from warehouse import money
+
+PAGE = "views/spend.py"
+HOSTILE = "<img src=x onerror=alert(1)>"  # a service name from a bill
+HEADER = (
+    "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,"
+    "BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,"
+    "ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,"
+    "ListCost,PricingQuantity,PricingUnit,ProviderName,PublisherName,ServiceCategory,"
+    "ServiceName,CommitmentDiscountId,CommitmentDiscountType,CommitmentDiscountStatus"
+)
+
+
+def cloud_day(day: int, billed: str, effective: str, category: str, service: str,
+              cid: str = "", status: str = "") -> str:  # fmt: skip
+    start = f"2026-10-{day:02d}T00:00:00Z"
+    end = f"2026-10-{day + 1:02d}T00:00:00Z"
+    return (
+        f"{billed},acct-1,Research,USD,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,{category},,"
+        f"{service} hours,Usage-Based,{end},{start},{billed},{effective},ExampleCloud,"
+        f"{billed},24,Hours,ExampleCloud,ExampleCloud,Compute,{service},{cid},"
+        f"{'Reservation' if cid else ''},{status}"
+    )
+
+
+@pytest.fixture(scope="module")
+def scenario(built_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    root = tmp_path_factory.mktemp("spend")
+    mine = copy_scenario(built_scenario, root)
+    bill = root / "cloud.csv"
+    rows = [
+        cloud_day(25, "120", "120", "Usage", "GPU instances"),
+        cloud_day(26, "0", "30", "Usage", "GPU instances", "ri-7", "Used"),
+        cloud_day(26, "0", "6", "Usage", "GPU instances", "ri-7", "Unused"),
+        cloud_day(27, "-15", "-15", "Credit", "GPU instances"),
+        cloud_day(30, "9.5", "9.5", "Usage", "Object storage"),
+        cloud_day(30, "0.5", "0.5", "Usage", HOSTILE),
+    ]
+    bill.write_text(HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert ingest_billing(mine.warehouse, [bill], mine.config).ok
+    return mine
+
+
+def run(scenario: Scenario, monkeypatch: pytest.MonkeyPatch, config: Path | None = None) -> AppTest:
+    monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(scenario.warehouse.path))
+    if config is None:
+        monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("HYBRIDLENS_CONFIG", str(config))
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def page(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    yield run(scenario, monkeypatch)
+
+
+def shown_range(at: AppTest) -> Filters:
+    found = at.session_state[FILTERS_KEY]
+    assert isinstance(found, Filters)
+    return found
+
+
+def test_the_kpis_are_money_spend_for_the_range_shown(page: AppTest, scenario: Scenario) -> None:
+    assert [t.value for t in page.title] == ["Spend"]
+    f = shown_range(page)
+    config = scenario.config
+    total = money.spend(scenario.warehouse, config, start=f.start, end=f.end, by=())
+    parts = money.spend(scenario.warehouse, config, start=f.start, end=f.end, by=("modelled",))
+    split = {r["modelled"]: r["cost"] for r in parts.rows}
+    kpis = {m.label: m.value for m in page.metric}
+    assert kpis["Spend"] == f"{float(total.total):,.2f} USD"
+    assert kpis["Cloud bills"] == f"{float(split[False]):,.2f} USD"
+    assert split[False] == 120 + 30 + 6 - 15 + 9.5 + 0.5
+    assert kpis["On-prem and edge (modelled)"] == f"{float(split[True]):,.2f} USD"
+    assert kpis["Billed in"] == "EUR, USD"  # the pools are priced in euros
+    services = next(df.value for df in page.dataframe if "Service" in df.value.columns)
+    assert {"GPU instances", "Object storage", "GPU servers"} <= set(services["Service"])
+
+
+def test_the_billed_basis_sums_what_was_invoiced(page: AppTest, scenario: Scenario) -> None:
+    page.radio(key="spend_basis").set_value("Billed (invoiced)").run()
+    assert not page.exception
+    f = shown_range(page)
+    billed = money.spend(
+        scenario.warehouse, scenario.config, start=f.start, end=f.end, by=(), measure="BilledCost"
+    )
+    kpis = {m.label: m.value for m in page.metric}
+    assert kpis["Spend"] == f"{float(billed.total):,.2f} USD"
+    assert kpis["On-prem and edge (modelled)"] == "0.00 USD"  # nothing invoiced for our own
+
+
+def test_commitments_show_their_utilization(page: AppTest) -> None:
+    table = next(df.value for df in page.dataframe if "Utilization" in df.value.columns)
+    assert table["Commitment"].tolist() == ["ri-7"]
+    assert table["Utilization"].tolist() == ["83.3%"]  # 30 used of 36
+    assert any("Coverage of usage by commitments" in t for t in markdown_texts(page))
+
+
+def test_no_raw_missing_values_and_names_from_bills_stay_text(page: AppTest) -> None:
+    for text in markdown_texts(page) + dataframe_cells(page):
+        assert "nan" not in text.split() and "None" not in text.split(), text
+    assert all("<img" not in text for text in markdown_texts(page))
+    assert all("<img" not in spec for spec in plotly_specs(page))
+    assert HOSTILE in dataframe_cells(page)  # shown as text in the services table
+
+
+def test_a_currency_without_a_rate_is_said_not_summed(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bare = tmp_path / "hybridlens.toml"
+    bare.write_text("[dashboard]\ndefault_days = 30\n", encoding="utf-8")
+    at = run(scenario, monkeypatch, bare)
+    (error,) = at.error
+    assert "no rate to USD" in error.value and "EUR" in error.value
+    assert not at.metric
+
+
+def test_an_empty_ledger_says_how_to_fill_it(
+    built_scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = copy_scenario(built_scenario, tmp_path)
+    with mine.warehouse.write() as con:
+        con.execute("DELETE FROM billing")
+    at = run(mine, monkeypatch)
+    assert any("hybridlens ingest billing" in i.value for i in at.info)

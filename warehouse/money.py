@@ -1,0 +1,234 @@
+"""Cost as finance reads it: one measure, in one reporting currency, with recent days marked
+provisional. The definitions of DESIGN.md's cost bases build on these sums; pages, the
+report and `metrics` call `spend`, never their own SQL.
+
+- **Measure**: `EffectiveCost` (amortized: what the usage cost once commitments and
+  credits are spread over it) unless `BilledCost`, `ListCost` or `ContractedCost` is asked
+  for. Every charge category counts (usage, purchases, taxes, credits, adjustments), as
+  FOCUS means its measures to be summed: an amortized commitment purchase carries
+  `EffectiveCost` 0, so it is not counted twice against the usage it covers, while its
+  `BilledCost` is what was invoiced.
+- **Currency**: every line item keeps its `BillingCurrency`; its reporting amount is its
+  measure times the rate of that currency on its charge day (`[[billing.rates]]`, the
+  latest entry on or before the day). A currency other than the reporting one without a
+  rate on that day is an error naming it and the first day it lacks one: a sum that
+  silently left it out, or added euros to dollars, would be wrong without saying so.
+- **Provisional**: a day whose end is less than `billing.lag_hours` (72 by default) ago can
+  still change (providers restate recent days), so every row says whether it holds one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from warehouse.config import Config
+from warehouse.db import read_sql
+from warehouse.errors import UserError, WarehouseError
+from warehouse.session import Source, reading
+
+MEASURES = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
+DEFAULT_MEASURE = "EffectiveCost"
+FIRST, LAST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+# What spend can be grouped by, and the SQL behind each (the names are allow-listed: they
+# become SQL text).
+GROUPS = {
+    "day": "charge_day::DATE",
+    "month": "date_trunc('month', charge_day)::DATE",
+    "provider": "ProviderName",
+    "account": "BillingAccountId",
+    "service": "ServiceName",
+    "category": "ChargeCategory",
+    "environment": "x_Environment",
+    "billed_currency": "BillingCurrency",
+    "modelled": "x_Modelled",
+    "commitment": "CommitmentDiscountId",
+    "commitment_type": "CommitmentDiscountType",
+    "commitment_status": "CommitmentDiscountStatus",
+}
+
+
+class MoneyError(WarehouseError, UserError):
+    """Costs cannot be reported as asked (a currency without a rate): the message says why."""
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Spend rows: the group columns, then `cost` (Decimal, in `currency`), `line_items`,
+    `billed_in` (the currencies billed) and `provisional`."""
+
+    currency: str
+    measure: str
+    by: tuple[str, ...]
+    rows: list[dict[str, Any]]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((r["cost"] for r in self.rows if r["cost"] is not None), Decimal(0))
+
+
+def check_measure(measure: str) -> str:
+    if measure not in MEASURES:
+        raise MoneyError(f"cost measure {measure!r} is not one of {', '.join(MEASURES)}")
+    return measure
+
+
+def check_by(by: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    bad = [g for g in by if g not in GROUPS]
+    if bad:
+        raise MoneyError(f"cannot group spend by {', '.join(bad)}: choose from {', '.join(GROUPS)}")
+    return tuple(dict.fromkeys(by))
+
+
+def rate_params(config: Config) -> list[dict[str, str]]:
+    """The configured rates as query parameters (text: DuckDB casts them to decimals)."""
+    return [
+        {"currency": r.currency, "since": r.since, "rate": repr(r.rate)}
+        for r in config.billing.rates
+        if r.currency != config.billing.reporting_currency
+    ]
+
+
+def spend(
+    warehouse: Source,
+    config: Config,
+    *,
+    start: datetime,
+    end: datetime,
+    by: tuple[str, ...] | list[str] = ("day",),
+    measure: str = DEFAULT_MEASURE,
+    now: datetime | None = None,
+) -> Spend:
+    """Spend over the charge periods starting in [start, end), per `by`, in the reporting
+    currency; a MoneyError when a line item's currency has no rate on its day."""
+    group = check_by(by)
+    measure = check_measure(measure)
+    with reading(warehouse) as s:
+        found = s.rows("spend", *_query(config, group, measure, start, end, now))
+    _refuse_unconverted(found, config)
+    keep = [*group, "cost", "line_items", "billed_in", "provisional"]
+    rows = [{k: r[k] for k in keep} for r in found]
+    if not group:
+        rows = [r for r in rows if r["line_items"]]
+    return Spend(config.billing.reporting_currency, measure, group, rows)
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """One commitment discount over a range: what its used and unused parts cost."""
+
+    id: str
+    type: str | None
+    used: Decimal
+    unused: Decimal
+
+    @property
+    def utilization(self) -> float | None:
+        """Used / (used + unused), by EffectiveCost: the share of what was committed that
+        usage consumed; None when it cost nothing in the range."""
+        whole = self.used + self.unused
+        return float(self.used / whole) if whole else None
+
+
+def commitments(
+    warehouse: Source, config: Config, *, start: datetime, end: datetime
+) -> list[Commitment]:
+    """Every commitment discount with usage in the range, from its `Used` and `Unused`
+    rows (FOCUS's `CommitmentDiscountStatus`), in the reporting currency."""
+    rows = spend(
+        warehouse, config, start=start, end=end,
+        by=("commitment", "commitment_type", "commitment_status"),
+    ).rows  # fmt: skip
+    found: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["commitment"] is None or r["commitment_status"] not in ("Used", "Unused"):
+            continue
+        entry = found.setdefault(
+            r["commitment"],
+            {"type": r["commitment_type"], "Used": Decimal(0), "Unused": Decimal(0)},
+        )
+        entry[r["commitment_status"]] += r["cost"] or Decimal(0)
+    return [Commitment(key, v["type"], v["Used"], v["Unused"]) for key, v in sorted(found.items())]
+
+
+def coverage(
+    warehouse: Source, config: Config, *, start: datetime, end: datetime
+) -> dict[str, float | None]:
+    """Per provider, the share of usage a commitment covered, at list prices (`ListCost`,
+    so a discounted hour weighs what it would have cost on demand): covered usage (rows a
+    commitment was `Used` for) over all usage."""
+    rows = spend(
+        warehouse, config, start=start, end=end,
+        by=("provider", "category", "commitment_status"), measure="ListCost",
+    ).rows  # fmt: skip
+    usage: dict[str, Decimal] = {}
+    covered: dict[str, Decimal] = {}
+    for r in rows:
+        if r["category"] != "Usage":
+            continue
+        cost = r["cost"] or Decimal(0)
+        usage[r["provider"]] = usage.get(r["provider"], Decimal(0)) + cost
+        if r["commitment_status"] == "Used":
+            covered[r["provider"]] = covered.get(r["provider"], Decimal(0)) + cost
+    return {
+        p: float(covered.get(p, Decimal(0)) / total) if total else None
+        for p, total in sorted(usage.items())
+    }
+
+
+def missing_rates(warehouse: Source, config: Config) -> dict[str, datetime]:
+    """Each currency of the ledger with no rate into the reporting currency on some charge
+    day, and the first such day: what `ingest billing` warns about after a load."""
+    with reading(warehouse) as s:
+        found = s.rows("spend", *_query(config, (), DEFAULT_MEASURE, FIRST, LAST, None))
+    return _lacking(found)
+
+
+def _query(
+    config: Config,
+    group: tuple[str, ...],
+    measure: str,
+    start: datetime,
+    end: datetime,
+    now: datetime | None,
+) -> tuple[str, dict[str, Any]]:
+    columns = ", ".join(f"{GROUPS[g]} AS {g}" for g in group) or "'all' AS total"
+    params = {
+        "start": start,
+        "end": end,
+        "rates": rate_params(config),
+        "reporting": config.billing.reporting_currency,
+        "lag_hours": config.billing.lag_hours,
+        "now": now or datetime.now(UTC),
+    }
+    return read_sql("spend").format(columns=columns, measure=measure), params
+
+
+def _lacking(found: list[dict[str, Any]]) -> dict[str, datetime]:
+    lacking: dict[str, datetime] = {}
+    for r in found:
+        if not r["unconverted"]:
+            continue
+        for currency in r["unconverted_currencies"] or []:
+            first = r["unconverted_from"]
+            if currency not in lacking or first < lacking[currency]:
+                lacking[currency] = first
+    return lacking
+
+
+def _refuse_unconverted(found: list[dict[str, Any]], config: Config) -> None:
+    lacking = _lacking(found)
+    if not lacking:
+        return
+    reporting = config.billing.reporting_currency
+    named = "; ".join(
+        f"{c} from {when.astimezone(UTC).date()}" for c, when in sorted(lacking.items())
+    )
+    example = min(lacking)
+    raise MoneyError(
+        f"the ledger has costs in a currency with no rate to {reporting} on their day ({named}):"
+        f" add one to the config ({config.origin}), e.g. [[billing.rates]] currency = "
+        f'"{example}", rate = ..., since = {lacking[example].astimezone(UTC).date()}'
+    )
