@@ -26,6 +26,7 @@ from warehouse.config import (
     parse,
     resolve,
 )
+from warehouse.config_attribution import RegionRule, ResourceRule
 from warehouse.config_cost import CostModel, PowerPrice
 from warehouse.config_gpu import GpuSource, WorkloadRule
 from warehouse.db import Warehouse
@@ -104,6 +105,22 @@ max_span_bytes = 65536
 [dashboard]
 trace_link = "http://jaeger/trace/{trace_id}"
 default_days = 7
+
+[attribution]
+environment_keys = ["Env"]
+model_keys = ["model", "ml-model"]
+cost_center_keys = ["team"]
+
+[[attribution.resources]]
+pattern = "re:^i-0abc"
+environment = "cloud-two"
+model = "m2"
+cost_center = "ml"
+
+[[attribution.regions]]
+provider = "aws"
+region = "us-east-1"
+environment = "cloud-two"
 
 [gpu]
 idle_threshold_percent = 10
@@ -223,6 +240,10 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
     assert [(b.path, b.format, b.dataset) for b in config.sources.billing] == [
         ("/var/exports/focus", "focus", "amortized")
     ]
+    assert config.attribution.environment_keys == ("Env",)
+    assert config.attribution.model_keys == ("model", "ml-model")
+    assert config.attribution.resources == (ResourceRule("re:^i-0abc", "cloud-two", "m2", "ml"),)
+    assert config.attribution.regions == (RegionRule("us-east-1", "cloud-two", "aws"),)
     assert config.model_attributes() == {"vision": "ml.model.name"}
     assert config.environment("dc-one") is one and config.environment("nope") is None
     assert one.matches({"k8s.cluster.name": "one", "cloud.region": "north-1", "x": 1})

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from warehouse.config_attribution import Attribution
 from warehouse.config_billing import BillingSettings
 from warehouse.config_cost import CostModel, cost_fits_count, cost_only_where_owned
 from warehouse.config_fields import (
@@ -268,6 +269,11 @@ class Config:
     )
     dashboard: DashboardSettings = setting(  # noqa: RUF009 (a field with a default_factory)
         Section(DashboardSettings), "what the pages link to and show", factory=DashboardSettings
+    )
+    attribution: Attribution = setting(  # noqa: RUF009 (a field with a default_factory)
+        Section(Attribution),
+        "how each ledger row finds its environment, model and cost center",
+        factory=Attribution,
     )
     gpu: GpuSettings = setting(  # noqa: RUF009 (a field with a default_factory)
         Section(GpuSettings),
