@@ -110,3 +110,48 @@ def commitments_table(commitments: list[Commitment], currency: str) -> pl.DataFr
             f"Unused ({currency})": pl.String, "Utilization": pl.String,
         },
     )  # fmt: skip
+
+
+def environments_table(environments: pl.DataFrame) -> pl.DataFrame:
+    """Cost per environment as attributed (docs/billing.md "Attribution"), in the currency
+    billed, with the rules that placed it; `unallocated` is what no rule placed."""
+    if environments.is_empty():
+        return pl.DataFrame()
+    totals = environments.group_by("BillingCurrency").agg(pl.col("cost").sum().alias("all"))
+    joined = environments.join(totals, on="BillingCurrency")
+    return pl.DataFrame(
+        {
+            "Environment": joined["environment"].to_list(),
+            "Currency": joined["BillingCurrency"].to_list(),
+            "Cost": [f"{c:,.2f}" for c in joined["cost"].to_list()],
+            "Share of the currency": [
+                f"{c / a:.1%}" if a else DASH
+                for c, a in zip(joined["cost"].to_list(), joined["all"].to_list(), strict=True)
+            ],
+            "Line items": [f"{n:,}" for n in joined["line_items"].to_list()],
+            "Placed by": [", ".join(h) for h in joined["hows"].to_list()],
+        }
+    )
+
+
+def unmodelled_table(unmodelled: pl.DataFrame) -> pl.DataFrame:
+    """The biggest resources no rule ties to a model: what to tag first."""
+    if unmodelled.is_empty():
+        return pl.DataFrame()
+    return pl.DataFrame(
+        {
+            "Resource": [r or DASH for r in unmodelled["ResourceId"].to_list()],
+            "Name": [n or DASH for n in unmodelled["ResourceName"].to_list()],
+            "Provider": unmodelled["ProviderName"].to_list(),
+            "Service": unmodelled["ServiceName"].to_list(),
+            "Cost": [
+                f"{float(c):,.2f} {cur}"
+                for c, cur in zip(
+                    unmodelled["EffectiveCost"].to_list(),
+                    unmodelled["BillingCurrency"].to_list(),
+                    strict=True,
+                )
+            ],
+            "Line items": [f"{n:,}" for n in unmodelled["rows"].to_list()],
+        }
+    )

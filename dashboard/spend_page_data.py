@@ -13,7 +13,7 @@ from decimal import Decimal
 import polars as pl
 
 from dashboard.page_data import Filters
-from warehouse import money
+from warehouse import attribution, money
 from warehouse.config import Config
 from warehouse.session import Source, reading
 
@@ -32,6 +32,9 @@ class SpendPage:
     commitments: list[money.Commitment] = field(default_factory=list)
     coverage: dict[str, float | None] = field(default_factory=dict)
     refused: str | None = None  # money's sentence when it cannot report the ledger
+    # per environment and billing currency: the measure, and which rule attributed it
+    environments: pl.DataFrame = field(default_factory=pl.DataFrame)
+    unmodelled: pl.DataFrame = field(default_factory=pl.DataFrame)  # biggest, no model found
 
 
 def _frame(rows: list[dict[str, object]], schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:
@@ -59,6 +62,8 @@ def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> S
             )
             used = money.commitments(s, config, start=f.start, end=f.end)
             covered = money.coverage(s, config, start=f.start, end=f.end)
+            rows = attribution.attributed(s, config, f.start, f.end)
+            unmodelled = attribution.untagged(s, config, f.start, f.end, dimension="model")
     except money.MoneyError as exc:
         empty = pl.DataFrame()
         return SpendPage(currency, measure, empty, empty, refused=str(exc))
@@ -74,4 +79,22 @@ def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> S
         previous=previous.total if previous.rows else None,
         commitments=used,
         coverage=covered,
+        environments=_by_environment(rows, measure),
+        unmodelled=unmodelled,
+    )
+
+
+def _by_environment(rows: pl.DataFrame, measure: str) -> pl.DataFrame:
+    """The measure per attributed environment and billing currency (rows keep the currency
+    they were billed in: attribution converts nothing), with the share no rule placed."""
+    if rows.is_empty():
+        return pl.DataFrame()
+    return (
+        rows.group_by(["environment", "BillingCurrency"])
+        .agg(
+            pl.col(measure).cast(pl.Float64).sum().alias("cost"),
+            pl.len().alias("line_items"),
+            pl.col("environment_how").unique().sort().alias("hows"),
+        )
+        .sort(["BillingCurrency", "cost"], descending=[False, True])
     )

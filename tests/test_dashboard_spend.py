@@ -153,3 +153,23 @@ def test_an_empty_ledger_says_how_to_fill_it(
         con.execute("DELETE FROM billing")
     at = run(mine, monkeypatch)
     assert any("hybridlens ingest billing" in i.value for i in at.info)
+
+
+def test_cost_by_environment_is_attributed_and_nothing_is_dropped(
+    page: AppTest, scenario: Scenario
+) -> None:
+    from warehouse.attribution import attributed
+
+    table = next(df.value for df in page.dataframe if "Placed by" in df.value.columns)
+    f = shown_range(page)
+    rows = attributed(scenario.warehouse, scenario.config, f.start, f.end)
+    for currency in ("EUR", "USD"):
+        mine = rows.filter(rows["BillingCurrency"] == currency)
+        shown = table[table["Currency"] == currency]
+        assert sum(float(c.replace(",", "")) for c in shown["Cost"]) == pytest.approx(
+            float(mine["EffectiveCost"].cast(float).sum()), abs=0.01 * len(shown)
+        )
+    # the test's cloud rows carry no tags and no region: unallocated, shown
+    assert "unallocated" in set(table["Environment"])
+    unmodelled = next(df.value for df in page.dataframe if "Resource" in df.value.columns)
+    assert set(unmodelled["Provider"]) >= {"ExampleCloud"}

@@ -16,8 +16,10 @@ from dashboard.formatting import DASH, fmt_pct, fmt_time
 from dashboard.spend_figures import (
     commitments_table,
     daily_spend_figure,
+    environments_table,
     kpi_money,
     services_table,
+    unmodelled_table,
     weighted_utilization,
 )
 from dashboard.spend_page_data import SpendPage
@@ -71,8 +73,8 @@ def main() -> None:
     st.caption(
         f"{fmt_time(f.start, minutes=False)} to {fmt_time(f.last_day, minutes=False)} (UTC, "
         f"{f.days} days), the whole ledger in {p.currency}: each line item at its currency's "
-        "rate on its charge day. The environment and model filters do not apply here yet: "
-        "cloud line items are not attributed to environments and models."
+        "rate on its charge day. The environment and model filters do not apply here yet "
+        "(the allocation of shared cost to models is still to come)."
     )
     if p.refused:
         st.error(p.refused, icon=":material/currency_exchange:")
@@ -93,6 +95,23 @@ def main() -> None:
 
     st.subheader("Where it goes")
     st.dataframe(services_table(p.services, p.currency), hide_index=True)
+
+    st.subheader("By environment")
+    st.dataframe(environments_table(p.environments), hide_index=True)
+    st.caption(
+        "Each line item's environment from its tags, the tags it inherits (a GCP project's "
+        "labels, an Azure resource group), `[[attribution.resources]]` rules, the GPU host "
+        'behind it or its region, in that order (docs/billing.md, "Attribution"); what no '
+        "rule places is `unallocated`, shown and never dropped. Amounts are in the currency "
+        "billed, as attributed."
+    )
+    if not p.unmodelled.is_empty():
+        st.subheader("Spend no model is tagged with")
+        st.dataframe(unmodelled_table(p.unmodelled), hide_index=True)
+        st.caption(
+            "The biggest resources whose line items no rule ties to a model, biggest first "
+            "(EffectiveCost, in the currency billed): tag these first to allocate them."
+        )
 
     st.subheader("Commitments")
     if not p.commitments:
