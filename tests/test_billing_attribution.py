@@ -481,7 +481,7 @@ def test_every_row_is_attributed_once_and_the_costs_add_up_to_the_ledgers() -> N
     with tempfile.TemporaryDirectory() as folder:
         wh = Warehouse(Path(folder) / "w.duckdb")
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
         @given(ITEMS, RULES, REGIONS)
         def check(items: list[dict[str, Any]], rules: list[Any], regions: list[Any]) -> None:
             with wh.write() as con:
