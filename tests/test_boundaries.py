@@ -186,6 +186,7 @@ def test_every_read_query_binds_against_a_fresh_warehouse(tmp_path: Path) -> Non
                 .replace("{columns}", "ProviderName AS provider")
             )
             sql = sql.replace("{billing_attribution}", read_sql("billing_attribution"))
+            sql = sql.replace("{rates}", read_sql("money_rates"))
             params = dict.fromkeys(set(re.findall(r"\$([a-z_][a-z0-9_]*)", sql)))
             for name in params:
                 if name.startswith(("slo_", "eval_", "minute_")) or name in (

@@ -153,7 +153,8 @@ def test_a_publish_without_a_stored_config_models_nothing(tmp_path: Path) -> Non
 
 def test_the_hook_runs_after_the_gpu_samples_are_written() -> None:
     spec = TABLES["gpu_samples"]
-    assert spec.hooks and spec.hooks[-1].__name__ == "_gpu_cost"
+    names = [hook.__name__ for hook in spec.hooks]
+    assert names.index("_gpu_hours") < names.index("_gpu_cost") < names.index("_allocation")
     billing = TABLES["billing"]
     assert billing.disposition is Disposition.REPLACE and billing.key == ("x_ReplaceUnit",)
 

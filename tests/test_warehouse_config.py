@@ -122,6 +122,9 @@ provider = "aws"
 region = "us-east-1"
 environment = "cloud-two"
 
+[allocation]
+key = "tokens"
+
 [gpu]
 idle_threshold_percent = 10
 sample_cap_minutes = 2

@@ -133,6 +133,7 @@ def test_a_body_stored_by_the_landed_code_reads_back_unchanged(tmp_path: Path) -
     assert body.pop("sources") == {"gpu": [], "billing": []}
     assert body.pop("billing") == {"lag_hours": 72, "rates": [], "reporting_currency": "USD"}
     assert body.pop("attribution") == json.loads(Config().to_json())["attribution"]
+    assert body.pop("allocation") == {"key": "gpu-seconds"}
     for environment in body["environments"]:
         for pool in environment["gpu_pools"]:
             assert pool.pop("hosts") == []

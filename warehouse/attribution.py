@@ -120,7 +120,8 @@ def resource_matches(resource_ids: list[str], config: Config) -> list[dict[str, 
     return found
 
 
-def _params(con: Any, config: Config, lo: datetime, hi: datetime) -> dict[str, Any]:
+def params_for(con: Any, config: Config, lo: datetime, hi: datetime) -> dict[str, Any]:
+    """The parameters of billing_attribution.sql over [lo, hi) under `config`."""
     resources: list[dict[str, Any]] = []
     if config.attribution.resources:
         ids = run(
@@ -150,7 +151,7 @@ def attributed(
     HOWS that gave any of them) and `<dimension>_how` for each."""
     lo, hi = start or LO, end or HI
     with connection(source) as con:
-        params = _params(con, config, lo, hi)
+        params = params_for(con, config, lo, hi)
         return run(con, "billing_attribution", read_sql("billing_attribution"), params)
 
 
@@ -176,5 +177,5 @@ def untagged(
         "{billing_attribution}", read_sql("billing_attribution")
     )
     with connection(source) as con:
-        params = {**_params(con, config, lo, hi), "dimension": dimension or "", "limit": limit}
+        params = {**params_for(con, config, lo, hi), "dimension": dimension or "", "limit": limit}
         return run(con, "billing_untagged", sql, params)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from warehouse.config_fields import Place, Sections, Strings, Text, setting, show
+from warehouse.config_fields import Choice, Place, Sections, Strings, Text, setting, show
 
 REGEX = "re:"  # a pattern that starts with this is a regular expression, else a glob
 AWS_PREFIXES = ("resourcetags/", "resource_tags_", "user:", "aws:")
@@ -142,4 +142,19 @@ class Attribution:
         "region -> environment rules, one `[[attribution.regions]]` table each, the first "
         "match wins; after them, an `[[environments]]` entry's own `provider` and `region`",
         (),
+    )
+
+
+ALLOCATION_KEYS = ("gpu-seconds", "requests", "tokens")
+
+
+@dataclass(frozen=True)
+class Allocation:
+    key: str = setting(
+        Choice(ALLOCATION_KEYS),
+        "how an environment's shared cost is split across its models: `gpu-seconds` (GPU time "
+        "each model's workload held, busy or idle-held; a day without any falls back to "
+        "requests), `requests`, or `tokens` (input + output). Modelled on-prem and edge rows "
+        "are always split by the GPU time of their own pool",
+        "gpu-seconds",
     )

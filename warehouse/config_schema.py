@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from warehouse.config_attribution import Attribution
+from warehouse.config_attribution import Allocation, Attribution
 from warehouse.config_billing import BillingSettings
 from warehouse.config_cost import CostModel, cost_fits_count, cost_only_where_owned
 from warehouse.config_fields import (
@@ -274,6 +274,11 @@ class Config:
         Section(Attribution),
         "how each ledger row finds its environment, model and cost center",
         factory=Attribution,
+    )
+    allocation: Allocation = setting(  # noqa: RUF009 (a field with a default_factory)
+        Section(Allocation),
+        "how shared cost is split across models (warehouse/allocation.py)",
+        factory=Allocation,
     )
     gpu: GpuSettings = setting(  # noqa: RUF009 (a field with a default_factory)
         Section(GpuSettings),

@@ -33,9 +33,12 @@ def content_hash(path: Path, limit: int | None = None) -> str:
 
 
 def store_config(warehouse: Warehouse, origin: str, body: str) -> None:
-    """Store a config that differs from the last one, and recompute the cost model it
-    changes in the same transaction, so the ledger never lags the stored config."""
-    from warehouse import cost_ledger  # it imports the config schema, which most callers skip
+    """Store a config that differs from the last one, and recompute the cost model and the
+    allocation it changes in the same transaction, so neither lags the stored config."""
+    from warehouse import (  # they import the config schema, which most callers skip
+        allocation,
+        cost_ledger,
+    )
 
     with warehouse.write() as con:
         last = one(con, "SELECT body::VARCHAR FROM config ORDER BY stored_at DESC LIMIT 1")
@@ -45,6 +48,7 @@ def store_config(warehouse: Warehouse, origin: str, body: str) -> None:
                 {"origin": origin, "body": body},
             )
             cost_ledger.refresh_config(con, last[0] if last else None, body)
+            allocation.refresh_all(con, allocation.stored(con))
 
 
 def stored_config(warehouse: Warehouse) -> tuple[str, str] | None:

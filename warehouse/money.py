@@ -107,7 +107,7 @@ def spend(
     measure = check_measure(measure)
     with reading(warehouse) as s:
         found = s.rows("spend", *_query(config, group, measure, start, end, now))
-    _refuse_unconverted(found, config)
+    refuse_unconverted(found, config)
     keep = [*group, "cost", "line_items", "billed_in", "provisional"]
     rows = [{k: r[k] for k in keep} for r in found]
     if not group:
@@ -203,7 +203,8 @@ def _query(
         "lag_hours": config.billing.lag_hours,
         "now": now or datetime.now(UTC),
     }
-    return read_sql("spend").format(columns=columns, measure=measure), params
+    sql = read_sql("spend").format(columns=columns, measure=measure, rates=read_sql("money_rates"))
+    return sql, params
 
 
 def _lacking(found: list[dict[str, Any]]) -> dict[str, datetime]:
@@ -218,7 +219,9 @@ def _lacking(found: list[dict[str, Any]]) -> dict[str, datetime]:
     return lacking
 
 
-def _refuse_unconverted(found: list[dict[str, Any]], config: Config) -> None:
+def refuse_unconverted(found: list[dict[str, Any]], config: Config) -> None:
+    """A MoneyError naming each currency of `found` (rows with `unconverted`,
+    `unconverted_currencies`, `unconverted_from`) that has no rate, and the rate to add."""
     lacking = _lacking(found)
     if not lacking:
         return

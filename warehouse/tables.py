@@ -91,6 +91,12 @@ def _gpu_cost(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     cost_ledger.refresh_hours(con, hours)
 
 
+def _allocation(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    from warehouse import allocation  # last: it reads the rollups and the modelled rows
+
+    allocation.refresh_hours(con, hours)
+
+
 def replace_unit(*parts: str) -> str:
     """The `billing.x_ReplaceUnit` of a delivery or a modelled day: its parts joined by `/`,
     each percent-encoded, so no environment or account name can fake another's unit."""
@@ -108,7 +114,7 @@ TABLES: Mapping[str, TableSpec] = {
             keep_first_by="start_time",
             prepare="publish_spans",
             after=("publish_span_models", "publish_span_demote"),
-            hooks=(_rollups, _uptime),
+            hooks=(_rollups, _uptime, _allocation),
         ),
         TableSpec(
             "evaluations",
@@ -124,7 +130,8 @@ TABLES: Mapping[str, TableSpec] = {
             Disposition.MERGE,
             key=("host", "gpu_uuid", "mig_instance", "ts"),
             time_column="ts",
-            hooks=(_gpu_hours, _gpu_cost),  # the cost model reads the rollup: it runs second
+            # the cost model reads the GPU rollup, the allocation both: they run in order
+            hooks=(_gpu_hours, _gpu_cost, _allocation),
         ),
         TableSpec(
             "billing",
@@ -137,6 +144,7 @@ TABLES: Mapping[str, TableSpec] = {
             # and amortized cost details share one month's measures (docs/billing.md)
             supersedes="billing_supersedes",
             after=("billing_split_measures",),
+            hooks=(_allocation,),
         ),
     )
 }

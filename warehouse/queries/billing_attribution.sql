@@ -193,7 +193,8 @@ SELECT ChargePeriodStart, ChargePeriodEnd, BillingPeriodStart, ProviderName,
        -- $hows lists the rules in precedence order, `unallocated` last
        $hows[least(list_position($hows, environment_how), list_position($hows, model_how),
                    list_position($hows, cost_center_how))] AS how,
-       environment_how, model_how, cost_center_how
+       environment_how, model_how, cost_center_how,
+       row_id  -- the billing row's rowid, for queries that read more of it
 FROM chosen
 -- a configured environment's or model's own spelling when a value names it in another case
 LEFT JOIN (SELECT lower(n) AS key, min(n) AS name FROM unnest($environment_names::VARCHAR[]) AS u(n)

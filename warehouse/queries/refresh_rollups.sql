@@ -5,15 +5,20 @@ DELETE FROM rollup_minutes WHERE minute >= $lo AND minute < $hi;
 DELETE FROM rollup_accuracy WHERE hour >= $lo AND hour < $hi;
 CREATE OR REPLACE TEMP TABLE _requests AS
 WITH nearby AS (
-    SELECT trace_id, service, is_request, input_tokens, output_tokens
+    SELECT trace_id, service, is_request, input_tokens, output_tokens,
+           cache_read_input_tokens, reasoning_output_tokens
     FROM spans
     WHERE start_time >= $lo - INTERVAL 1 HOUR AND start_time < $hi + INTERVAL 1 HOUR
 ),
 service_tokens AS (
     SELECT trace_id, service, sum(input_tokens::HUGEINT) AS input_tokens,
-           sum(output_tokens::HUGEINT) AS output_tokens
+           sum(output_tokens::HUGEINT) AS output_tokens,
+           sum(cache_read_input_tokens::HUGEINT) AS cached_input_tokens,
+           sum(reasoning_output_tokens::HUGEINT) AS reasoning_output_tokens
     FROM nearby
-    WHERE NOT is_request AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+    WHERE NOT is_request AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+                              OR cache_read_input_tokens IS NOT NULL
+                              OR reasoning_output_tokens IS NOT NULL)
     GROUP BY ALL
 )
 SELECT date_trunc('hour', r.start_time) AS hour, date_trunc('minute', r.start_time) AS minute,
@@ -21,6 +26,9 @@ SELECT date_trunc('hour', r.start_time) AS hour, date_trunc('minute', r.start_ti
        r.duration_ms, r.status_code = 'ERROR' AS is_error, r.sample_weight, r.ttft_ms,
        coalesce(r.input_tokens, t.input_tokens)::HUGEINT AS input_tokens,
        coalesce(r.output_tokens, t.output_tokens)::HUGEINT AS output_tokens,
+       coalesce(r.cache_read_input_tokens, t.cached_input_tokens)::HUGEINT AS cached_input_tokens,
+       coalesce(r.reasoning_output_tokens, t.reasoning_output_tokens)::HUGEINT
+           AS reasoning_output_tokens,
        CASE WHEN r.ttft_ms IS NOT NULL AND coalesce(r.output_tokens, t.output_tokens) > 1
             THEN greatest(r.duration_ms - r.ttft_ms, 0)
                  / (coalesce(r.output_tokens, t.output_tokens) - 1) END AS tpot_ms
@@ -30,22 +38,21 @@ WHERE r.is_request AND r.start_time >= $lo AND r.start_time < $hi;
 -- Tokens are scaled by the sampling weight like the request counts, exactly (HUGEINT: a
 -- poisoned hour of 2^53 - 1 tokens per span does not overflow) where the weight is whole,
 -- rounded to whole tokens where it is not.
-INSERT INTO rollup_hourly
-SELECT hour, environment, model, version, sum(sample_weight), count(*),
-       coalesce(sum(sample_weight) FILTER (WHERE is_error), 0),
-       CASE WHEN count(input_tokens) > 0 THEN
-           coalesce(sum(input_tokens * sample_weight::HUGEINT)
-                    FILTER (WHERE sample_weight = floor(sample_weight)), 0)
-           + coalesce(round(sum(input_tokens * sample_weight)
-                            FILTER (WHERE sample_weight <> floor(sample_weight)))::HUGEINT, 0)
-       END,
-       CASE WHEN count(output_tokens) > 0 THEN
-           coalesce(sum(output_tokens * sample_weight::HUGEINT)
-                    FILTER (WHERE sample_weight = floor(sample_weight)), 0)
-           + coalesce(round(sum(output_tokens * sample_weight)
-                            FILTER (WHERE sample_weight <> floor(sample_weight)))::HUGEINT, 0)
-       END,
-       sum(ttft_ms), count(ttft_ms), sum(tpot_ms), count(tpot_ms)
+CREATE OR REPLACE TEMP MACRO _weighted_tokens(tokens, weight) AS
+    CASE WHEN count(tokens) > 0 THEN
+        coalesce(sum(tokens * weight::HUGEINT) FILTER (WHERE weight = floor(weight)), 0)
+        + coalesce(round(sum(tokens * weight) FILTER (WHERE weight <> floor(weight)))::HUGEINT, 0)
+    END;
+INSERT INTO rollup_hourly BY NAME
+SELECT hour, environment, model, version, sum(sample_weight) AS requests,
+       count(*) AS requests_raw,
+       coalesce(sum(sample_weight) FILTER (WHERE is_error), 0) AS errors,
+       _weighted_tokens(input_tokens, sample_weight) AS input_tokens,
+       _weighted_tokens(output_tokens, sample_weight) AS output_tokens,
+       _weighted_tokens(cached_input_tokens, sample_weight) AS cached_input_tokens,
+       _weighted_tokens(reasoning_output_tokens, sample_weight) AS reasoning_output_tokens,
+       sum(ttft_ms) AS ttft_ms_sum, count(ttft_ms) AS ttft_n, sum(tpot_ms) AS tpot_ms_sum,
+       count(tpot_ms) AS tpot_n
 FROM _requests GROUP BY ALL;
 INSERT INTO rollup_latency
 SELECT hour, environment, model, version,

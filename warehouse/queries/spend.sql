@@ -1,10 +1,5 @@
 -- Spend per group ({columns}) in the reporting currency: each line item's {measure} times the rate of its BillingCurrency on its charge day (the latest `[[billing.rates]]` entry on or before it; the reporting currency's own rate is 1). A line item without a rate keeps a NULL rate, and `money.spend` refuses the read naming the currency, so no cost is ever silently dropped or left unconverted. A day is provisional while its end plus the billing lag is after $now. {columns} and {measure} are allow-listed by money.py.
-WITH rates AS (
-    SELECT r.currency AS currency, r.since::TIMESTAMPTZ AS since, r.rate::DECIMAL(24, 12) AS rate
-    FROM (SELECT unnest($rates) AS r)
-    UNION ALL
-    SELECT $reporting, '1900-01-01'::TIMESTAMPTZ, 1::DECIMAL(24, 12)
-),
+WITH {rates},
 items AS (
     SELECT *, {measure} AS amount,
            date_trunc('day', timezone('UTC', ChargePeriodStart)) AS charge_day
