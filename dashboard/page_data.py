@@ -60,8 +60,17 @@ def _row(frame: pl.DataFrame) -> dict[str, Any]:
     return frame.row(0, named=True) if not frame.is_empty() else {}
 
 
+# The request pages' figures: cost is the Spend page's (and a currency without a rate is
+# its one sentence, never an error on a latency page)
+REQUEST_FIGURES = FIGURES - {"cost"}
+
+
 def _metrics(
-    s: Session, cfg: Config, f: Filters, by: tuple[str, ...], figures: frozenset[str] = FIGURES
+    s: Session,
+    cfg: Config,
+    f: Filters,
+    by: tuple[str, ...],
+    figures: frozenset[str] = REQUEST_FIGURES,
 ) -> pl.DataFrame:
     """`metrics` for the request pages: an environment that only reported GPU samples (a row
     with no requests, which `metrics` keeps so idle capacity stays visible) is the GPUs

@@ -22,15 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlens import __version__, export_focus, gpu_args, ingest_billing
-from hybridlens.errors import EXIT_INTERRUPTED, UsageError, broken_pipe, report
+from hybridlens import __version__, export_focus, gpu_args, ingest_billing, metrics_command
+from hybridlens.errors import EXIT_INTERRUPTED, broken_pipe, report
 from hybridlens.output import (
     positive_float,
     positive_int,
-    print_table,
     quarantine_hint,
-    write_csv,
-    write_json,
 )
 from hybridlens.output import progress_bar as _bar
 
@@ -180,25 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_serve_otlp)
 
-    p = sub.add_parser("metrics", parents=[common], help="latency, availability, uptime, accuracy")
-    p.add_argument(
-        "--from",
-        dest="start",
-        type=_parse_time,
-        default=None,
-        help="inclusive start, ISO 8601, UTC unless it says otherwise",
-    )
-    p.add_argument("--to", dest="end", type=_parse_time, default=None, help="exclusive end")
-    p.add_argument(
-        "--by",
-        default="environment,model",
-        help="group columns from environment,model,version (default environment,model); "
-        "'' or none for one row of fleet totals",
-    )
-    p.add_argument("--environment", action="append", default=None, help="only this (repeatable)")
-    p.add_argument("--model", action="append", default=None, help="only this (repeatable)")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.set_defaults(run=cmd_metrics)
+    metrics_command.add_parser(sub, common, _parse_time)
 
     p = sub.add_parser("dashboard", parents=[common], help="serve the Streamlit dashboard")
     p.add_argument("--host", default="127.0.0.1")
@@ -330,41 +309,6 @@ def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
     if report.quarantined:
         print(quarantine_hint(report.quarantined, warehouse.path), file=sys.stderr)
     return 0 if report.ok else 1
-
-
-def cmd_metrics(args: argparse.Namespace) -> int:
-    """Reads the stored config and the figures over one connection and prints plain rows,
-    so the command imports neither Polars nor pyarrow (docs/dashboard.md has the timings)."""
-    from warehouse.config import find_file, resolve
-    from warehouse.metrics import check_group, metric_rows
-    from warehouse.session import session
-
-    try:
-        by = check_group(args.by.split(","))
-    except ValueError as exc:  # a bad --by is the user's to fix, not a bug
-        raise UsageError(str(exc)) from None
-    warehouse = _warehouse(args)
-    # A config file is read before the warehouse is opened, so a bad one is named first.
-    config = resolve(args.config)[0] if find_file(args.config) is not None else None
-    with session(warehouse) as s:
-        if config is None:
-            config = resolve(None, s)[0]
-        result = metric_rows(
-            s,
-            config,
-            start=args.start,
-            end=args.end,
-            by=by,
-            environments=args.environment,
-            models=args.model,
-        )
-    if args.format == "json":
-        sys.stdout.write(write_json(result.columns, result.rows) + "\n")
-    elif args.format == "csv":
-        sys.stdout.write(write_csv(result.columns, result.rows))
-    else:
-        print_table(result.columns, result.rows)
-    return 0
 
 
 def cmd_serve_otlp(args: argparse.Namespace) -> int:

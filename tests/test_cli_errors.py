@@ -14,7 +14,7 @@ import pytest
 from otlp_factory import BASE_NS, NS, SpanSpec, jsonl, traces_request
 from test_cli import hybridlens
 
-from hybridlens import cli
+from hybridlens import cli, metrics_command
 from ingest.errors import IngestError
 from warehouse.errors import ConfigError, WarehouseBusyError
 
@@ -41,7 +41,7 @@ def fail_with(exc: BaseException, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(args: argparse.Namespace) -> int:
         raise exc
 
-    monkeypatch.setattr(cli, "cmd_metrics", broken)
+    monkeypatch.setattr(metrics_command, "_run", broken)
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_70(

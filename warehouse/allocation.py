@@ -55,6 +55,7 @@ ROW_SCHEMA = pa.schema(
         ("method", pa.string()),
         ("currency", pa.string()),
         *((name, MONEY) for name in AMOUNTS),
+        ("reporting_currency", pa.string()),
         ("charges", pa.int64()),
     ]
 )
@@ -224,6 +225,8 @@ def rebuild_days(con: duckdb.DuckDBPyConnection, config: Config, days: Iterable[
         return 0
     pools = _pools(con, config, wanted)
     rows = allocate(pools, _weights(con, wanted), config.allocation.key) if pools else []
+    for row in rows:
+        row["reporting_currency"] = config.billing.reporting_currency
     con.execute("DELETE FROM cost_allocation WHERE list_contains($days, day)", {"days": wanted})
     if rows:
         con.register("_allocation_rows", pa.Table.from_pylist(rows, schema=ROW_SCHEMA))

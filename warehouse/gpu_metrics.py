@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from warehouse.config import Config
 from warehouse.db import read_sql, run
-from warehouse.definitions import availability, error_rate
 from warehouse.gpu_definitions import IDLE_FREE, IDLE_HELD, unmonitored_gpu_hours
 from warehouse.session import Session, Source, connection
 
@@ -99,10 +98,13 @@ def _fleet_cost(costs: list[Row]) -> list[Row]:
     ]
 
 
-def join_gpu(rows: list[Row], keys: tuple[str, ...], gpu: dict[Any, Row] | None) -> list[Row]:
+def join_gpu(
+    rows: list[Row], keys: tuple[str, ...], gpu: dict[Any, Row] | None, blank: Row
+) -> list[Row]:
     """`rows` (metrics' rows: the group columns, or `fleet`, then the request figures) with
     the GPU keys; a row split by model or version gets nulls, and an environment with GPU
-    figures but no row gains one (no requests), so idle capacity is never out of sight."""
+    figures but no row gains one (`blank`'s figures: no requests), so idle capacity is never
+    out of sight."""
     nulls = dict.fromkeys(GPU_COLUMNS)
     if gpu is None:
         for r in rows:
@@ -120,27 +122,7 @@ def join_gpu(rows: list[Row], keys: tuple[str, ...], gpu: dict[Any, Row] | None)
     for name, figures in gpu.items():
         if name in present:
             continue
-        rows.append(
-            {
-                key: name,
-                **dict.fromkeys(others),
-                "requests": 0,
-                "errors": 0,
-                "error_rate": error_rate(0.0, 0.0),
-                "availability": availability(0.0, 0.0),
-                "uptime": None,
-                "latency_p50_ms": None,
-                "latency_p95_ms": None,
-                "latency_p99_ms": None,
-                "accuracy": None,
-                "accuracy_n": 0,
-                "accuracy_lo": None,
-                "accuracy_hi": None,
-                "input_tokens": None,
-                "output_tokens": None,
-                **figures,
-            }
-        )
+        rows.append({key: name, **dict.fromkeys(others), **blank, **figures})
     return sorted(rows, key=lambda r: tuple((r[k] is None, r[k] or "") for k in keys))
 
 

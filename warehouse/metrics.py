@@ -22,6 +22,7 @@ from warehouse.definitions import accuracy_interval, availability, error_rate
 from warehouse.definitions import uptime as fleet_uptime
 from warehouse.gpu_metrics import GPU_COLUMNS, gpu_rows, join_gpu
 from warehouse.session import Source, reading
+from warehouse.unit_costs import COST_KEYS, COST_TYPES, cost_rows, join_cost
 from warehouse.uptime import slo_params, with_uptime_minutes
 
 if TYPE_CHECKING:
@@ -45,9 +46,22 @@ METRIC_COLUMNS = (
     "accuracy_hi",
     "input_tokens",
     "output_tokens",
+    "cached_input_tokens",
+    "reasoning_output_tokens",
     *GPU_COLUMNS,
+    *COST_KEYS,
 )
 
+# The figures of a group that has GPU time or cost but no requests: nothing served, which
+# is neither an error nor an outage
+BLANK: Row = {
+    **dict.fromkeys(METRIC_COLUMNS),
+    "requests": 0,
+    "errors": 0,
+    "error_rate": error_rate(0.0, 0.0),
+    "availability": availability(0.0, 0.0),
+    "accuracy_n": 0,
+}
 
 # What `metric_rows` can compute beyond the request counts, each from its own queries; a
 # panel that draws only some of them asks for those (`figures=`), the rest stay null.
@@ -56,6 +70,7 @@ FIGURE_COLUMNS = {
     "accuracy": ("accuracy", "accuracy_n", "accuracy_lo", "accuracy_hi"),
     "uptime": ("uptime",),
     "gpu": GPU_COLUMNS,
+    "cost": COST_KEYS,
 }
 FIGURES = frozenset(FIGURE_COLUMNS)
 
@@ -126,7 +141,10 @@ METRIC_TYPES = {
     "accuracy_hi": "Float64",
     "input_tokens": "Int128",
     "output_tokens": "Int128",
+    "cached_input_tokens": "Int128",
+    "reasoning_output_tokens": "Int128",
     **dict.fromkeys(GPU_COLUMNS, "Float64"),
+    **COST_TYPES,
 }
 
 
@@ -148,6 +166,7 @@ def metric_rows(
     environments: list[str] | None = None,
     models: list[str] | None = None,
     figures: frozenset[str] = FIGURES,
+    basis: str = "full",
 ) -> MetricRows:
     """One row per group with exactly the group columns and METRIC_COLUMNS, sorted.
 
@@ -155,7 +174,9 @@ def metric_rows(
     every environment that served a selected model. `warehouse` may be a `Session`, so a
     page's reads share one connection. `figures` (a subset of FIGURES) skips the queries
     of the others, whose columns are then null: a page's accuracy panel needs no
-    percentiles, uptime or GPU time.
+    percentiles, uptime or GPU time. `basis` is the cost basis of the cost keys (`full` or
+    `marginal`, DESIGN.md); a cost without a rate into the reporting currency is a
+    MoneyError naming its currency.
     """
     if not figures <= FIGURES:
         raise ValueError(f"unknown figures: {', '.join(sorted(figures - FIGURES))}")
@@ -194,6 +215,7 @@ def metric_rows(
                 {**params, **slo_params(config)},
             )
         gpu = gpu_rows(s, group, params) if "gpu" in figures else None
+        costs = cost_rows(s, config, group, params, basis=basis) if "cost" in figures else None
     if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
         counts = [r for r in counts if r["requests"] is not None]
         accuracy = [r for r in accuracy if r["accuracy_n"] is not None]
@@ -201,7 +223,8 @@ def metric_rows(
             up = sum(int(r["up_minutes"]) for r in uptime)
             down = sum(int(r["down_minutes"]) for r in uptime)
             uptime = [{"fleet": "all", "uptime": fleet_uptime(up, down)}]
-    rows = join_gpu(assemble(keys, counts, latency, accuracy, uptime), keys, gpu)
+    rows = join_gpu(assemble(keys, counts, latency, accuracy, uptime), keys, gpu, BLANK)
+    rows = join_cost(rows, keys, costs, BLANK)
     for skipped in FIGURES - figures:  # not computed: null, never a zero count
         for r in rows:
             r.update(dict.fromkeys(FIGURE_COLUMNS[skipped]))
@@ -221,6 +244,7 @@ def metrics(
     environments: list[str] | None = None,
     models: list[str] | None = None,
     figures: frozenset[str] = FIGURES,
+    basis: str = "full",
 ) -> pl.DataFrame:
     """`metric_rows` as a Polars frame (group columns as strings, METRIC_TYPES)."""
     import polars as pl
@@ -234,6 +258,7 @@ def metrics(
         environments=environments,
         models=models,
         figures=figures,
+        basis=basis,
     )
     schema = {c: getattr(pl, METRIC_TYPES.get(c, "String")) for c in result.columns}
     return pl.DataFrame(
@@ -281,6 +306,7 @@ def assemble(
         )
         extra = per_environment.get(r[key], {}) if uptime is not None else {}
         tokens_in, tokens_out = got("input_tokens"), got("output_tokens")
+        cached, reasoning = got("cached_input_tokens"), got("reasoning_output_tokens")
         out.append(
             {
                 **{k: r[k] for k in keys},
@@ -298,6 +324,8 @@ def assemble(
                 "accuracy_hi": hi,
                 "input_tokens": int(tokens_in) if tokens_in is not None else None,
                 "output_tokens": int(tokens_out) if tokens_out is not None else None,
+                "cached_input_tokens": int(cached) if cached is not None else None,
+                "reasoning_output_tokens": int(reasoning) if reasoning is not None else None,
             }
         )
     return out

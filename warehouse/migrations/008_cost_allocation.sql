@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS cost_allocation (
     marginal_cost DECIMAL(38, 12) NOT NULL,
     reporting_cost DECIMAL(38, 12),
     reporting_marginal_cost DECIMAL(38, 12),
+    reporting_currency VARCHAR NOT NULL,
     charges BIGINT NOT NULL
 );
 ALTER TABLE rollup_hourly ADD COLUMN IF NOT EXISTS cached_input_tokens HUGEINT;

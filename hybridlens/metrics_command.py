@@ -1,0 +1,86 @@
+"""`hybridlens metrics`: the definitions' figures, and what they cost, per group.
+
+Only argparse and the standard library are imported at the top: `hybridlens --help`
+builds this command's parser, and the warehouse loads when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import datetime
+
+
+def add_parser(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: argparse.ArgumentParser,
+    parse_time: Callable[[str], datetime],
+) -> None:
+    p = sub.add_parser(
+        "metrics", parents=[common], help="latency, availability, uptime, accuracy, cost"
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=parse_time,
+        default=None,
+        help="inclusive start, ISO 8601, UTC unless it says otherwise",
+    )
+    p.add_argument("--to", dest="end", type=parse_time, default=None, help="exclusive end")
+    p.add_argument(
+        "--by",
+        default="environment,model",
+        help="group columns from environment,model,version (default environment,model); "
+        "'' or none for one row of fleet totals",
+    )
+    p.add_argument("--environment", action="append", default=None, help="only this (repeatable)")
+    p.add_argument("--model", action="append", default=None, help="only this (repeatable)")
+    p.add_argument(
+        "--basis",
+        choices=("full", "marginal"),
+        default="full",
+        help="cost basis of the cost keys: full (hardware amortized) or marginal (what one "
+        "more unit costs now: on-prem capacity costs only its energy)",
+    )
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Reads the stored config and the figures over one connection and prints plain rows,
+    so the command imports neither Polars nor pyarrow (docs/dashboard.md has the timings)."""
+    from hybridlens.cli import _warehouse
+    from hybridlens.errors import UsageError
+    from hybridlens.output import print_table, write_csv, write_json
+    from warehouse.config import find_file, resolve
+    from warehouse.metrics import check_group, metric_rows
+    from warehouse.session import session
+
+    try:
+        by = check_group(args.by.split(","))
+    except ValueError as exc:  # a bad --by is the user's to fix, not a bug
+        raise UsageError(str(exc)) from None
+    warehouse = _warehouse(args)
+    # A config file is read before the warehouse is opened, so a bad one is named first.
+    config = resolve(args.config)[0] if find_file(args.config) is not None else None
+    with session(warehouse) as s:
+        if config is None:
+            config = resolve(None, s)[0]
+        result = metric_rows(
+            s,
+            config,
+            start=args.start,
+            end=args.end,
+            by=by,
+            environments=args.environment,
+            models=args.model,
+            basis=args.basis,
+        )
+    if args.format == "json":
+        sys.stdout.write(write_json(result.columns, result.rows) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(write_csv(result.columns, result.rows))
+    else:
+        print_table(result.columns, result.rows)
+    return 0
