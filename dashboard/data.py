@@ -21,7 +21,7 @@ from typing import Literal
 import polars as pl
 import streamlit as st
 
-from dashboard import gpu_page_data, page_data, spend_page_data
+from dashboard import allocation_page_data, gpu_page_data, page_data, spend_page_data
 from warehouse import reads, slo
 from warehouse.config import Config, find_file, resolve
 from warehouse.db import Warehouse, default_path
@@ -328,3 +328,14 @@ def spend(f: Filters, measure: str) -> spend_page_data.SpendPage:
 @st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
 def _spend(path: str, key: str, f: Filters, measure: str) -> spend_page_data.SpendPage:
     return spend_page_data.spend_page(_source(path), _config(path, key), f, measure)
+
+
+def allocation(f: Filters, basis: str) -> allocation_page_data.AllocationView:
+    """The Spend page's cost-per-model part for `f` on one cost basis, read once."""
+    snap = snapshot()
+    return _allocation(snap.path, snap.key, f, basis)
+
+
+@st.cache_data(ttl=FIGURE_TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
+def _allocation(path: str, key: str, f: Filters, basis: str) -> allocation_page_data.AllocationView:
+    return allocation_page_data.allocation_view(_source(path), _config(path, key), f, basis)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import allocation_section, data
 from dashboard.formatting import DASH, fmt_pct, fmt_time
 from dashboard.spend_figures import (
     commitments_table,
@@ -126,6 +126,7 @@ def main() -> None:
             f"of usage by commitments, at list prices: {covered or 'none'} (other providers' "
             "usage is all on demand)."
         )
+    allocation_section.render(f)
 
 
 main()

@@ -1,4 +1,4 @@
--- Allocated cost per group ({group}) from cost_allocation in the reporting currency, on the full or, with $marginal, the marginal basis, over the UTC days whose midnight is in [$start, $end); an open end stops at the first or last day of any telemetry (spans or GPU samples), as metrics_gpu_cost.sql does, so that with no range the cost covers the days the other figures cover. A day's rows without a rate count as unconverted (warehouse/unit_costs.py names the currency).
+-- Allocated cost per group from cost_allocation in the reporting currency, on the full or, with $marginal, the marginal basis, over the UTC days whose midnight is in [$start, $end); an open end stops at the first or last day of any telemetry (spans or GPU samples), as metrics_gpu_cost.sql does, so that with no range the cost covers the days the other figures cover. A day's rows without a rate count as unconverted (warehouse/unit_costs.py names the currency).
 WITH seen AS (
     SELECT CAST(timezone('UTC', min(lo)) AS DATE) AS first_day,
            CAST(timezone('UTC', max(hi)) AS DATE) AS last_day
