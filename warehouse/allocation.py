@@ -244,13 +244,22 @@ def _stale_days(con: duckdb.DuckDBPyConnection) -> set[date]:
     return {r[0] for r in found}
 
 
-def refresh_hours(con: duckdb.DuckDBPyConnection, hours: Iterable[datetime]) -> int:
+def refresh_hours(
+    con: duckdb.DuckDBPyConnection, hours: Iterable[datetime], *, heal: bool = True
+) -> int:
     """The after-publish hook of spans, GPU samples and billing: rebuild the UTC days of
-    `hours` that have ledger rows, and any day the allocation lacks or has too many."""
-    touched = {h.astimezone(UTC).date() for h in hours}
-    days = _stale_days(con)
+    `hours` that have ledger rows and, with `heal`, any day the allocation lacks or has
+    too many (the spans hook skips that scan of the whole ledger: the receiver publishes
+    every second or so, and a span never adds or removes a ledger day)."""
+    touched = sorted({h.astimezone(UTC).date() for h in hours})
+    days = _stale_days(con) if heal else set()
     if touched:
-        found = con.execute(read_sql("allocation_ledger_days"), {"days": sorted(touched)})
+        params = {
+            "days": touched,
+            "lo": _midnight(touched[0]),
+            "hi": _midnight(touched[-1] + timedelta(days=1)),
+        }
+        found = con.execute(read_sql("allocation_ledger_days"), params)
         days |= {r[0] for r in found.fetchall()}
     if not days:
         return 0

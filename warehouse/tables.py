@@ -97,6 +97,12 @@ def _allocation(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     allocation.refresh_hours(con, hours)
 
 
+def _span_allocation(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    from warehouse import allocation  # after the rollups: requests and tokens are keys
+
+    allocation.refresh_hours(con, hours, heal=False)
+
+
 def replace_unit(*parts: str) -> str:
     """The `billing.x_ReplaceUnit` of a delivery or a modelled day: its parts joined by `/`,
     each percent-encoded, so no environment or account name can fake another's unit."""
@@ -114,7 +120,7 @@ TABLES: Mapping[str, TableSpec] = {
             keep_first_by="start_time",
             prepare="publish_spans",
             after=("publish_span_models", "publish_span_demote"),
-            hooks=(_rollups, _uptime, _allocation),
+            hooks=(_rollups, _uptime, _span_allocation),
         ),
         TableSpec(
             "evaluations",
