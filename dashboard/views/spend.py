@@ -73,8 +73,8 @@ def main() -> None:
     st.caption(
         f"{fmt_time(f.start, minutes=False)} to {fmt_time(f.last_day, minutes=False)} (UTC, "
         f"{f.days} days), the whole ledger in {p.currency}: each line item at its currency's "
-        "rate on its charge day. The environment and model filters do not apply here yet "
-        "(the allocation of shared cost to models is still to come)."
+        "rate on its charge day. The environment and model filters apply to the cost per "
+        "model below, not to these ledger totals."
     )
     if p.refused:
         st.error(p.refused, icon=":material/currency_exchange:")
