@@ -224,7 +224,7 @@ def test_new_spans_rebuild_the_day_they_fall_on(warehouse: Warehouse, tmp_path: 
     assert got == {"m1": Decimal("0.75"), "m2": Decimal("0.25")}
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     items=st.lists(
         st.tuples(
