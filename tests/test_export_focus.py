@@ -310,6 +310,10 @@ def test_per_model_the_month_of_allocated_charges_is_the_allocation(
     assert set(exported) == set(allocated) == {"llama", "m1", "m2"}
     for model, cost in allocated.items():
         assert abs(exported[model] - cost) < Decimal("1e-9"), model
+    # the modelled EUR rows have no rate to the reporting currency, and split all the same
+    assert rows(split_ledger, "SELECT count(reporting_cost) FROM cost_allocation "
+                "WHERE currency = 'EUR'")[0][0] == 0  # fmt: skip
+    assert {r["BillingCurrency"] for r in got if r["AllocatedResourceId"]} == {"EUR", "USD"}
     total = rows(split_ledger, "SELECT sum(EffectiveCost) FROM billing "
                  "WHERE BillingPeriodStart = '2026-10-01'")[0][0]  # fmt: skip
     assert sum(r["EffectiveCost"] for r in got) == total  # no origin counted twice
