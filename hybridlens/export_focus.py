@@ -42,6 +42,12 @@ def _run(args: argparse.Namespace) -> int:
         f"the billing period {month:%Y-%m} to {done.path}",
         file=sys.stderr,
     )
+    if done.origins:
+        print(
+            f"  {done.origins:,} ledger rows split to models: {done.allocated:,} allocated "
+            'charges in their place (docs/export.md, "Split cost allocation")',
+            file=sys.stderr,
+        )
     if not done.rows:
         print(
             f"  the ledger has no rows in {month:%Y-%m}: the file holds the columns only",

@@ -6,6 +6,7 @@ installed (`.ci/run` installs it in `.venv-focus`)."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -17,13 +18,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_cost_model import ROLLUP, WORKED, insert_rollup
+from test_cost_model import ROLLUP, WORKED, at, hour_row, insert_rollup
 
 from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
 from warehouse.config import Config, parse
 from warehouse.db import Warehouse
-from warehouse.focus_export import OURS, focus_columns
+from warehouse.focus_export import OURS, SPLIT_OURS, focus_columns
+from warehouse.focus_split import ALLOCATED, EXACT
 from warehouse.load import store_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +53,17 @@ def rows(wh: Warehouse, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         return con.execute(sql, params).fetchall()
 
 
-def build_ledger(root: Path) -> Warehouse:
+def build_ledger(
+    root: Path, gpu: list[tuple[Any, ...]] | None = None, bill_text: str = CLOUD
+) -> Warehouse:
     """March to today of the worked on-prem pool's modelled days (EUR), and an October
-    cloud delivery (USD) with a credit."""
+    cloud delivery (USD) with a credit; `gpu`: more GPU-hours for the rollup."""
     wh = Warehouse(root / "w.duckdb")
-    insert_rollup(wh, ROLLUP)
+    insert_rollup(wh, [*ROLLUP, *(gpu or [])])
     config = parse(tomllib.loads(WORKED), "fleet.toml")
     store_config(wh, config.origin, config.to_json())
     bill = root / "bill.csv"
-    bill.write_text(CLOUD, encoding="utf-8")
+    bill.write_text(bill_text, encoding="utf-8")
     assert ingest_billing(wh, [bill], Config()).ok
     return wh
 
@@ -79,7 +83,7 @@ def test_parquet_has_every_column_of_the_version_and_the_exact_money(
     out = tmp_path / "2026-10.parquet"
     assert export(ledger, out, "--month", "2026-10") == 0
     table = pq.read_table(out)
-    assert table.column_names == [*focus_columns("1.2"), *OURS]
+    assert table.column_names == [*focus_columns("1.2"), *OURS, *SPLIT_OURS]
     assert (
         "x_SourceRow" not in table.column_names and "ServiceProviderName" not in table.column_names
     )
@@ -108,7 +112,7 @@ def test_csv_and_1_3_carry_the_same_rows_as_focus_text(ledger: Warehouse, tmp_pa
     assert export(ledger, out, "--month", "2026-10", "--version", "1.3") == 0
     with out.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
-        assert reader.fieldnames == [*focus_columns("1.3"), *OURS]
+        assert reader.fieldnames == [*focus_columns("1.3"), *OURS]  # Allocated* are FOCUS's
         records = list(reader)
     assert len(records) == 33
     assert (
@@ -147,7 +151,12 @@ def test_an_export_replaces_the_file_whole_and_refusals_are_one_sentence(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.parquet"]  # no partial files
 
 
-def test_the_focus_validator_passes_every_mandatory_rule(ledger: Warehouse, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_the_focus_validator_passes_every_mandatory_rule(
+    split_ledger: Warehouse, tmp_path: Path, version: str
+) -> None:
+    """On the month with allocated charges: the 1.2 export, and the 1.3 one against the
+    1.2 rules (the only ones the validator bundles offline)."""
     tool = VALIDATOR / "focus-validator"
     if not tool.exists():
         # .ci/run sets this where it could install the validator: there, missing is a failure
@@ -155,7 +164,7 @@ def test_the_focus_validator_passes_every_mandatory_rule(ledger: Warehouse, tmp_
             pytest.fail(f"the FOCUS validator should be at {tool}: .ci/run's install failed")
         pytest.skip(f"the FOCUS validator is not installed at {tool} (.ci/run installs it)")
     out = tmp_path / "oct.parquet"
-    assert export(ledger, out, "--month", "2026-10") == 0
+    assert export(split_ledger, out, "--month", "2026-10", "--version", version) == 0
     packages = next((VALIDATOR.parent / "lib").glob("python*/site-packages"))
     # it reads its ISO currency list from a path relative to where it runs
     done = subprocess.run(
@@ -170,3 +179,157 @@ def test_the_focus_validator_passes_every_mandatory_rule(ledger: Warehouse, tmp_
     failed = re.findall(r"❌ (\S+-M): FAIL", report)
     assert failed == [], "\n".join(line for line in report.splitlines() if "❌" in line)
     assert re.search(r"✅ \S+-M: PASS", report), report[-2000:]
+
+
+# -- split cost allocation ------------------------------------------------------------------------
+def _held(day: int, hour: int, gpu: str, workload: str | None, state: str) -> tuple[Any, ...]:
+    """One October GPU-hour of the worked pool, held by `workload` (None: nobody mapped)."""
+    row = hour_row(at(day, hour, 10), gpu, 100.0, state)
+    return (*row[:7], workload, *row[8:])
+
+
+# October 2: m1 busy 3 h, m2 idle-held 1 h, 1 h busy with no workload, 1 h idle-free
+OCTOBER_GPU = [
+    *(_held(2, h, "GPU-A", "m1", "busy") for h in (10, 11, 12)),
+    _held(2, 10, "GPU-B", "m2", "idle-held"),
+    _held(2, 11, "GPU-D", None, "busy"),
+    _held(2, 12, "GPU-C", None, "idle-free"),
+]
+
+
+def _cloud_line(cost: str, tags: str, resource: str) -> str:
+    """A usage line of the October delivery on October 2, with `tags` (CSV-quoted JSON)."""
+    return (
+        f"{cost},acct-1,Research,USD,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,Usage,,"
+        "g5.xlarge running,Usage-Based,2026-10-03T00:00:00Z,2026-10-02T00:00:00Z,"
+        f"{cost},1.00,{cost},ExampleCloud,{cost},1.00,Standard,7,Hours,ExampleCloud,"
+        f"ExampleCloud,us-east-1,US East,{resource},Compute,Virtual Machines,sku-1,price-1,"
+        f"{tags},7,Hours\n"
+    )
+
+
+# shared by the environment (split by GPU time held on its day), and one a tag gives m1
+SPLIT_CLOUD = (
+    CLOUD
+    + _cloud_line("7.000000000001", '"{""environment"": ""dc-fra""}"', "i-shared")
+    + _cloud_line("2.50", '"{""environment"": ""dc-fra"", ""model"": ""m1""}"', "i-m1")
+)
+KEY = ("ChargePeriodStart", "ChargePeriodEnd", "ResourceId", "ChargeCategory", "x_Modelled")
+
+
+@pytest.fixture(scope="module")
+def split_ledger(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    return build_ledger(tmp_path_factory.mktemp("split"), OCTOBER_GPU, SPLIT_CLOUD)
+
+
+def _ledger_rows(wh: Warehouse) -> dict[tuple[Any, ...], dict[str, Any]]:
+    with wh.read() as con:
+        frame = con.sql(
+            "SELECT * FROM billing WHERE BillingPeriodStart = '2026-10-01'"
+        ).to_arrow_table()
+    found = {tuple(r[k] for k in KEY): r for r in frame.to_pylist()}
+    assert len(found) == frame.num_rows  # the key names one ledger row
+    return found
+
+
+def _exported(wh: Warehouse, tmp_path: Path, version: str) -> list[dict[str, Any]]:
+    out = tmp_path / f"oct-{version}.parquet"
+    assert export(wh, out, "--month", "2026-10", "--version", version) == 0
+    return pq.read_table(out).to_pylist()
+
+
+def _split(version: str) -> tuple[str, ...]:
+    return ALLOCATED if version == "1.3" else SPLIT_OURS
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_allocated_charges_sum_exactly_to_their_origin_in_every_measure(
+    split_ledger: Warehouse, tmp_path: Path, version: str
+) -> None:
+    method, details, resource, name, tags = _split(version)
+    ledger = _ledger_rows(split_ledger)
+    got = _exported(split_ledger, tmp_path, version)
+    by_origin: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in got:
+        by_origin.setdefault(tuple(row[k] for k in KEY), []).append(row)
+    assert by_origin.keys() == ledger.keys()
+    split = {k: rs for k, rs in by_origin.items() if rs[0][method] is not None}
+    assert len(split) == 4 and len(got) > len(ledger)  # shared, 2 tagged, a modelled day
+    for key, parts in split.items():
+        origin = ledger[key]
+        for measure in (c for c in EXACT if c in parts[0]):
+            values = [p[measure] for p in parts]
+            if origin[measure] is None:
+                assert values == [None] * len(values), (key, measure)
+            else:
+                assert sum(values, Decimal(0)) == origin[measure], (key, measure)
+        ratios = [json.loads(p[details], parse_float=Decimal) for p in parts]
+        assert sum(r["Elements"][0]["AllocatedRatio"] for r in ratios) == 1
+        for p in parts:  # dimensions, unit prices and tags are the origin's
+            assert p["ListUnitPrice"] == origin["ListUnitPrice"]
+            assert p["Tags"] == origin["Tags"]
+            assert p[name] == p[resource] and json.loads(p[tags])["hybridlens/environment"]
+    shared = split[next(k for k in split if k[2] == "i-shared")]
+    # 7.000000000001 by GPU-hours held on October 2 in dc-fra: m1 3, m2 1 (no workload: none)
+    assert {p[resource]: p["EffectiveCost"] for p in shared} == {
+        "m1": Decimal("5.250000000001"),
+        "m2": Decimal("1.750000000000"),
+    }
+    assert {p[method] for p in shared} == {"gpu-seconds"}
+    tagged = split[next(k for k in split if k[2] == "i-m1")]
+    assert [(p[resource], p[method], p["BilledCost"]) for p in tagged] == [
+        ("m1", "tag", Decimal("2.5"))
+    ]
+    untagged = split[next(k for k in split if k[2] == "i-0abc")]  # a model, no environment
+    assert [(p[resource], p[method], json.loads(p[details])["x_Method"]) for p in untagged] == [
+        ("llama", "tag", "unallocated")
+    ]
+    modelled = next(rs for k, rs in split.items() if k[4])
+    # the pool's day: m1 3, m2 1, 1 h unmapped, and its idle-free part the environment's
+    portions = {(p[resource], json.loads(p[details])["x_Method"]) for p in modelled}
+    assert portions == {("m1", "gpu-seconds"), ("m2", "gpu-seconds"), (None, "unmapped"),
+                        (None, "idle")}  # fmt: skip
+
+
+def test_per_model_the_month_of_allocated_charges_is_the_allocation(
+    split_ledger: Warehouse, tmp_path: Path
+) -> None:
+    got = _exported(split_ledger, tmp_path, "1.3")
+    exported: dict[str, Decimal] = {}
+    for row in got:
+        if row["AllocatedResourceId"] is not None:
+            model = row["AllocatedResourceId"]
+            exported[model] = exported.get(model, Decimal(0)) + row["EffectiveCost"]
+    allocated = dict(
+        rows(
+            split_ledger,
+            "SELECT model, sum(cost) FROM cost_allocation WHERE model <> 'unallocated' "
+            "AND day >= '2026-10-01' AND day < '2026-11-01' GROUP BY model",
+        )
+    )
+    assert set(exported) == set(allocated) == {"llama", "m1", "m2"}
+    for model, cost in allocated.items():
+        assert abs(exported[model] - cost) < Decimal("1e-9"), model
+    # the modelled EUR rows have no rate to the reporting currency, and split all the same
+    assert rows(split_ledger, "SELECT count(reporting_cost) FROM cost_allocation "
+                "WHERE currency = 'EUR'")[0][0] == 0  # fmt: skip
+    assert {r["BillingCurrency"] for r in got if r["AllocatedResourceId"]} == {"EUR", "USD"}
+    total = rows(split_ledger, "SELECT sum(EffectiveCost) FROM billing "
+                 "WHERE BillingPeriodStart = '2026-10-01'")[0][0]  # fmt: skip
+    assert sum(r["EffectiveCost"] for r in got) == total  # no origin counted twice
+
+
+def test_a_row_the_allocation_does_not_split_is_exported_as_it_is(
+    split_ledger: Warehouse, tmp_path: Path
+) -> None:
+    ledger = _ledger_rows(split_ledger)
+    got = _exported(split_ledger, tmp_path, "1.3")
+    unsplit = [r for r in got if r["AllocatedMethodId"] is None]
+    # the credit (neither environment nor model: unallocated), and the modelled days
+    # without GPU time held (no usage): one row each, the ledger's figures
+    assert [r["ChargeCategory"] for r in unsplit if not r["x_Modelled"]] == ["Credit"]
+    assert sum(1 for r in unsplit if r["x_Modelled"]) == 30
+    for row in unsplit:
+        origin = ledger[tuple(row[k] for k in KEY)]
+        assert all(row[c] == origin[c] for c in EXACT if c in row)
+        assert all(row[c] is None for c in ALLOCATED)

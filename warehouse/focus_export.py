@@ -25,6 +25,7 @@ from warehouse.cost_model import COST_PARTS, HOUR_PARTS
 from warehouse.db import Warehouse
 from warehouse.errors import UserError
 from warehouse.focus_spec import COLUMNS, VERSIONS
+from warehouse.focus_split import ALLOCATED, EXACT, FLOATS, PREFIX, split_table
 from warehouse.tabular import Kind
 
 EXPORT_VERSIONS = ("1.2", "1.3")
@@ -41,6 +42,8 @@ OURS = (
     "x_EnergyKwh",
     "x_Co2eKg",
 )
+# A 1.2 export's split cost allocation columns (1.3 has them as FOCUS columns)
+SPLIT_OURS = tuple(f"x_{c}" for c in ALLOCATED)
 # What a column holds when the ledger row has none, where the spec allows one.
 DERIVED = {
     "ServiceSubcategory": "coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')')",
@@ -61,6 +64,8 @@ class Exported:
     month: date
     rows: int
     columns: int
+    allocated: int  # of `rows`, the allocated charges that replace their origin rows
+    origins: int  # the ledger rows split to models
     currencies: tuple[str, ...]
 
 
@@ -89,29 +94,59 @@ def export_focus(warehouse: Warehouse, month: date, out: Path, version: str = "1
     end = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
     text = suffix == ".csv"
     select = [f"{_value(c, text)} AS {_q(c)}" for c in columns]
-    select += [f"{_q(c)}" for c in OURS]
+    select += [f"{_split(c, _q(c))} AS {_q(c)}" for c in OURS]
+    if "AllocatedMethodId" not in columns:  # 1.2 has no split columns: ours carry them
+        select += [
+            f"{_q(PREFIX + c)} AS {_q(x)}" for c, x in zip(ALLOCATED, SPLIT_OURS, strict=True)
+        ]
     sql = (
-        f"SELECT {', '.join(select)} FROM billing "
+        f"SELECT {', '.join(select)} FROM billing LEFT JOIN _focus_splits "
+        f"ON {PREFIX}row = billing.rowid "
         "WHERE BillingPeriodStart >= $start AND BillingPeriodStart < $end "
-        "ORDER BY ChargePeriodStart, x_ReplaceUnit, x_SourceRowNumber NULLS LAST, ResourceId"
+        "ORDER BY ChargePeriodStart, x_ReplaceUnit, x_SourceRowNumber NULLS LAST, ResourceId, "
+        f"billing.rowid, {PREFIX}part"
     )
     with warehouse.read() as con:
         from warehouse.db import run
 
-        frame = run(con, "focus_export", sql, {"start": start, "end": end})
+        splits = split_table(con, start, end)
+        con.register("_focus_splits", splits)
+        try:
+            frame = run(con, "focus_export", sql, {"start": start, "end": end})
+        finally:
+            con.unregister("_focus_splits")
     table = frame.to_arrow()
     _write(table, out, text)
     currencies = tuple(sorted({c for c in frame["BillingCurrency"].to_list() if c}))
-    return Exported(out, version, month, frame.height, len(table.column_names), currencies)
+    origins = len(set(splits.column(f"{PREFIX}row").to_pylist()))
+    return Exported(
+        out,
+        version,
+        month,
+        frame.height,
+        len(table.column_names),
+        splits.num_rows,
+        origins,
+        currencies,
+    )
 
 
 def _value(column: str, text: bool) -> str:
-    value = DERIVED.get(column, _q(column))
+    value = _split(column, DERIVED.get(column, _q(column)))
     kind = COLUMNS[column][0]
     if text and kind is Kind.TIME:
         return f"strftime({value}, '{TIME_TEXT}')"
     if kind is Kind.JSON:
         return f"{value}::VARCHAR"
+    return value
+
+
+def _split(column: str, value: str) -> str:
+    """An allocated charge's own value where the column is split, else the origin's."""
+    if column in EXACT or column in FLOATS:
+        return f"CASE WHEN {PREFIX}row IS NULL THEN {value} ELSE {_q(PREFIX + column)} END"
+    if column in ALLOCATED:
+        return f"CASE WHEN {PREFIX}row IS NULL THEN {value}::VARCHAR ELSE {_q(PREFIX + column)} END"
     return value
 
 
