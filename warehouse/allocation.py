@@ -104,7 +104,7 @@ Weights = dict[tuple[str, date, str, str | None], dict[str | None, float]]
 
 
 def _pools(con: duckdb.DuckDBPyConnection, config: Config, days: list[date]) -> list[Pool]:
-    lo, hi = _midnight(min(days)), _midnight(max(days) + timedelta(days=1))
+    lo, hi = midnight(min(days)), midnight(max(days) + timedelta(days=1))
     sql = read_sql("allocation_pools").format(
         billing_attribution=read_sql("billing_attribution"), rates=read_sql("money_rates")
     )
@@ -121,11 +121,11 @@ def _pools(con: duckdb.DuckDBPyConnection, config: Config, days: list[date]) -> 
     ]
 
 
-def _weights(con: duckdb.DuckDBPyConnection, days: list[date]) -> Weights:
+def weights_of(con: duckdb.DuckDBPyConnection, days: list[date]) -> Weights:
     """(source, day, environment, pool) -> {model: weight}; source `gpu` per pool and, with
     pool None, per environment (mapped workloads only), `requests` and `tokens` per
     environment."""
-    lo, hi = _midnight(min(days)), _midnight(max(days) + timedelta(days=1))
+    lo, hi = midnight(min(days)), midnight(max(days) + timedelta(days=1))
     found: Weights = {}
     rows = con.execute(read_sql("allocation_weights"), {"lo": lo, "hi": hi, "days": days})
     for source, day, env, pool, model, weight in rows.fetchall():
@@ -136,7 +136,7 @@ def _weights(con: duckdb.DuckDBPyConnection, days: list[date]) -> Weights:
     return found
 
 
-def _shared_key(key: str, weights: Weights, day: date, env: str) -> tuple[str, dict[Any, float]]:
+def shared_key(key: str, weights: Weights, day: date, env: str) -> tuple[str, dict[Any, float]]:
     """The key a shared pool is split by and its weights: the configured one, GPU time
     falling back to requests on a day without mapped GPU time."""
     if key == "gpu-seconds":
@@ -147,7 +147,7 @@ def _shared_key(key: str, weights: Weights, day: date, env: str) -> tuple[str, d
     return key, weights.get((key, day, env, None), {})
 
 
-def _portion(amounts: tuple[Decimal | None, ...], part: Decimal, whole: Decimal) -> list[Any]:
+def portion(amounts: tuple[Decimal | None, ...], part: Decimal, whole: Decimal) -> list[Any]:
     """Each amount's share `part / whole` (rounded to the ledger's scale): the usage part
     of a modelled pool, in each of its amounts."""
     if whole == 0:
@@ -157,7 +157,7 @@ def _portion(amounts: tuple[Decimal | None, ...], part: Decimal, whole: Decimal)
         return [None if a is None else (a * part / whole).quantize(PLACES) for a in amounts]
 
 
-def _split_all(
+def split_all(
     amounts: Iterable[Decimal | None], weights: Mapping[K, float]
 ) -> dict[K, list[Decimal | None]]:
     """Every amount split by the same weights (None stays None: an unconverted pool)."""
@@ -186,20 +186,20 @@ def allocate(pools: list[Pool], weights: Weights, key: str) -> list[dict[str, An
             continue
         if p.kind == "modelled":
             cost = p.amounts[0] or Decimal(0)
-            usage = _portion(p.amounts, cost - p.idle_cost, cost)
+            usage = portion(p.amounts, cost - p.idle_cost, cost)
             idle = [None if a is None else a - u for a, u in zip(p.amounts, usage, strict=True)]
             add(p, UNALLOCATED, "idle", idle, p.charges)
             method, by = "gpu-seconds", weights.get(("gpu", p.day, p.environment, p.pool), {})
             amounts: list[Decimal | None] = usage
             n = 0
         else:
-            method, by = _shared_key(key, weights, p.day, p.environment)
+            method, by = shared_key(key, weights, p.day, p.environment)
             amounts, n = list(p.amounts), p.charges
         if not by or not any(a for a in amounts if a):
             if n or any(a for a in amounts if a is None or a):  # not a modelled pool's 0 usage
                 add(p, UNALLOCATED, method if by else "no-usage", amounts, n)
             continue
-        for model, shares in _split_all(amounts, by).items():
+        for model, shares in split_all(amounts, by).items():
             if model is None:
                 add(p, UNALLOCATED, "unmapped", shares, n)
             else:
@@ -213,7 +213,7 @@ def allocate(pools: list[Pool], weights: Weights, key: str) -> list[dict[str, An
     ]  # fmt: skip
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
@@ -224,7 +224,7 @@ def rebuild_days(con: duckdb.DuckDBPyConnection, config: Config, days: Iterable[
     if not wanted:
         return 0
     pools = _pools(con, config, wanted)
-    rows = allocate(pools, _weights(con, wanted), config.allocation.key) if pools else []
+    rows = allocate(pools, weights_of(con, wanted), config.allocation.key) if pools else []
     for row in rows:
         row["reporting_currency"] = config.billing.reporting_currency
     con.execute("DELETE FROM cost_allocation WHERE list_contains($days, day)", {"days": wanted})
@@ -256,8 +256,8 @@ def refresh_hours(
     if touched:
         params = {
             "days": touched,
-            "lo": _midnight(touched[0]),
-            "hi": _midnight(touched[-1] + timedelta(days=1)),
+            "lo": midnight(touched[0]),
+            "hi": midnight(touched[-1] + timedelta(days=1)),
         }
         found = con.execute(read_sql("allocation_ledger_days"), params)
         days |= {r[0] for r in found.fetchall()}

@@ -4,7 +4,7 @@
 models; a FOCUS reader needs the same split per line item. Here every ledger row of the
 exported month (an *origin charge*) that the allocation gives, in whole or in part, to a
 model is replaced by its *allocated charges*, one per share: the same weights
-(`allocation._weights`, the same key fallback), the same largest-remainder `split` in
+(`allocation.weights_of`, the same key fallback), the same largest-remainder `split` in
 units of 1e-12, so each summable metric of the allocated charges sums exactly to the
 origin's, and per model the month's split EffectiveCost equals `cost_allocation`'s to
 within the rounding (per row here, per pool there: under 1e-12 a row).
@@ -41,13 +41,13 @@ from warehouse.allocation import (
     MONEY,
     PLACES,
     Weights,
-    _midnight,
-    _portion,
-    _shared_key,
-    _split_all,
-    _weights,
+    midnight,
+    portion,
+    shared_key,
     split,
+    split_all,
     stored,
+    weights_of,
 )
 from warehouse.attribution import UNALLOCATED, params_for
 from warehouse.cost_model import COST_PARTS, HOUR_PARTS
@@ -111,7 +111,7 @@ def parts(origin: Origin, amounts: Sequence[Decimal | None], weights: Weights,
         method = how if origin.kind == "direct" else UNALLOCATED
         return [Part(origin.model, method, how, Decimal(1), None, values)]
     if origin.kind == "shared":
-        method, by = _shared_key(key, weights, origin.day, origin.environment)
+        method, by = shared_key(key, weights, origin.day, origin.environment)
         if not by or not any(values):
             return []
         return _shares(values, Decimal(1), by, method)
@@ -119,10 +119,10 @@ def parts(origin: Origin, amounts: Sequence[Decimal | None], weights: Weights,
     by = weights.get(("gpu", origin.day, origin.environment, origin.pool), {})
     if not cost or not by:
         return []
-    usage = _portion(tuple(values), cost - origin.idle, cost)
+    usage = portion(tuple(values), cost - origin.idle, cost)
     if not any(usage):
         return []  # all idle: it stays the environment's, as the allocation keeps it
-    share = _portion((Decimal(1),), cost - origin.idle, cost)[0]
+    share = portion((Decimal(1),), cost - origin.idle, cost)[0]
     idle = [None if a is None else a - u for a, u in zip(values, usage, strict=True)]
     found = _shares(usage, share, by, "gpu-seconds")
     if share != 1 or any(idle):
@@ -137,7 +137,7 @@ def _shares(amounts: list[Decimal | None], whole: Decimal, by: dict[Any, float],
     return [
         Part(model, method if model is not None else "unmapped", method, ratios[model],
              by[model], shares)
-        for model, shares in sorted(_split_all(amounts, by).items(), key=lambda kv: str(kv[0]))
+        for model, shares in sorted(split_all(amounts, by).items(), key=lambda kv: str(kv[0]))
     ]  # fmt: skip
 
 
@@ -167,7 +167,7 @@ def split_table(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) 
     rows: list[dict[str, Any]] = []
     if days:
         config = stored(con)
-        weights = _weights(con, days)
+        weights = weights_of(con, days)
         for origin in _origins(con, config, days):
             if origin.row_id in values:
                 rows += _rows(origin, values[origin.row_id], weights, config.allocation.key)
@@ -175,7 +175,7 @@ def split_table(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) 
 
 
 def _origins(con: duckdb.DuckDBPyConnection, config: Any, days: list[date]) -> list[Origin]:
-    lo, hi = _midnight(min(days)), _midnight(max(days) + timedelta(days=1))
+    lo, hi = midnight(min(days)), midnight(max(days) + timedelta(days=1))
     sql = read_sql("allocation_rows").format(billing_attribution=read_sql("billing_attribution"))
     found = con.execute(sql, {**params_for(con, config, lo, hi), "days": days}).fetchall()
     return [Origin(*r) for r in found]
