@@ -185,6 +185,7 @@ def test_every_read_query_binds_against_a_fresh_warehouse(tmp_path: Path) -> Non
                 .replace("{measure}", "EffectiveCost")
                 .replace("{columns}", "ProviderName AS provider")
             )
+            sql = sql.replace("{allocation_rows}", read_sql("allocation_rows"))
             sql = sql.replace("{billing_attribution}", read_sql("billing_attribution"))
             sql = sql.replace("{rates}", read_sql("money_rates"))
             params = dict.fromkeys(set(re.findall(r"\$([a-z_][a-z0-9_]*)", sql)))

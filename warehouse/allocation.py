@@ -106,7 +106,7 @@ Weights = dict[tuple[str, date, str, str | None], dict[str | None, float]]
 def _pools(con: duckdb.DuckDBPyConnection, config: Config, days: list[date]) -> list[Pool]:
     lo, hi = midnight(min(days)), midnight(max(days) + timedelta(days=1))
     sql = read_sql("allocation_pools").format(
-        billing_attribution=read_sql("billing_attribution"), rates=read_sql("money_rates")
+        allocation_rows=rows_sql(), rates=read_sql("money_rates")
     )
     params = {
         **params_for(con, config, lo, hi),
@@ -119,6 +119,12 @@ def _pools(con: duckdb.DuckDBPyConnection, config: Config, days: list[date]) -> 
         Pool(day, env, cc, cur, kind, pool, model, method, (a, b, c, d), idle, n)
         for (day, env, cc, cur, kind, pool, model, method, a, b, c, d, idle, n) in rows
     ]
+
+
+def rows_sql() -> str:
+    """allocation_rows.sql with the attribution spliced in: the ledger rows as the
+    allocation sees them, for the pools here and the FOCUS export's per-row split."""
+    return read_sql("allocation_rows").format(billing_attribution=read_sql("billing_attribution"))
 
 
 def weights_of(con: duckdb.DuckDBPyConnection, days: list[date]) -> Weights:

@@ -43,6 +43,7 @@ from warehouse.allocation import (
     Weights,
     midnight,
     portion,
+    rows_sql,
     shared_key,
     split,
     split_all,
@@ -51,7 +52,6 @@ from warehouse.allocation import (
 )
 from warehouse.attribution import UNALLOCATED, params_for
 from warehouse.cost_model import COST_PARTS, HOUR_PARTS
-from warehouse.db import read_sql
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Kind
 
@@ -176,7 +176,11 @@ def split_table(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) 
 
 def _origins(con: duckdb.DuckDBPyConnection, config: Any, days: list[date]) -> list[Origin]:
     lo, hi = midnight(min(days)), midnight(max(days) + timedelta(days=1))
-    sql = read_sql("allocation_rows").format(billing_attribution=read_sql("billing_attribution"))
+    # a provider's allocated charge is exported as it came: only origin charges split
+    sql = (
+        "SELECT row_id, day, environment, cost_center, kind, pool, model, model_how, idle "
+        f"FROM ({rows_sql()}) WHERE NOT provider_split ORDER BY row_id"
+    )
     found = con.execute(sql, {**params_for(con, config, lo, hi), "days": days}).fetchall()
     return [Origin(*r) for r in found]
 
