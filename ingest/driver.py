@@ -31,7 +31,7 @@ from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.publish import publish_each
 from warehouse.report import InputReport, LoadReport, Status
-from warehouse.stage import Stage
+from warehouse.stage import Stage, warm_arrow
 
 log = logging.getLogger(__name__)
 GROUP_ROWS = 400_000  # publish once this many rows are staged (mid-input too, for big ones)
@@ -53,8 +53,7 @@ def load(
 ) -> LoadReport:
     """Collect, stage and publish every input; one report. `one_publish`: all in one
     transaction, or none (a billing delivery's files replace their unit together)."""
-    started = time.perf_counter()
-    report = LoadReport(files_skipped=files_skipped)
+    started, report = time.perf_counter(), LoadReport(files_skipped=files_skipped)
     plans: list[tuple[Source, list[Unit]]] = []
     group = _Group(warehouse, collector, config)
     for entry in sources:
@@ -71,6 +70,7 @@ def load(
     pool: Executor | None = None
     if workers > 1 and total >= PARALLEL_BYTES and len(units) > 1:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        warm_arrow()  # pyarrow's one-time setup here, not again in each forked worker
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
     done = 0
     try:

@@ -133,6 +133,13 @@ class Stage:
             self._tmp = None
 
 
+def warm_arrow() -> None:
+    """Do pyarrow's one-time setup of its first conversion from Python objects (it imports
+    pandas, ~0.5 s of CPU) in this process: a load's forked workers then inherit it instead
+    of each paying for it, and the stage pays for it at its first `add` anyway."""
+    pa.array([0], pa.int32())
+
+
 def _concat(frames: list[pa.Table]) -> pa.Table:
     # a frame whose column is all null has type null: unify it with its neighbours' type
     return pa.concat_tables(frames, promote_options="default")

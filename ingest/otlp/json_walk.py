@@ -84,12 +84,12 @@ def walk_traces(rows: Rows, resource_spans: Any, location: str, *, measure: bool
                     f"{where}.{name}[{j}]", "wrong schema: spans is not a list", excerpt_json(ss)
                 )
                 continue
+            scope_where = f"{where}.{name}[{j}].spans"  # a span's location is built on error only
             for k, span in enumerate(spans):
-                here = f"{where}.{name}[{j}].spans[{k}]"
                 try:
-                    _span(rows, span, ctx, here, measure)
+                    _span(rows, span, ctx, scope_where, k, measure)
                 except _BAD as exc:
-                    rows.reject(here, message(exc), _span_excerpt(span))
+                    rows.reject(f"{scope_where}[{k}]", message(exc), _span_excerpt(span))
 
 
 def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str, Any], bool]:
@@ -133,7 +133,7 @@ def _split_attrs(items: Any, mapping: Mapping) -> tuple[dict[str, Any], dict[str
 
 
 def _span(
-    rows: Rows, span: dict[str, Any], ctx: ResourceContext, where: str, measure: bool
+    rows: Rows, span: dict[str, Any], ctx: ResourceContext, scope_where: str, k: int, measure: bool
 ) -> None:
     """Stage one span; the checks of `fields` run in full only where the cheap test fails."""
     mapping = rows.mapping
@@ -226,7 +226,8 @@ def _span(
                 )
             )
         except _BAD as exc:  # the evaluation is its own record: the span stays staged
-            rows.quarantine.append((f"{where}.events[{n}]", message(exc), excerpt_json(event)))
+            where = f"{scope_where}[{k}].events[{n}]"
+            rows.quarantine.append((where, message(exc), excerpt_json(event)))
 
 
 def _objects(value: Any, field_name: str) -> list[dict[str, Any]]:

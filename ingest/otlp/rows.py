@@ -170,7 +170,11 @@ def span_row(
             cache_read = _count(mapped, "gen_ai.usage.cache_read.input_tokens")
             cache_creation = _count(mapped, "gen_ai.usage.cache_creation.input_tokens")
             reasoning = _count(mapped, "gen_ai.usage.reasoning.output_tokens")
-        ttft_ms = seconds_to_ms(ttft) if ttft is not None else None
+        ttft_ms: float | None = None
+        if ttft.__class__ is float and 0.0 <= ttft < 86400.0:  # `seconds_to_ms`, inline
+            ttft_ms = ttft * 1000.0
+        elif ttft is not None:
+            ttft_ms = seconds_to_ms(ttft)
     else:  # most spans of a trace carry no gen_ai.* attribute at all
         model = provider = response_model = operation = ttft_ms = None
         input_tokens = output_tokens = cache_read = cache_creation = reasoning = None
@@ -248,6 +252,21 @@ def evaluation_row(
     )
 
 
+_TRANSPOSE_ROWS = 512
+
+
+def _transpose(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows to columns, in C, a few hundred rows at a time: one `zip(*rows)` over tens of
+    thousands of rows walks them all once per column, missing the cache on every row
+    (3-5.5 us a span for the 28 columns, against 1.1-1.6 us in slices that stay cached)."""
+    columns: list[list[Any]] = [[] for _ in SPAN_SCHEMA]
+    for at in range(0, len(rows), _TRANSPOSE_ROWS):
+        chunk = rows[at : at + _TRANSPOSE_ROWS]
+        for column, values in zip(columns, zip(*chunk, strict=True), strict=True):
+            column.extend(values)
+    return columns
+
+
 @dataclass
 class Rows:
     """Staged spans (one tuple per span) and evaluations (columns), plus the quarantine."""
@@ -283,10 +302,10 @@ class Rows:
         return Counts(self.accepted, self.ignored, self.rejected)
 
     def to_arrow(self) -> tuple[pa.Table, pa.Table]:
-        if self.rows:  # one transpose, in C, per column
+        if self.rows:
             arrays = [
                 pa.array(col, type=f.type)
-                for col, f in zip(zip(*self.rows, strict=True), SPAN_SCHEMA, strict=True)
+                for col, f in zip(_transpose(self.rows), SPAN_SCHEMA, strict=True)
             ]
             spans = pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
         else:
