@@ -181,6 +181,10 @@ def test_every_read_query_binds_against_a_fresh_warehouse(tmp_path: Path) -> Non
                 continue  # a write or a multi-statement script: run by the loader's tests
             sql = (
                 text.replace("{uptime_minutes}", read_sql("uptime_minutes"))
+                .replace(  # spliced into the daily unit costs, grouped by day too
+                    "{metrics_cost}",
+                    read_sql("metrics_cost").replace("{group}", "day, environment, model"),
+                )
                 .replace("{group}", "environment, model")
                 .replace("{measure}", "EffectiveCost")
                 .replace("{columns}", "ProviderName AS provider")

@@ -52,8 +52,10 @@ def daily_unit_costs(
         "eval_models": [m.name for m in named] or [""],
         "eval_names": [m.evaluation for m in named] or ["accuracy"],
     }
+    cost = read_sql("metrics_cost").format(group="day, environment, model")
+    sql = read_sql("unit_costs_daily").format(metrics_cost=cost)
     with connection(source) as con:
-        frame = run(con, "unit_costs_daily", read_sql("unit_costs_daily"), params)
+        frame = run(con, "unit_costs_daily", sql, params)
     _refuse(frame, config)
     return frame.drop("unconverted", "unconverted_currencies", "unconverted_from")
 
@@ -71,12 +73,20 @@ def allocation_totals(
     bad = [g for g in by if g not in TOTAL_GROUPS]
     if not by or bad:
         raise ValueError(f"group the allocation by some of {', '.join(TOTAL_GROUPS)}")
-    sql = read_sql("allocation_totals").format(group=", ".join(by))
-    params = {"start": start, "end": end, "marginal": check_basis(basis) == "marginal"}
+    sql = read_sql("metrics_cost").format(group=", ".join(by))
+    params = {
+        "start": start,
+        "end": end,
+        "marginal": check_basis(basis) == "marginal",
+        "environments": [],
+        "models": [],
+    }
     with connection(source) as con:
-        frame = run(con, "allocation_totals", sql, params)
+        frame = run(con, "metrics_cost", sql, params)
     _refuse(frame, config)
-    return frame.select(*by, pl.col("cost").cast(pl.Float64))
+    return frame.select(*by, pl.col("cost").cast(pl.Float64)).sort(
+        "cost", *by, descending=[True, *(False for _ in by)], nulls_last=True
+    )
 
 
 @dataclass(frozen=True)

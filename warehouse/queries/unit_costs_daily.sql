@@ -1,17 +1,6 @@
--- Unit costs per UTC day, environment and model over [$start, $end): the allocated cost (reporting currency; full, or marginal with $marginal) beside the requests, tokens, GPU-hours held (busy or idle-held, by the model's workload) and accuracy (the evaluation each model's config names, 'accuracy' by default) of the same day, and the ratios; only rows that cost something.
+-- Unit costs per UTC day, environment and model over [$start, $end): the allocated cost of metrics_cost.sql (spliced in, grouped by day, environment and model: reporting currency; full, or marginal with $marginal) beside the requests, tokens, GPU-hours held (busy or idle-held, by the model's workload) and accuracy (the evaluation each model's config names, 'accuracy' by default) of the same day, and the ratios; only rows that cost something.
 WITH cost AS (
-    SELECT day, environment, model,
-           sum(CASE WHEN $marginal THEN reporting_marginal_cost ELSE reporting_cost END)::DOUBLE
-               AS cost,
-           count(*) FILTER (WHERE reporting_cost IS NULL) AS unconverted,
-           list(DISTINCT currency) FILTER (WHERE reporting_cost IS NULL) AS unconverted_currencies,
-           min(timezone('UTC', day::TIMESTAMP)) FILTER (WHERE reporting_cost IS NULL)
-               AS unconverted_from
-    FROM cost_allocation
-    WHERE timezone('UTC', day::TIMESTAMP) >= $start AND timezone('UTC', day::TIMESTAMP) < $end
-      AND (len($environments) = 0 OR list_contains($environments, environment))
-      AND (len($models) = 0 OR list_contains($models, model))
-    GROUP BY ALL
+{metrics_cost}
 ),
 work AS (
     SELECT CAST(timezone('UTC', hour) AS DATE) AS day, environment, model,
@@ -42,7 +31,7 @@ scores AS (
       AND a.hour >= $start AND a.hour < $end
     GROUP BY ALL
 )
-SELECT day, environment, model, cost,
+SELECT day, environment, model, cost::DOUBLE AS cost,
        coalesce(requests, 0) AS requests, input_tokens, output_tokens, cached_input_tokens,
        reasoning_output_tokens, gpu_hours, accuracy,
        cost / nullif(requests, 0) * 1000 AS cost_per_1k_requests,
