@@ -184,6 +184,7 @@ def test_every_read_query_binds_against_a_fresh_warehouse(tmp_path: Path) -> Non
                 .replace("{group}", "environment, model")
                 .replace("{measure}", "EffectiveCost")
                 .replace("{columns}", "ProviderName AS provider")
+                .replace("{ledger}", "billing")
             )
             sql = sql.replace("{billing_attribution}", read_sql("billing_attribution"))
             sql = sql.replace("{rates}", read_sql("money_rates"))
