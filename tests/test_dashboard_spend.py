@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dashboard_support import (
@@ -193,11 +194,44 @@ def test_budgets_show_their_month_to_date(page: AppTest, scenario: Scenario) -> 
     assert f"{mtd.month:%B %Y}" in bullet
 
 
-def test_every_table_downloads_as_csv(page: AppTest) -> None:
-    buttons = page.get("download_button")
-    assert len(buttons) == len(page.dataframe) >= 5
+def test_every_table_downloads_as_csv_of_the_frame_it_shows(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each download button carries the CSV of the very table above it, under its own name."""
+    import polars as pl
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from dashboard.tables import csv_bytes
+
+    served: dict[str, bytes] = {}
+    keep = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self: MemoryMediaFileStorage, data: str | bytes, mimetype: str, kind: Any,
+               filename: str | None = None) -> str:  # fmt: skip
+        if filename and isinstance(data, bytes):
+            served[filename] = data
+        return keep(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    at = run(scenario, monkeypatch)
+    buttons = at.get("download_button")
+    assert len(buttons) == len(at.dataframe) == len(served) >= 5
     assert {b.label for b in buttons} == {"Download CSV"}
-    assert {b.proto.id.rsplit("-", 1)[-1] for b in buttons} >= {"csv_budgets", "csv_services"}
+    f = shown_range(at)
+    span = f"{f.start:%Y-%m-%d}-{f.last_day:%Y-%m-%d}"
+    assert set(served) == {
+        f"budgets-{f.last_day:%Y-%m}.csv",
+        f"spend-services-{span}.csv",
+        f"spend-environments-{span}.csv",
+        f"spend-untagged-models-{span}.csv",
+        f"spend-commitments-{span}.csv",
+    }
+    shown = [pl.from_pandas(df.value).cast(pl.String) for df in at.dataframe]
+    for table, data in zip(shown, served.values(), strict=True):  # in the page's order
+        assert data == csv_bytes(table), data[:200]
+    services = next(t for t in shown if "Service" in t.columns)
+    assert HOSTILE in served[f"spend-services-{span}.csv"].decode()  # text, not a formula
+    assert services.height + 1 == len(served[f"spend-services-{span}.csv"].splitlines())
 
 
 def test_without_budgets_the_page_says_how_to_add_one(
