@@ -23,6 +23,7 @@ from dashboard.allocation_figures import (
 from dashboard.allocation_page_data import AllocationView
 from dashboard.page_data import Filters
 from dashboard.spend_figures import kpi_money
+from dashboard.tables import csv_name, show_table
 
 PLOT_CONFIG = {"displaylogo": False}
 KEPT_HELP = "Idle GPUs, busy time no workload is mapped to, and days without usage to split by."
@@ -60,6 +61,7 @@ def render(f: Filters) -> None:
                 "a `cost` table, for the days shown.")  # fmt: skip
         return
     _shares(view)
+    span = (f"{f.start:%Y-%m-%d}", f"{f.last_day:%Y-%m-%d}", view.basis)
     st.caption(
         "Each day's cost goes to models: a line item tagged with a model is that model's; a "
         "modelled on-prem or edge day follows its pool's GPU time per workload; the rest of "
@@ -79,7 +81,8 @@ def render(f: Filters) -> None:
             unit_cost_figure(view.daily, model, unit, view.currency), config=PLOT_CONFIG
         )
     st.subheader("By environment and model")
-    st.dataframe(models_table(view.by_model, view.currency), hide_index=True)
+    show_table(models_table(view.by_model, view.currency),
+               csv_name("cost-per-model", *span), key="csv_models")  # fmt: skip
     st.caption(
         "`hybridlens metrics --by environment,model` over the same range: cost per correct "
         "answer is cost / (requests × accuracy)."
@@ -87,12 +90,14 @@ def render(f: Filters) -> None:
     kept = kept_table(view.by_method, view.currency)
     if not kept.is_empty():
         st.subheader("Not given to a model")
-        st.dataframe(kept, hide_index=True)
+        show_table(kept, csv_name("cost-not-given-to-a-model", *span), key="csv_kept")
     st.subheader("By cost center")
-    st.dataframe(cost_center_table(view.by_cost_center, view.currency), hide_index=True)
+    show_table(cost_center_table(view.by_cost_center, view.currency),
+               csv_name("cost-per-cost-center", *span), key="csv_cost_centers")  # fmt: skip
     if view.counterfactual is not None and view.counterfactual.scenarios:
         st.subheader("If every model ran in one place")
-        st.dataframe(counterfactual_table(view.counterfactual, view.currency), hide_index=True)
+        show_table(counterfactual_table(view.counterfactual, view.currency),
+                   csv_name("cost-if-moved", *span), key="csv_what_if")  # fmt: skip
         st.caption(
             "Each model's requests priced at the cost per request it had there, on both "
             "bases; a model that never ran there keeps its actual cost. Idle and unallocated "

@@ -1,7 +1,8 @@
 """What the Spend page draws, read in one go over one connection (see `page_data`).
 
 Every amount comes from `warehouse.money` (one measure, the reporting currency, days inside
-the billing lag provisional), so the page and the report agree with `spend`. A ledger in a
+the billing lag provisional), so the page and the report agree with `spend`; the budgets'
+month to date from `warehouse.budgets`, which sums with `spend` too. A ledger in a
 currency without a rate is not drawn at all: the page shows money's sentence instead.
 """
 
@@ -14,6 +15,7 @@ import polars as pl
 
 from dashboard.page_data import Filters
 from warehouse import attribution, money
+from warehouse.budgets import MonthToDate, month_to_date
 from warehouse.config import Config
 from warehouse.session import Source, reading
 
@@ -35,6 +37,8 @@ class SpendPage:
     # per environment and billing currency: the measure, and which rule attributed it
     environments: pl.DataFrame = field(default_factory=pl.DataFrame)
     unmodelled: pl.DataFrame = field(default_factory=pl.DataFrame)  # biggest, no model found
+    # the budgets' month to date, for the month of the range's end (always EffectiveCost)
+    budgets: MonthToDate | None = None
 
 
 def _frame(rows: list[dict[str, object]], schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:
@@ -64,6 +68,7 @@ def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> S
             covered = money.coverage(s, config, start=f.start, end=f.end)
             rows = attribution.attributed(s, config, f.start, f.end)
             unmodelled = attribution.untagged(s, config, f.start, f.end, dimension="model")
+            month = month_to_date(s, config, end=f.end)
     except money.MoneyError as exc:
         empty = pl.DataFrame()
         return SpendPage(currency, measure, empty, empty, refused=str(exc))
@@ -81,6 +86,7 @@ def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> S
         coverage=covered,
         environments=_by_environment(rows, measure),
         unmodelled=unmodelled,
+        budgets=month,
     )
 
 

@@ -66,6 +66,42 @@ def styled(table: pl.DataFrame) -> Any:
     return style
 
 
+# A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)` in a service name from
+# a bill) is quoted in a CSV download with a leading apostrophe, as OWASP advises; a number
+# shown as text (`-15.00`, `+3.0%`) is left as it is.
+FORMULA = r"^[=+\-@\t\r]"
+NUMBER = r"^[-+]?[\d,]*\.?\d+%?$"
+
+
+def csv_bytes(table: pl.DataFrame) -> bytes:
+    """The table as UTF-8 CSV, header first, cells as shown, formula-like text made inert."""
+    inert = [
+        pl.when(pl.col(c).str.contains(FORMULA) & ~pl.col(c).str.contains(NUMBER))
+        .then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c, dtype in table.schema.items()
+        if dtype == pl.String
+    ]  # fmt: skip
+    return table.with_columns(inert).write_csv().encode("utf-8")
+
+
+def csv_name(*parts: str) -> str:
+    """A download's file name from its parts: lower case words joined by `-`, then `.csv`."""
+    return (re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-") or "table") + ".csv"
+
+
+def show_table(table: pl.DataFrame, file_name: str, *, key: str, shown: Any = None,
+               **options: Any) -> None:  # fmt: skip
+    """Draw a display table (or `shown`, its styled form) and under it a button that
+    downloads the same frame as CSV (`csv_bytes`), named `file_name`."""
+    import streamlit as st  # only this helper draws: the tables are the report's too
+
+    st.dataframe(table if shown is None else shown, hide_index=True, **options)
+    st.download_button(
+        "Download CSV", csv_bytes(table), file_name=file_name, mime="text/csv", key=key,
+        icon=":material/download:", on_click="ignore", disabled=table.is_empty(),
+    )  # fmt: skip
+
+
 def _slo_cell(configured: bool | None, value: str) -> str:
     return value if configured else slo.NO_SLO
 

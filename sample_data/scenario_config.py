@@ -136,6 +136,18 @@ BILLING = """\
 [billing]
 reporting_currency = "USD"
 rates = [{ currency = "EUR", rate = 1.08, since = 2024-01-01 }]
+
+# Monthly budgets (EffectiveCost, USD). The scenario's month costs about 175,000 in all
+# (AWS ~67,000, Google Cloud ~54,000, the modelled on-prem and edge pools ~53,000), so the
+# fleet stays under its budget and aws-us-east-1 runs over its own.
+[[billing.budgets]]
+name = "Whole fleet"
+amount = 200000
+
+[[billing.budgets]]
+name = "aws-us-east-1"
+environment = "aws-us-east-1"
+amount = 60000
 """
 WORKLOADS = (
     ("llama-3.1-70b-instruct", "llm-serving", "llama-*"),

@@ -188,6 +188,7 @@ def test_every_read_query_binds_against_a_fresh_warehouse(tmp_path: Path) -> Non
                 .replace("{group}", "environment, model")
                 .replace("{measure}", "EffectiveCost")
                 .replace("{columns}", "ProviderName AS provider")
+                .replace("{ledger}", "billing")
             )
             sql = sql.replace("{allocation_rows}", read_sql("allocation_rows"))
             sql = sql.replace("{billing_attribution}", read_sql("billing_attribution"))

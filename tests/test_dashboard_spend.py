@@ -5,7 +5,9 @@ listed, and a currency without a rate is the page's one sentence, not a wrong su
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dashboard_support import (
@@ -25,6 +27,7 @@ from hybridlens.ingest_billing import ingest_billing
 from warehouse import money
 
 PAGE = "views/spend.py"
+Scope = tuple[str, str] | None
 HOSTILE = "<img src=x onerror=alert(1)>"  # a service name from a bill
 HEADER = (
     "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,"
@@ -173,3 +176,135 @@ def test_cost_by_environment_is_attributed_and_nothing_is_dropped(
     assert "unallocated" in set(table["Environment"])
     unmodelled = next(df.value for df in page.dataframe if "Resource" in df.value.columns)
     assert set(unmodelled["Provider"]) >= {"ExampleCloud"}
+
+
+def test_budgets_show_their_month_to_date(page: AppTest, scenario: Scenario) -> None:
+    from warehouse.budgets import month_to_date
+
+    f = shown_range(page)
+    mtd = month_to_date(scenario.warehouse, scenario.config, end=f.end)
+    assert mtd.budgets, "the scenario config has budgets"
+    table = next(df.value for df in page.dataframe if "Budget" in df.value.columns)
+    assert table["Budget"].tolist() == [b.name for b in mtd.budgets]
+    assert table["Month to date (USD)"].tolist() == [f"{b.spent:,.2f}" for b in mtd.budgets]
+    assert table["Projected (USD)"].tolist() == [f"{b.projected:,.2f}" for b in mtd.budgets]
+    assert set(table["Status"]) <= {"On track", "Projected over", "Over budget"}
+    assert any(s.value == "Budgets" for s in page.subheader)
+    (bullet,) = [s for s in plotly_specs(page) if "projected at month end" in s]
+    assert f"{mtd.month:%B %Y}" in bullet
+
+
+def test_every_table_downloads_as_csv_of_the_frame_it_shows(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each download button carries the CSV of the very table above it, under its own name."""
+    import polars as pl
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from dashboard.tables import csv_bytes
+
+    served: dict[str, bytes] = {}
+    keep = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self: MemoryMediaFileStorage, data: str | bytes, mimetype: str, kind: Any,
+               filename: str | None = None) -> str:  # fmt: skip
+        if filename and isinstance(data, bytes):
+            served[filename] = data
+        return keep(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    at = run(scenario, monkeypatch)
+    buttons = at.get("download_button")
+    assert len(buttons) == len(at.dataframe) == len(served) >= 5
+    assert {b.label for b in buttons} == {"Download CSV"}
+    f = shown_range(at)
+    span = f"{f.start:%Y-%m-%d}-{f.last_day:%Y-%m-%d}"
+    assert set(served) == {
+        f"budgets-{f.last_day:%Y-%m}.csv",
+        f"spend-services-{span}.csv",
+        f"spend-environments-{span}.csv",
+        f"spend-untagged-models-{span}.csv",
+        f"spend-commitments-{span}.csv",
+        # the cost-per-model part below them, on the basis shown
+        f"cost-per-model-{span}-full.csv",
+        f"cost-not-given-to-a-model-{span}-full.csv",
+        f"cost-per-cost-center-{span}-full.csv",
+        f"cost-if-moved-{span}-full.csv",
+    }
+    shown = [pl.from_pandas(df.value).cast(pl.String) for df in at.dataframe]
+    for table, data in zip(shown, served.values(), strict=True):  # in the page's order
+        assert data == csv_bytes(table), data[:200]
+    services = next(t for t in shown if "Service" in t.columns)
+    assert HOSTILE in served[f"spend-services-{span}.csv"].decode()  # text, not a formula
+    assert services.height + 1 == len(served[f"spend-services-{span}.csv"].splitlines())
+
+
+def test_without_budgets_the_page_says_how_to_add_one(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rated = tmp_path / "hybridlens.toml"
+    rated.write_text(
+        '[billing]\nrates = [{ currency = "EUR", rate = 1.08, since = 2024-01-01 }]\n',
+        encoding="utf-8",
+    )
+    at = run(scenario, monkeypatch, rated)
+    (hint,) = [i.value for i in at.info if "[[billing.budgets]]" in i.value]
+    assert "docs/config.md" in hint
+    assert not [df for df in at.dataframe if "Budget" in df.value.columns]
+    assert not [s for s in plotly_specs(at) if "projected at month end" in s]
+
+
+def test_a_csv_download_is_the_table_shown_with_formulas_made_inert() -> None:
+    import polars as pl
+
+    from dashboard.tables import csv_bytes, csv_name
+
+    table = pl.DataFrame(
+        {
+            "Service": ['=HYPERLINK("http://x")', "+cmd", "@SUM(A1)", "GPU, hours", HOSTILE],
+            "Cost (USD)": ["-15.00", "+3.0%", "1,234.50", "-1,234.50", "—"],
+            "Line items": [1, 2, 3, 4, 5],
+        }
+    )
+    text = csv_bytes(table).decode("utf-8")
+    assert text.splitlines()[0] == "Service,Cost (USD),Line items"
+    assert text.splitlines()[1:] == [
+        '"\'=HYPERLINK(""http://x"")",-15.00,1',
+        "'+cmd,+3.0%,2",
+        '\'@SUM(A1),"1,234.50",3',
+        '"GPU, hours","-1,234.50",4',
+        f"{HOSTILE},—,5",
+    ]
+    assert csv_name("spend-services", "2026-10-25", "2026-10-31") == (
+        "spend-services-2026-10-25-2026-10-31.csv"
+    )
+    assert csv_name("Budgets", "2026-10") == "budgets-2026-10.csv" and csv_name("!") == "table.csv"
+
+
+def test_the_budget_figure_is_valid_plotly_and_escapes_names() -> None:
+    from decimal import Decimal
+
+    import plotly.graph_objects as go
+
+    from dashboard.budget_figures import budget_figure, budget_table
+    from warehouse.budgets import BudgetStatus, MonthToDate
+
+    def status(name: str, spent: str, on_late_days: str, scope: Scope) -> BudgetStatus:
+        got = Decimal(spent)
+        return BudgetStatus(name, scope, Decimal(1000), got, Decimal(on_late_days), got * 3, 9)
+
+    mtd = MonthToDate(
+        "USD", date(2026, 11, 1), datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 11, 11, tzinfo=UTC), 10, 30, 3, 3,
+        [status("all", "200", "50", None), status(HOSTILE, "500", "0", ("provider", "aws")),
+         status("team", "1200", "100", ("cost_center", "search"))],
+    )  # fmt: skip
+    fig = budget_figure(mtd)
+    go.Figure(fig.to_dict())  # full validation of every property
+    spec = fig.to_json()
+    assert "<img" not in spec and "November 2026, 10 of 30 days (3 provisional)" in spec
+    table = budget_table(mtd)
+    assert table["Status"].to_list() == ["On track", "Projected over", "Over budget"]
+    assert table["Scope"].to_list() == ["whole ledger", "provider aws", "cost center search"]
+    assert table["Used"].to_list() == ["20.0%", "50.0%", "120.0%"]
+    assert table["Projected use"].to_list() == ["60.0%", "150.0%", "360.0%"]

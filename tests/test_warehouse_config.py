@@ -27,6 +27,7 @@ from warehouse.config import (
     resolve,
 )
 from warehouse.config_attribution import RegionRule, ResourceRule
+from warehouse.config_billing import Budget
 from warehouse.config_cost import CostModel, PowerPrice
 from warehouse.config_gpu import GpuSource, WorkloadRule
 from warehouse.db import Warehouse
@@ -152,6 +153,26 @@ dataset = "amortized"
 reporting_currency = "EUR"
 lag_hours = 48
 rates = [{ currency = "USD", rate = 0.92, since = 2026-01-01 }]
+
+[[billing.budgets]]
+name = "all"
+amount = 90000.5
+
+[[billing.budgets]]
+name = "dc-one"
+amount = 40000
+environment = "dc-one"
+since = "2026-10"
+
+[[billing.budgets]]
+name = "aws"
+amount = 30000
+provider = "aws"
+
+[[billing.budgets]]
+name = "search"
+amount = 5000
+cost_center = "search"
 """
 
 
@@ -243,6 +264,15 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
     assert [(b.path, b.format, b.dataset) for b in config.sources.billing] == [
         ("/var/exports/focus", "focus", "amortized")
     ]
+    assert config.billing.budgets == (
+        Budget("all", 90000.5),
+        Budget("dc-one", 40000.0, environment="dc-one", since="2026-10"),
+        Budget("aws", 30000.0, provider="aws"),
+        Budget("search", 5000.0, cost_center="search"),
+    )
+    assert [b.scope for b in config.billing.budgets] == [
+        None, ("environment", "dc-one"), ("provider", "aws"), ("cost_center", "search"),
+    ]  # fmt: skip
     assert config.attribution.environment_keys == ("Env",)
     assert config.attribution.model_keys == ("model", "ml-model")
     assert config.attribution.resources == (ResourceRule("re:^i-0abc", "cloud-two", "m2", "ml"),)
@@ -278,6 +308,7 @@ def test_the_example_is_a_valid_template_with_every_key() -> None:
 # -- mistakes -------------------------------------------------------------------------------------
 ENV = '[[environments]]\nname = "e"\n'
 MODEL = '[[models]]\nname = "m"\n'
+BUDGET = '[[billing.budgets]]\nname = "b"\n'
 
 MISTAKES = {
     # name: (toml, text the message must contain besides the file)
@@ -385,6 +416,34 @@ MISTAKES = {
     ),
     "environment not a table": ("environments = ['e']\n", "environments[0]. must be a table"),
     "not TOML": ("[[environments]\nname = 'e'\n", "not valid TOML"),
+    "budget of 0": (BUDGET + "amount = 0\n", "billing.budgets[0].amount: must be positive"),
+    "negative budget": (BUDGET + "amount = -5\n", "billing.budgets[0].amount: must be positive"),
+    "budget as text": (BUDGET + "amount = '1000'\n", "billing.budgets[0].amount: expected float"),
+    "budget without an amount": (BUDGET, "billing.budgets[0].amount is required"),
+    "budget without a name": (
+        "[[billing.budgets]]\namount = 10\n",
+        "billing.budgets[0].name is required",
+    ),
+    "unknown budget key": (
+        BUDGET + "amount = 10\nregion = 'eu'\n",
+        "billing.budgets[0].region: unknown key",
+    ),
+    "budget with two scopes": (
+        BUDGET + "amount = 10\nprovider = 'aws'\nenvironment = 'e'\n",
+        "billing.budgets[0]: budget 'b' is scoped by both environment and provider",
+    ),
+    "budget since a day": (
+        BUDGET + "amount = 10\nsince = '2026-10-01'\n",
+        "billing.budgets[0].since: must be a month as YYYY-MM",
+    ),
+    "budget with an empty scope": (
+        BUDGET + "amount = 10\ncost_center = ' '\n",
+        "billing.budgets[0].cost_center: must be a name that is not empty",
+    ),
+    "duplicate budget": (
+        BUDGET + "amount = 10\n" + BUDGET + "amount = 20\n",
+        "billing.budgets: 'b' is defined twice",
+    ),
 }
 
 

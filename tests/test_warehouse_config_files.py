@@ -131,7 +131,9 @@ def test_a_body_stored_by_the_landed_code_reads_back_unchanged(tmp_path: Path) -
     body = json.loads(config.to_json())
     assert body.pop("gpu") == json.loads(Config().to_json())["gpu"]
     assert body.pop("sources") == {"gpu": [], "billing": []}
-    assert body.pop("billing") == {"lag_hours": 72, "rates": [], "reporting_currency": "USD"}
+    assert body.pop("billing") == {
+        "lag_hours": 72, "rates": [], "reporting_currency": "USD", "budgets": [],
+    }  # fmt: skip
     assert body.pop("attribution") == json.loads(Config().to_json())["attribution"]
     assert body.pop("allocation") == {"key": "gpu-seconds"}
     for environment in body["environments"]:

@@ -105,6 +105,7 @@ STAND_INS: dict[str, Any] = {
     "environments[].gpu_pools[].cost.power_prices[].month": "2026-01",
     "billing.rates[].currency": "EUR",
     "billing.rates[].since": "2026-01-01",
+    "billing.budgets[].amount": 1000,
 }
 
 

@@ -35,7 +35,7 @@ MAX_SERVER_W = 100_000.0  # a rack of servers draws less; one server a few kW
 MAX_INTENSITY = 3_000.0  # gCO2e/kWh: lignite, the dirtiest grid source, is about 1,100
 FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2100, 12, 31)
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MONTH = r"\d{4}-(0[1-9]|1[0-2])"
+MONTH = r"\d{4}-(0[1-9]|1[0-2])"  # YYYY-MM
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class PowerPrice:
     CHECKS: ClassVar[tuple[Callable[[PowerPrice], str | None], ...]] = (_price_given,)
 
     month: str = setting(
-        Text(_MONTH, "a month as YYYY-MM"),
+        Text(MONTH, "a month as YYYY-MM"),
         "the calendar month (UTC) this price holds for",
         required=True,
     )

@@ -15,19 +15,24 @@ report and `metrics` call `spend`, never their own SQL.
   silently left it out, or added euros to dollars, would be wrong without saying so.
 - **Provisional**: a day whose end is less than `billing.lag_hours` (72 by default) ago can
   still change (providers restate recent days), so every row says whether it holds one.
+- **Attributed groups**: `attributed_environment`, `attributed_model` and `cost_center` are
+  `warehouse.attribution`'s placement of each line item (tags, inherited labels, resource
+  rules, GPU host, region; `unallocated` when none places it), so spend can be summed per
+  attributed environment in the reporting currency. `environment` is the modelled rows'
+  own `x_Environment`, and is null on cloud bills.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from warehouse.config import Config
 from warehouse.db import read_sql
 from warehouse.errors import UserError, WarehouseError
-from warehouse.session import Source, reading
+from warehouse.session import Session, Source, reading
 
 MEASURES = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
 DEFAULT_MEASURE = "EffectiveCost"
@@ -47,7 +52,13 @@ GROUPS = {
     "commitment": "CommitmentDiscountId",
     "commitment_type": "CommitmentDiscountType",
     "commitment_status": "CommitmentDiscountStatus",
+    # warehouse.attribution's placement of each line item: these read the ledger's rows
+    # through billing_attribution.sql instead of `billing` itself
+    "attributed_environment": "environment",
+    "attributed_model": "model",
+    "cost_center": "cost_center",
 }
+ATTRIBUTED = frozenset({"attributed_environment", "attributed_model", "cost_center"})
 
 
 class MoneyError(WarehouseError, UserError):
@@ -106,7 +117,11 @@ def spend(
     group = check_by(by)
     measure = check_measure(measure)
     with reading(warehouse) as s:
-        found = s.rows("spend", *_query(config, group, measure, start, end, now))
+        ledger, rules = "billing", dict[str, Any]()
+        if ATTRIBUTED & set(group):
+            ledger, rules = _attributed(s, config, start, end)
+        sql, params = _query(config, group, measure, start, end, now, ledger)
+        found = s.rows("spend", sql, {**params, **rules})
     refuse_unconverted(found, config)
     keep = [*group, "cost", "line_items", "billed_in", "provisional"]
     rows = [{k: r[k] for k in keep} for r in found]
@@ -193,6 +208,7 @@ def _query(
     start: datetime,
     end: datetime,
     now: datetime | None,
+    ledger: str = "billing",
 ) -> tuple[str, dict[str, Any]]:
     columns = ", ".join(f"{GROUPS[g]} AS {g}" for g in group) or "'all' AS total"
     params = {
@@ -203,8 +219,29 @@ def _query(
         "lag_hours": config.billing.lag_hours,
         "now": now or datetime.now(UTC),
     }
-    sql = read_sql("spend").format(columns=columns, measure=measure, rates=read_sql("money_rates"))
+    rates = read_sql("money_rates")
+    sql = read_sql("spend").format(columns=columns, measure=measure, rates=rates, ledger=ledger)
     return sql, params
+
+
+def _attributed(
+    s: Session, config: Config, start: datetime, end: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The ledger's rows as attributed (billing_attribution.sql as a subquery), and the
+    parameters its rules bind."""
+    from warehouse import attribution  # it brings Polars, which plain spend does not need
+
+    ledger = "(\n" + read_sql("billing_attribution") + "\n) AS attributed"
+    return ledger, attribution.params_for(s.con, config, start, end)
+
+
+def provisional_from(config: Config, now: datetime | None = None) -> datetime:
+    """The start of the first provisional charge day (UTC): a day is provisional while its end
+    plus `billing.lag_hours` is after now, the rule spend.sql applies to its rows."""
+    edge = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(
+        hours=config.billing.lag_hours, days=1
+    )  # a day starting after this ends less than the lag before now
+    return edge.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 def _lacking(found: list[dict[str, Any]]) -> dict[str, datetime]:

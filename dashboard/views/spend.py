@@ -1,17 +1,21 @@
 """Spend: what the fleet costs, in one currency, cloud bills and modelled on-prem and edge
 hardware side by side.
 
-Finance reads the daily trend for the month's shape, the services table for where the
-money goes, and the commitments for what was bought and not used. Every amount is
+Finance reads the daily trend for the month's shape, the budgets for the month so far
+against what was planned, the services table for where the money goes, and the
+commitments for what was bought and not used. Every table downloads as CSV. Every amount is
 `warehouse.money.spend`'s: one measure (amortized `EffectiveCost` unless the billed one is
 picked), each line item at its currency's rate on its day, recent days provisional.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 
 from dashboard import allocation_section, data
+from dashboard.budget_figures import budget_figure, budget_table, month_label
 from dashboard.formatting import DASH, fmt_pct, fmt_time
 from dashboard.spend_figures import (
     commitments_table,
@@ -23,6 +27,7 @@ from dashboard.spend_figures import (
     weighted_utilization,
 )
 from dashboard.spend_page_data import SpendPage
+from dashboard.tables import csv_name, show_table
 
 PLOT_CONFIG = {"displaylogo": False}
 BASES = {"Effective (amortized)": "EffectiveCost", "Billed (invoiced)": "BilledCost"}
@@ -62,6 +67,40 @@ def _kpis(p: SpendPage) -> None:
                    "its day's rate ([[billing.rates]]).")  # fmt: skip
 
 
+def _budgets(p: SpendPage) -> None:
+    st.subheader("Budgets")
+    mtd = p.budgets
+    if mtd is None or not mtd.configured:
+        st.info(
+            "No budgets yet: add a `[[billing.budgets]]` table (a name and a monthly amount, "
+            'optionally one provider, environment or cost center) to the config, see "Monthly '
+            'budgets" in docs/config.md.',
+            icon=":material/savings:",
+        )
+        return
+    if not mtd.budgets:
+        st.info(f"None of the {mtd.configured} budgets applies yet in {mtd.month:%B %Y} (each "
+                "starts in its `since` month).")  # fmt: skip
+        return
+    st.plotly_chart(budget_figure(mtd), config=PLOT_CONFIG)
+    show_table(budget_table(mtd), csv_name("budgets", f"{mtd.month:%Y-%m}"), key="csv_budgets")
+    provisional = (
+        f" {mtd.provisional_days} of them are provisional (inside the billing lag, faded): "
+        "the providers may still restate them, and the projection leans on them too."
+        if mtd.provisional_days
+        else ""
+    )
+    st.caption(
+        f"{month_label(mtd)}: {mtd.start:%Y-%m-%d} to {mtd.end - timedelta(days=1):%Y-%m-%d} "
+        "(UTC), whatever day the range above starts on. Budgets "
+        f"are held against EffectiveCost in {mtd.currency}, whichever basis is picked above; "
+        "the tick is a straight line to the month's end: spend so far over the days "
+        f"elapsed, times the month's {mtd.days_in_month} days.{provisional} A scoped budget "
+        "counts the provider's line items, or those attributed to its environment or cost "
+        "center (see By environment)."
+    )
+
+
 def main() -> None:
     st.title("Spend")
     snap = data.require_data()
@@ -93,11 +132,16 @@ def main() -> None:
         "edge providers (`on-prem:…`, `edge:…`) are the cost model's days; they bill nothing."
     )
 
+    _budgets(p)
+    span = (f"{f.start:%Y-%m-%d}", f"{f.last_day:%Y-%m-%d}")
+
     st.subheader("Where it goes")
-    st.dataframe(services_table(p.services, p.currency), hide_index=True)
+    show_table(services_table(p.services, p.currency), csv_name("spend-services", *span),
+               key="csv_services")  # fmt: skip
 
     st.subheader("By environment")
-    st.dataframe(environments_table(p.environments), hide_index=True)
+    show_table(environments_table(p.environments), csv_name("spend-environments", *span),
+               key="csv_environments")  # fmt: skip
     st.caption(
         "Each line item's environment from its tags, the tags it inherits (a GCP project's "
         "labels, an Azure resource group), `[[attribution.resources]]` rules, the GPU host "
@@ -107,7 +151,8 @@ def main() -> None:
     )
     if not p.unmodelled.is_empty():
         st.subheader("Spend no model is tagged with")
-        st.dataframe(unmodelled_table(p.unmodelled), hide_index=True)
+        show_table(unmodelled_table(p.unmodelled), csv_name("spend-untagged-models", *span),
+                   key="csv_unmodelled")  # fmt: skip
         st.caption(
             "The biggest resources whose line items no rule ties to a model, biggest first "
             "(EffectiveCost, in the currency billed): tag these first to allocate them."
@@ -117,7 +162,8 @@ def main() -> None:
     if not p.commitments:
         st.info("No commitment discount (reservation, savings plan) was used in this range.")
     else:
-        st.dataframe(commitments_table(p.commitments, p.currency), hide_index=True)
+        show_table(commitments_table(p.commitments, p.currency),
+                   csv_name("spend-commitments", *span), key="csv_commitments")  # fmt: skip
         covered = ", ".join(
             f"{provider} {fmt_pct(share, 0)}" for provider, share in p.coverage.items() if share
         )

@@ -14,7 +14,8 @@ WITH base AS (
            BillingAccountId, SubAccountId, ServiceCategory, ServiceName, ChargeCategory,
            RegionId, RegionName, ResourceId, ResourceName, BillingCurrency, BilledCost,
            EffectiveCost, ListCost, ContractedCost, x_Modelled, x_Environment, x_Pool,
-           x_ReplaceUnit, Tags, x_SourceRow, x_SourceFormat
+           x_ReplaceUnit, Tags, x_SourceRow, x_SourceFormat, CommitmentDiscountId,
+           CommitmentDiscountType, CommitmentDiscountStatus
     FROM billing
     WHERE coalesce(ChargePeriodStart, BillingPeriodStart) >= $lo
       AND coalesce(ChargePeriodStart, BillingPeriodStart) < $hi
@@ -186,7 +187,8 @@ chosen AS (
 SELECT ChargePeriodStart, ChargePeriodEnd, BillingPeriodStart, ProviderName,
        BillingAccountId, SubAccountId, ServiceCategory, ServiceName, ChargeCategory, RegionId,
        ResourceId, ResourceName, BillingCurrency, BilledCost, EffectiveCost, ListCost,
-       ContractedCost, x_Modelled, x_ReplaceUnit,
+       ContractedCost, x_Modelled, x_ReplaceUnit, x_Environment, CommitmentDiscountId,
+       CommitmentDiscountType, CommitmentDiscountStatus,
        coalesce(en.name, env_found, 'unallocated') AS environment,
        coalesce(mn.name, model_found, 'unallocated') AS model,
        coalesce(cost_center_found, 'unallocated') AS cost_center,
