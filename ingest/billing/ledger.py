@@ -33,7 +33,7 @@ from warehouse.tables import replace_unit
 PREFIX = "billed"
 UNIT = ("ProviderName", "BillingAccountId", "BillingPeriodStart")
 ROW = "_row"
-SPILL_ROWS = 250_000  # past this many rows, a file's rows go to Parquet as they come
+SPILL_ROWS = 100_000  # past this many rows, a file's rows go to Parquet as they come
 ROW_GROUP = 122_880  # DuckDB's own row group: the publish reads them on every core
 
 
@@ -81,7 +81,9 @@ class Ledger:
             self._writer = pq.ParquetWriter(
                 self._folder / "billing.parquet", rows.schema, compression="zstd"
             )
-            rows, self._frames = pa.concat_tables(self._frames), []
+            for frame in self._frames[:-1]:  # one at a time: a concatenated copy cost memory
+                self._writer.write_table(frame, row_group_size=ROW_GROUP)
+            self._frames = []
         self._writer.write_table(rows, row_group_size=ROW_GROUP)
 
     def finish(self) -> tuple[pa.Table | None, StagedFile | None]:
@@ -89,6 +91,7 @@ class Ledger:
         if self._writer is None:
             return (pa.concat_tables(self._frames) if self._frames else None), None
         self._writer.close()
+        pa.default_memory_pool().release_unused()  # the batches' memory, before the publish
         assert self._folder is not None
         return None, StagedFile(self._folder / "billing.parquet", self._rows, self._folder)
 
