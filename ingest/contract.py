@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from warehouse.config import Config
+    from warehouse.stage import StagedFile
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Collected:
     """What one unit turned into: rows for named tables, rejects, and how far it got."""
 
     frames: dict[str, pa.Table] = field(default_factory=dict)  # table name -> rows
+    files: dict[str, StagedFile] = field(default_factory=dict)  # rows too many for memory
     rejected: list[Rejected] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # "metrics requests" -> count
     lines: int = 0  # records read, so the driver can number a later chunk's lines

@@ -96,7 +96,7 @@ def stage_collected(
 ) -> None:
     """Put what one unit gave into the stage under input `index` (whose report is `report`);
     `line_base` is the records read by the earlier units of the same input."""
-    for table, frame in collected.frames.items():
+    for table, frame in [*collected.frames.items(), *collected.files.items()]:
         stage.add(table, frame, index)
     for rejected in collected.rejected:
         location = rejected.location

@@ -166,8 +166,7 @@ def _publish(
         raise WarehouseError(
             f"no write spec for table(s) {', '.join(unknown)}: declare one in warehouse/tables.py"
         )
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
+    started_at, started = datetime.now(UTC), time.perf_counter()
     inputs = list(range(len(stage.inputs))) if only is None else [only]
     fresh: dict[tuple[str, int], int] = {}
     with warehouse.write() as con:
@@ -220,6 +219,8 @@ def _q(name: str) -> str:
 def _write(load: _Load, spec: TableSpec, fresh: dict[tuple[str, int], int]) -> None:
     """Apply one table's disposition to its staged rows; tally the new rows per input."""
     name, stage = spec.name, load.stage
+    if spec.memory_limit:
+        load.run(f"SET memory_limit = '{spec.memory_limit}'", what="the memory limit")
     staged = stage.register(load.con, name, load.only)
     keys = ", ".join(_q(k) for k in spec.key)
     time_col = _q(spec.time_column) if spec.time_column else "NULL"

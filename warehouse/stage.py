@@ -8,6 +8,7 @@ can be retried alone.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,20 @@ SPILL_ROWS = 250_000
 INPUT_COLUMN = "_file"  # the input index each staged row carries
 
 
+@dataclass(frozen=True)
+class StagedFile:
+    """Rows a collector wrote to a Parquet file of its own, in `folder`, as it read them: a
+    ten-million-row export is never held whole. The stage adopts the file (its rows get the
+    input's `_file` as they are read) and deletes the folder when closed."""
+
+    path: Path
+    rows: int
+    folder: Path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @dataclass
 class Stage:
     """Staged frames for any set of tables, plus the inputs and rejects they came with."""
@@ -31,6 +46,7 @@ class Stage:
     quarantine: list[tuple[int, str, str, str]] = field(default_factory=list)
     _tables: dict[str, list[pa.Table]] = field(default_factory=dict)
     _files: dict[str, list[Path]] = field(default_factory=dict)
+    _adopted: dict[str, list[tuple[StagedFile, int]]] = field(default_factory=dict)
     _rows: dict[str, int] = field(default_factory=dict)
     _per_input: dict[tuple[str, int], int] = field(default_factory=dict)
     # running counts, so a load of thousands of small inputs stays linear: rows in memory
@@ -44,21 +60,34 @@ class Stage:
         self.inputs.append(entry)
         return len(self.inputs) - 1
 
-    def add(self, table: str, rows: pa.Table, index: int) -> None:
+    def add(self, table: str, rows: pa.Table | StagedFile, index: int) -> None:
+        """Stage rows, in memory or in a file a collector wrote (deleted when closed)."""
+        if isinstance(rows, StagedFile):
+            return self._adopt(table, rows, index)
         if rows.num_rows == 0:
             return
         if not 0 <= index < len(self.inputs):
             raise IndexError(f"input {index} was never begun on this stage")
         rows = rows.append_column(INPUT_COLUMN, pa.array([index] * rows.num_rows, pa.int32()))
         self._tables.setdefault(table, []).append(rows)
-        self._rows[table] = self._rows.get(table, 0) + rows.num_rows
-        key = (table, index)
-        self._per_input[key] = self._per_input.get(key, 0) + rows.num_rows
-        tables = self._input_tables.setdefault(index, {})
-        tables[table] = tables.get(table, 0) + rows.num_rows
+        self._count(table, index, rows.num_rows)
         self._in_memory[table] = self._in_memory.get(table, 0) + rows.num_rows
         if self._in_memory[table] >= SPILL_ROWS:
             self._spill(table)
+
+    def _adopt(self, table: str, staged: StagedFile, index: int) -> None:
+        if not 0 <= index < len(self.inputs):
+            staged.discard()
+            raise IndexError(f"input {index} was never begun on this stage")
+        self._adopted.setdefault(table, []).append((staged, index))
+        self._count(table, index, staged.rows)
+
+    def _count(self, table: str, index: int, n: int) -> None:
+        self._rows[table] = self._rows.get(table, 0) + n
+        key = (table, index)
+        self._per_input[key] = self._per_input.get(key, 0) + n
+        tables = self._input_tables.setdefault(index, {})
+        tables[table] = tables.get(table, 0) + n
 
     def reject(self, index: int, location: str, error: str, excerpt: str) -> None:
         self.quarantine.append((index, location, error, excerpt))
@@ -104,15 +133,23 @@ class Stage:
             parts.append(f"SELECT * FROM _staged_mem_{table}")
         for path in self._files.get(table, []):
             parts.append(f"SELECT * FROM read_parquet('{_sql_path(path)}')")
+        adopted = [(f, i) for f, i in self._adopted.get(table, []) if only in (None, i)]
+        for staged, index in adopted:
+            parts.append(
+                f"SELECT *, {int(index)}::INTEGER AS {INPUT_COLUMN} "
+                f"FROM read_parquet('{_sql_path(staged.path)}')"
+            )
         if not parts:
             raise ValueError(f"nothing staged for table {table!r}")
-        union = " UNION ALL ".join(parts)
+        # by name: an adopted file and a frame of another format need not share an order
+        union = " UNION ALL BY NAME ".join(parts)
         if only is not None:
             union = f"SELECT * FROM ({union}) WHERE {INPUT_COLUMN} = {int(only)}"
         # OTLP times are nanoseconds, the warehouse keeps microseconds: round the staged
         # times as an INSERT would, so that dedupe keys (evaluations are keyed by their time)
         # and time ranges compare equal to what is already stored.
-        schema = frames[0].schema if frames else pq.read_schema(self._files[table][0])
+        files = [*self._files.get(table, []), *(f.path for f, _ in adopted)]
+        schema = frames[0].schema if frames else pq.read_schema(files[0])
         times = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
         if times:
             casts = ", ".join(f'"{c}"::TIMESTAMPTZ AS "{c}"' for c in times)
@@ -124,6 +161,9 @@ class Stage:
     def close(self) -> None:
         self._tables.clear()
         self._files.clear()
+        for staged, _ in (a for adopted in self._adopted.values() for a in adopted):
+            staged.discard()
+        self._adopted.clear()
         self._rows.clear()
         self._per_input.clear()
         self._in_memory.clear()

@@ -59,6 +59,9 @@ class TableSpec:
     touches: str | None = None  # a query returning the times the new rows touch
     hooks: tuple[Hook, ...] = ()
     load_id_column: str | None = "load_id"
+    # DuckDB's memory for this table's publish (it spills past it): the blocks a big insert
+    # writes otherwise stay cached up to 80% of the machine's memory
+    memory_limit: str | None = None
 
     def __post_init__(self) -> None:
         if self.disposition is not Disposition.APPEND and not self.key:
@@ -151,6 +154,7 @@ TABLES: Mapping[str, TableSpec] = {
             supersedes="billing_supersedes",
             after=("billing_split_measures",),
             hooks=(_allocation,),
+            memory_limit="1GB",  # a ten-million-row export is one insert
         ),
     )
 }

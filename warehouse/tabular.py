@@ -18,9 +18,7 @@ other files.
 from __future__ import annotations
 
 import re
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -30,9 +28,12 @@ import pyarrow as pa
 
 from warehouse import tabular_jsonl as jsonl
 from warehouse.tabular_files import TabularError as TabularError
+from warehouse.tabular_files import connection as _connection
 from warehouse.tabular_files import csv_header as _csv_header
+from warehouse.tabular_files import first_line as _first_line
 from warehouse.tabular_files import head as _head
 from warehouse.tabular_files import name as _name
+from warehouse.tabular_files import plain as _plain
 from warehouse.tabular_files import tail as _tail
 
 PARQUET_MAGIC = b"PAR1"
@@ -43,7 +44,7 @@ DECIMAL = "DECIMAL(38, 12)"
 ROW = "_row"  # the 1-based number of each row among the rows that parsed
 NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"  # a number, however big
 EXCERPT = 500  # characters of a bad row kept in quarantine
-MEMORY_LIMIT = "2GB"  # DuckDB spills past this, so a big export does not take the machine
+BATCH_ROWS = 100_000  # rows handed to a `read` sink at a time
 
 
 # A Parquet type with parts (a GCP `service` struct, a CUR 2.0 `resource_tags` map, a list
@@ -159,11 +160,14 @@ def read(
     *,
     raw: str | None = None,
     derive: Sequence[Derived] = (),
+    sink: Callable[[pa.Table], None] | None = None,
 ) -> Typed:
     """The rows of `path` typed as `columns` say. Rows with a value that does not parse are
     left out and listed in `problems`; `raw` names a column holding each whole input row as
     a JSON object (values as read). With `derive`, the rows hold the derived columns in
-    place of `columns` (which the SQL reads), then `raw` and `_row`."""
+    place of `columns` (which the SQL reads), then `raw` and `_row`. With `sink`, the rows
+    are handed to it in file order, BATCH_ROWS at a time, and `Typed.rows` is empty: a
+    ten-million-row export never has to be held whole."""
     names = header(path)
     kind = kind_of(_head(path))
     with _connection() as con, _plain(path) as plain:
@@ -177,30 +181,42 @@ def read(
         present = set(names)
         value = {c.name: _source(c, present) for c in columns}
         problems = _problems(con, columns, present)
-        bad = pa.array(sorted({p.row for p in problems}), pa.int64())
-        con.register("_bad", pa.table({"r": bad}))
-        select = [f"{_typed(c.kind, value[c.name])} AS {_q(c.name)}" for c in columns]
-        if raw:
-            select.append(f"to_json(_src)::VARCHAR AS {_q(raw)}")
-        select.append(f"(rowid + 1)::BIGINT AS {ROW}")
-        sql = (
-            f"SELECT {', '.join(select)} FROM _src "
-            "WHERE (rowid + 1) NOT IN (SELECT r FROM _bad) ORDER BY rowid"
-        )
-        if derive:
-            outer = [f"{d.sql} AS {_q(d.name)}" for d in derive]
-            outer += [_q(raw)] if raw else []
-            sql = f"SELECT {', '.join([*outer, ROW])} FROM ({sql}) AS _t ORDER BY {ROW}"
         try:
-            rows = con.sql(sql).to_arrow_table()
+            bad = sorted({p.row for p in problems})
+            con.register("_bad", pa.table({"r": pa.array(bad, pa.int64())}))
             total = int(con.sql("SELECT count(*) FROM _src").fetchall()[0][0])
             excerpts = {
                 int(r): str(text)[:EXCERPT]
                 for r, text in con.execute(
-                    "SELECT rowid + 1, to_json(_src)::VARCHAR FROM _src "
+                    f"SELECT rowid + 1, {_raw(names)} FROM _src "
                     "WHERE (rowid + 1) IN (SELECT r FROM _bad)"
                 ).fetchall()
             }
+        except duckdb.Error as exc:
+            raise TabularError(f"{_name(path)} cannot be read: {_first_line(exc)}") from None
+        select = [f"{_typed(c.kind, value[c.name])} AS {_q(c.name)}" for c in columns]
+        if raw:
+            select.append(f"{_raw(names)} AS {_q(raw)}")
+        select.append(f"(rowid + 1)::BIGINT AS {ROW}")
+        # A scan in insertion order keeps file order by itself; only the anti-join of bad
+        # rows needs the sort, which on a wide file costs more than the casts
+        sql = f"SELECT {', '.join(select)} FROM _src"
+        if bad and not derive:
+            sql += f" WHERE (rowid + 1) NOT IN (SELECT r FROM _bad) ORDER BY {ROW}"
+        elif bad:
+            sql += " WHERE (rowid + 1) NOT IN (SELECT r FROM _bad)"
+        if derive:
+            outer = [f"{d.sql} AS {_q(d.name)}" for d in derive]
+            outer += [_q(raw)] if raw else []
+            sql = f"SELECT {', '.join([*outer, ROW])} FROM ({sql}) AS _t"
+            sql += f" ORDER BY {ROW}" if bad else ""
+        try:
+            if sink is None:
+                rows = con.sql(sql).to_arrow_table()
+            else:
+                rows = pa.table({})
+                for batch in con.sql(sql).to_arrow_reader(BATCH_ROWS):
+                    sink(pa.Table.from_batches([batch]))
         except duckdb.Error as exc:
             raise TabularError(f"{_name(path)} cannot be read: {_first_line(exc)}") from None
     return Typed(rows, problems, malformed, None, total, excerpts)
@@ -219,10 +235,18 @@ def _load(
             if _NESTED.search(str(kind_)) else f"{_q(name)}::VARCHAR AS {_q(name)}"
             for name, kind_, *_ in described.fetchall()
         ]  # fmt: skip
-        con.execute(
-            f"CREATE TEMP TABLE _src AS SELECT {', '.join(texts)} FROM read_parquet($p)",
-            {"p": plain},
-        )
+        # A view, not a copy: each pass reads the columns it needs from the file itself, so
+        # a ten-million-row file is never held as text (`rowid`: its row's place in the file)
+        if {n.lower() for n in names} & {"rowid", "file_row_number"}:
+            con.execute(
+                f"CREATE TEMP TABLE _src AS SELECT {', '.join(texts)} FROM read_parquet($p)",
+                {"p": plain},
+            )
+        else:
+            con.execute(
+                f"CREATE TEMP VIEW _src AS SELECT {', '.join(texts)}, file_row_number AS rowid "
+                f"FROM read_parquet({_lit(plain)}, file_row_number = true)"
+            )
         return []
     if compression := jsonl.compression(Path(plain), kind):
         tail = _tail(Path(plain), "csv" if compression == "none" else compression)
@@ -349,33 +373,20 @@ def _value(name: str, path: str | None) -> str:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-@contextmanager
-def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect()
-    try:
-        con.execute(
-            f"SET TimeZone = 'UTC'; SET memory_limit = '{MEMORY_LIMIT}'; "
-            "SET enable_progress_bar = false"  # a big file's read must not draw on stdout
-        )
-        yield con
-    finally:
-        con.close()
-
-
-@contextmanager
-def _plain(path: Path) -> Iterator[str]:
-    """A path with no glob characters that leads to `path`."""
-    with tempfile.TemporaryDirectory(prefix="hybridlens-read-") as folder:
-        link = Path(folder) / "input"
-        link.symlink_to(path.absolute())
-        yield str(link)
-
-
-def _first_line(exc: BaseException) -> str:
-    """DuckDB's first line, without the private link's name (the caller names the file)."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return re.sub(r"\S*hybridlens-read-\w+/input\S*", "the file", text).rstrip(".")
+def _raw(names: Sequence[str]) -> str:
+    """SQL for a row as one JSON object of its text values, as `to_json(_src)` writes it:
+    concatenating each value's own JSON text costs a third less than packing a struct,
+    and a Parquet `_src` (a view) has a column that is no part of the row."""
+    parts = []
+    for i, name in enumerate(names):
+        key = f"to_json({_lit(name)})::VARCHAR"
+        parts += [
+            _lit("," if i else "{"),
+            key,
+            "':'",
+            f"coalesce(to_json({_q(name)})::VARCHAR, 'null')",
+        ]
+    return f"concat({', '.join(parts or [_lit('{')])}, '}}')"
 
 
 def _q(name: str) -> str:

@@ -1,6 +1,7 @@
 """The file side of `warehouse.tabular`: its error, a file's first and last bytes (through
 gzip or zstd), and a CSV header read with Python's `csv`, which knows its quoting better
-than a guess would. Apart so the reader itself stays one screenful of SQL.
+than a guess would; and the private in-memory DuckDB and glob-free path it reads through.
+Apart so the reader itself stays one screenful of SQL.
 """
 
 from __future__ import annotations
@@ -10,11 +11,18 @@ import csv
 import gzip
 import io
 import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import duckdb
 
 from warehouse.errors import UserError, WarehouseError
 
 HEADER_BYTES = 1 << 20  # a header longer than this is no header
+MEMORY_LIMIT = "1GB"  # DuckDB spills past this, so a big export does not take the machine
 
 
 class TabularError(WarehouseError, UserError):
@@ -74,3 +82,32 @@ def tail(path: Path, kind: str) -> bytes:
 
 def name(path: Path) -> str:
     return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@contextmanager
+def connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"SET TimeZone = 'UTC'; SET memory_limit = '{MEMORY_LIMIT}'; "
+            "SET enable_progress_bar = false"  # a big file's read must not draw on stdout
+        )
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def plain(path: Path) -> Iterator[str]:
+    """A path with no glob characters that leads to `path`."""
+    with tempfile.TemporaryDirectory(prefix="hybridlens-read-") as folder:
+        link = Path(folder) / "input"
+        link.symlink_to(path.absolute())
+        yield str(link)
+
+
+def first_line(exc: BaseException) -> str:
+    """DuckDB's first line, without the private link's name (the caller names the file)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return re.sub(r"\S*hybridlens-read-\w+/input\S*", "the file", text).rstrip(".")

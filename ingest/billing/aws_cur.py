@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.billing.focus import RAW
-from ingest.billing.formats import Read
+from ingest.billing.formats import Read, Sink
 from ingest.billing.problems import rejected
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
@@ -284,7 +284,9 @@ class AwsCur:
             if not present.intersection(SPELLINGS[name])
         ]
 
-    def read(self, path: Path, columns: Sequence[str], *, complete: bool) -> Read:
+    def read(
+        self, path: Path, columns: Sequence[str], *, complete: bool, sink: Sink | None = None
+    ) -> Read:
         present = set(columns)
         wanted = [Column(name, kind, spellings) for name, kind, spellings in SOURCES]
         version = version_of(columns)
@@ -292,7 +294,8 @@ class AwsCur:
             checked = [c for c in wanted if present.intersection(c.sources)]
             typed = read(path, checked, raw=RAW)
         else:
-            typed = read(path, wanted, raw=RAW, derive=derived(columns))
+            to = (lambda rows: sink(rows, version, DATASET)) if sink else None
+            typed = read(path, wanted, raw=RAW, derive=derived(columns), sink=to)
         if typed.truncated:
             return Read(typed.rows, version, DATASET, rejected(typed), error=typed.truncated)
         return Read(typed.rows, version, DATASET, rejected(typed), read_rows=typed.read_rows)

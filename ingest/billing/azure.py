@@ -30,7 +30,7 @@ from pathlib import Path, PurePath
 import pyarrow as pa
 
 from ingest.billing.focus import RAW
-from ingest.billing.formats import Read
+from ingest.billing.formats import Read, Sink
 from ingest.billing.problems import flagged, rejected
 from ingest.files import printable
 from warehouse.focus_spec import COLUMNS
@@ -291,7 +291,9 @@ class Azure:
         wanted = (*MANDATORY, *(MCA_ACCOUNT if is_mca(columns) else EA_ACCOUNT))
         return [" or ".join(alt) for alt in wanted if not any(a.lower() in present for a in alt)]
 
-    def read(self, path: Path, columns: Sequence[str], *, complete: bool) -> Read:
+    def read(
+        self, path: Path, columns: Sequence[str], *, complete: bool, sink: Sink | None = None
+    ) -> Read:
         present = _lookup(columns)
         wanted = [
             Column(n, kind, tuple(present[s.lower()] for s in names if s.lower() in present))

@@ -29,7 +29,7 @@ from ingest.billing.cur_manifest import is_manifest, left_out
 from ingest.billing.focus import Focus, hints
 from ingest.billing.formats import BillingFormat, Datasets
 from ingest.billing.gcp import Gcp
-from ingest.billing.ledger import ledger_rows
+from ingest.billing.ledger import Ledger
 from ingest.contract import Collected, Unit
 from ingest.files import printable
 from warehouse.config import Config
@@ -86,7 +86,14 @@ class BillingCollector:
         if isinstance(fmt, Datasets):
             fmt = fmt.given(self.dataset, unit.uri)
         missing = fmt.missing(columns)
-        read = fmt.read(path, columns, complete=not missing)
+        ledger = Ledger(unit.uri)
+        try:
+            read = fmt.read(
+                path, columns, complete=not missing, sink=None if missing else ledger.add
+            )
+        except BaseException:
+            ledger.discard()
+            raise
         if missing:
             error = (
                 f"{printable(unit.uri)} is not a complete {fmt.name.upper()} file: the mandatory "
@@ -96,16 +103,20 @@ class BillingCollector:
                 error += f" (and {len(read.rejected)} rows have bad values, quarantined)"
             return Collected(rejected=read.rejected, error=error, resumable=False)
         if read.error:
+            ledger.discard()
             return Collected(
                 rejected=read.rejected, error=_named(read.error, path, unit.uri), resumable=False
             )
-        rows, keyless, noted = ledger_rows(read, unit.uri)
+        ledger.add(read.rows, read.version, read.dataset)  # a format that read it whole
+        rows, staged = ledger.finish()
+        noted = ledger.noted
         noted.update(read.noted)
         for hint in hints(columns) if fmt.name == Focus.name else []:  # GCP has its own `tags`
             noted[f"columns kept only in x_SourceRow: {hint}"] += 1
         return Collected(
-            frames={TABLE: rows},
-            rejected=[*read.rejected, *keyless],
+            frames={TABLE: rows} if rows is not None else {},
+            files={TABLE: staged} if staged is not None else {},
+            rejected=[*read.rejected, *ledger.rejected],
             skipped=noted,
             lines=read.read_rows,
             complete_offset=size,

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.billing.formats import Read
+from ingest.billing.formats import Read, Sink
 from ingest.billing.problems import rejected
 from warehouse.focus_spec import COLUMNS, MANDATORY, PROVIDER, VERSIONS
 from warehouse.tabular import Column, read
@@ -98,12 +98,15 @@ class Focus:
             lacking.append(" or ".join(PROVIDER))
         return lacking
 
-    def read(self, path: Path, columns: Sequence[str], *, complete: bool) -> Read:
+    def read(
+        self, path: Path, columns: Sequence[str], *, complete: bool, sink: Sink | None = None
+    ) -> Read:
         wanted = sources(columns)
         if not complete:  # check what is there, so a refusal names the bad values too
             wanted = [c for c in wanted if c.sources]
-        typed = read(path, wanted, raw=RAW)
         version = f"{NAME}-{version_of(columns)}"
+        to = (lambda rows: sink(rows, version, DATASET)) if sink else None
+        typed = read(path, wanted, raw=RAW, sink=to)
         if typed.truncated:
             return Read(typed.rows, version, DATASET, rejected(typed), error=typed.truncated)
         return Read(typed.rows, version, DATASET, rejected(typed), read_rows=typed.read_rows)

@@ -9,7 +9,7 @@ are made once, by `ingest.billing.ledger`, for every format alike.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -18,6 +18,9 @@ from ingest.contract import Rejected
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+
+Sink = Callable[["pa.Table", str, str], None]  # a batch of line items, version, dataset
 
 
 @dataclass
@@ -50,9 +53,13 @@ class BillingFormat(Protocol):
         """The format's mandatory columns that these columns lack."""
         ...
 
-    def read(self, path: Path, columns: Sequence[str], *, complete: bool) -> Read:
+    def read(
+        self, path: Path, columns: Sequence[str], *, complete: bool, sink: Sink | None = None
+    ) -> Read:
         """The line items of one file; with `complete` False (mandatory columns missing) only
-        its bad values, so the refusal can name them too."""
+        its bad values, so the refusal can name them too. A format may hand its line items
+        to `sink` as it reads them (with its version and dataset), then `Read.rows` is
+        empty: what FOCUS and CUR do, so their biggest files are never held whole."""
         ...
 
 

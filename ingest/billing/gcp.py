@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.billing.formats import Read
+from ingest.billing.formats import Read, Sink
 from ingest.billing.problems import flagged, rejected
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
@@ -243,7 +243,9 @@ class Gcp:
     def missing(self, columns: Sequence[str]) -> list[str]:
         return [f for f in MANDATORY if not present(f, columns)]
 
-    def read(self, path: Path, columns: Sequence[str], *, complete: bool) -> Read:
+    def read(
+        self, path: Path, columns: Sequence[str], *, complete: bool, sink: Sink | None = None
+    ) -> Read:
         wanted = sources(columns)
         if not complete:  # check what is there, so a refusal names the bad values too
             typed = read(path, [c for c in wanted if c.sources], raw=RAW)
