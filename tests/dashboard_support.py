@@ -192,3 +192,17 @@ def percent(text: str) -> float:
 
 
 RAW_MISSING = re.compile(r"(?<![\w.])(nan|NaN|None|inf|-inf|Infinity|null)(?![\w.])")
+
+
+def open_page(warehouse: Path, page: str, monkeypatch: Any) -> Any:
+    """An AppTest of `page` over `warehouse` (its stored config), run once and free of
+    exceptions: how a module's tests see the page a user opens."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(warehouse))
+    monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from dashboard_support import APP, Scenario, copy_scenario, plotly_specs
+from dashboard_support import Scenario, copy_scenario, open_page, plotly_specs
 from streamlit.testing.v1 import AppTest
 from test_allocation import bill
 
@@ -40,13 +40,7 @@ def scenario(built_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture
 def page(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(scenario.warehouse.path))
-    monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=90)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    yield at
+    yield open_page(scenario.warehouse.path, PAGE, monkeypatch)
 
 
 def shown(at: AppTest) -> Filters:

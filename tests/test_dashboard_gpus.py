@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dashboard_support import APP, dataframe_cells, markdown_texts, plotly_specs
+from dashboard_support import dataframe_cells, markdown_texts, open_page, plotly_specs
 from streamlit.testing.v1 import AppTest
 
 from ingest.traces import ingest_paths
@@ -59,13 +59,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
 
 @pytest.fixture
 def page(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(warehouse.path))
-    monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=90)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    yield at
+    yield open_page(warehouse.path, PAGE, monkeypatch)
 
 
 def test_the_page_draws_the_heatmap_and_the_kpis(page: AppTest) -> None:
