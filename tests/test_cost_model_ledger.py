@@ -154,7 +154,7 @@ def test_a_publish_without_a_stored_config_models_nothing(tmp_path: Path) -> Non
 def test_the_hook_runs_after_the_gpu_samples_are_written() -> None:
     spec = TABLES["gpu_samples"]
     names = [hook.__name__ for hook in spec.hooks]
-    assert names.index("_gpu_hours") < names.index("_gpu_cost") < names.index("_allocation")
+    assert names.index("_gpu_hours") < names.index("_gpu_cost") < names.index("_gpu_allocation")
     billing = TABLES["billing"]
     assert billing.disposition is Disposition.REPLACE and billing.key == ("x_ReplaceUnit",)
 
@@ -303,6 +303,17 @@ def test_a_sample_after_midnight_reprices_the_day_before(tmp_path: Path) -> None
     days = {"d1": datetime(2026, 3, 14, tzinfo=UTC), "d2": datetime(2026, 3, 15, tzinfo=UTC)}
     assert rows(apart, sql, **days) == rows(together, sql, **days)
     assert rows(apart, sql, **days)[0][2] == pytest.approx(0.02)  # 23:58-00:00 was priced
+    # and the allocation follows the repriced day: each day's allocation is its ledger's
+    per_day = (
+        "SELECT day, sum(cost) FROM cost_allocation WHERE day IN ($a, $b) GROUP BY day ORDER BY 1"
+    )
+    ledger = (
+        "SELECT CAST(ChargePeriodStart AT TIME ZONE 'UTC' AS DATE) AS day, sum(EffectiveCost) "
+        "FROM billing WHERE ChargePeriodStart IN ($d1, $d2) GROUP BY day ORDER BY 1"
+    )
+    both = {"a": days["d1"].date(), "b": days["d2"].date()}
+    assert rows(apart, per_day, **both) == rows(apart, ledger, **days)
+    assert rows(apart, ledger, **days) == rows(together, ledger, **days)
 
 
 def test_metrics_without_a_range_prices_the_days_with_telemetry_only(tmp_path: Path) -> None:

@@ -243,7 +243,7 @@ def rebuild_days(con: duckdb.DuckDBPyConnection, config: Config, days: Iterable[
     return len(rows)
 
 
-def _stale_days(con: duckdb.DuckDBPyConnection) -> set[date]:
+def stale_days(con: duckdb.DuckDBPyConnection) -> set[date]:
     """Days the ledger and the allocation disagree on having: a warehouse from before the
     allocation existed, or modelled days the cost model filled without touching an hour."""
     found = con.execute(read_sql("allocation_stale_days")).fetchall()
@@ -253,17 +253,23 @@ def _stale_days(con: duckdb.DuckDBPyConnection) -> set[date]:
 def refresh_hours(
     con: duckdb.DuckDBPyConnection, hours: Iterable[datetime], *, heal: bool = True
 ) -> int:
-    """The after-publish hook of spans, GPU samples and billing: rebuild the UTC days of
-    `hours` that have ledger rows and, with `heal`, any day the allocation lacks or has
-    too many (the spans hook skips that scan of the whole ledger: the receiver publishes
-    every second or so, and a span never adds or removes a ledger day)."""
-    touched = sorted({h.astimezone(UTC).date() for h in hours})
-    days = _stale_days(con) if heal else set()
+    """The after-publish hook of spans and billing: `refresh_days` of the UTC days of
+    `hours`."""
+    return refresh_days(con, {h.astimezone(UTC).date() for h in hours}, heal=heal)
+
+
+def refresh_days(con: duckdb.DuckDBPyConnection, touched: set[date], *, heal: bool = True) -> int:
+    """Rebuild the days of `touched` that have ledger rows and, with `heal`, any day the
+    allocation lacks or has too many (the spans hook skips that scan of the whole ledger:
+    the receiver publishes every second or so, and a span never adds or removes a ledger
+    day)."""
+    days = stale_days(con) if heal else set()
     if touched:
+        ordered = sorted(touched)
         params = {
-            "days": touched,
-            "lo": midnight(touched[0]),
-            "hi": midnight(touched[-1] + timedelta(days=1)),
+            "days": ordered,
+            "lo": midnight(ordered[0]),
+            "hi": midnight(ordered[-1] + timedelta(days=1)),
         }
         found = con.execute(read_sql("allocation_ledger_days"), params)
         days |= {r[0] for r in found.fetchall()}
@@ -276,7 +282,7 @@ def refresh_hours(
 def refresh_all(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     """Rebuild every day: the config changed, and any rule may place any row elsewhere."""
     found = con.execute("SELECT DISTINCT day FROM cost_allocation").fetchall()
-    days = {r[0] for r in found} | _stale_days(con)
+    days = {r[0] for r in found} | stale_days(con)
     return rebuild_days(con, config, days)
 
 

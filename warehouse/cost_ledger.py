@@ -164,7 +164,7 @@ def refresh_hours(
     envs = priced(config) if config is not None else {}
     if config is None or not envs:
         return 0
-    touched = _touched_days(con, hours)
+    touched = touched_days(con, hours)
     have = _modelled_days(con, sorted(envs))
     last = today or _today()
     wanted = {
@@ -173,7 +173,7 @@ def refresh_hours(
     return replace_days(con, config, wanted, load_id=_current_load(con))
 
 
-def _touched_days(con: duckdb.DuckDBPyConnection, hours: Iterable[datetime]) -> set[date]:
+def touched_days(con: duckdb.DuckDBPyConnection, hours: Iterable[datetime]) -> set[date]:
     """The days whose GPU-hour rows the samples in `hours` can change: the rollup widens
     each hour by the sample cap (a day's last sample gets its energy from the next one,
     after midnight), so the cost model reprices the same, wider range."""

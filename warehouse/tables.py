@@ -100,6 +100,13 @@ def _allocation(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     allocation.refresh_hours(con, hours)
 
 
+def _gpu_allocation(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
+    from warehouse import allocation, cost_ledger
+
+    # the days the cost model repriced: a sample's energy and time reach back over midnight
+    allocation.refresh_days(con, cost_ledger.touched_days(con, hours))
+
+
 def _span_allocation(con: duckdb.DuckDBPyConnection, hours: set[datetime]) -> None:
     from warehouse import allocation  # after the rollups: requests and tokens are keys
 
@@ -140,7 +147,7 @@ TABLES: Mapping[str, TableSpec] = {
             key=("host", "gpu_uuid", "mig_instance", "ts"),
             time_column="ts",
             # the cost model reads the GPU rollup, the allocation both: they run in order
-            hooks=(_gpu_hours, _gpu_cost, _allocation),
+            hooks=(_gpu_hours, _gpu_cost, _gpu_allocation),
         ),
         TableSpec(
             "billing",
