@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from warehouse.attribution import UNALLOCATED, params_for
 from warehouse.config_schema import Config
-from warehouse.db import one, read_sql
+from warehouse.db import read_sql
 from warehouse.money import rate_params
 
 log = logging.getLogger(__name__)
@@ -289,12 +289,6 @@ def refresh_all(con: duckdb.DuckDBPyConnection, config: Config) -> int:
 def stored(con: duckdb.DuckDBPyConnection) -> Config:
     """The stored config, or the defaults where none is stored or it no longer validates
     (the allocation of good input never waits on a config the next `ingest` will refuse)."""
-    from warehouse.errors import ConfigError
+    from warehouse.cost_ledger import stored_config
 
-    row = one(con, "SELECT body::VARCHAR FROM config ORDER BY stored_at DESC LIMIT 1")
-    if row:
-        try:
-            return Config.from_json(row[0], "the config stored in the warehouse")
-        except ConfigError as exc:
-            log.warning("the allocation used the default config: %s", exc)
-    return Config()
+    return stored_config(con, "the allocation used the default config") or Config()

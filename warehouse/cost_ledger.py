@@ -139,17 +139,18 @@ def replace_days(
     return len(rows)
 
 
-def _stored(con: duckdb.DuckDBPyConnection) -> Config | None:
-    """The stored config; None when there is none, or when it no longer passes validation:
-    GPU samples still load (bad config is never fatal to good input), and the next config
-    stored recomputes every environment it models."""
+def stored_config(con: duckdb.DuckDBPyConnection, unusable: str) -> Config | None:
+    """The stored config, for a hook inside a publish; None when there is none, or when it
+    no longer passes validation, which is logged after `unusable` (what the hook does
+    without it): the input still loads (bad config is never fatal to good input), and the
+    next config stored recomputes what derives from it."""
     row = one(con, "SELECT body::VARCHAR FROM config ORDER BY stored_at DESC LIMIT 1")
     if not row:
         return None
     try:
         return Config.from_json(row[0], "the config stored in the warehouse")
     except ConfigError as exc:
-        log.warning("the cost model was not recomputed for this load: %s", exc)
+        log.warning("%s: %s", unusable, exc)
         return None
 
 
@@ -160,7 +161,7 @@ def refresh_hours(
     every modelled environment under the stored config, and fill any day since a pool's
     purchase that has no modelled row yet (up to `today`), so a day without samples is
     never missing. Returns the rows written."""
-    config = _stored(con)
+    config = stored_config(con, "the cost model was not recomputed for this load")
     envs = priced(config) if config is not None else {}
     if config is None or not envs:
         return 0
