@@ -14,7 +14,6 @@ command line can print it and exit 2 rather than show a traceback.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +90,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"{path}: not valid TOML: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
             f"{exc.start}); save the file as UTF-8"
         ) from None
+    import tomllib  # only a file needs parsing; the stored config is JSON
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -16,11 +16,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
+try:  # duckdb 2 ships its engine as `_duckdb`; the `duckdb` package adds a relational API
+    # on top (`con.sql`, Arrow sources) that costs 150 ms to import, which a read through
+    # `execute` never uses and `hybridlens metrics` cannot afford (docs/dashboard.md)
+    import _duckdb as duckdb
+except ImportError:  # duckdb 1.x: one package
+    import duckdb  # type: ignore[no-redef]
 
 from warehouse.errors import (
     ConfigError,
@@ -35,6 +39,9 @@ if TYPE_CHECKING:  # Polars (and the pyarrow it reads through) only where a fram
     import polars as pl
 
 log = logging.getLogger(__name__)
+# The SQL files beside this module. A plain path, not importlib.resources: that import
+# costs 20 ms of `hybridlens metrics`, and the package is only ever installed as files.
+_HERE = Path(__file__).resolve().parent
 
 DEFAULT_PATH = "hybridlens.duckdb"
 READ_TIMEOUT_S = 120.0  # the longest wait for the shared lock
@@ -102,7 +109,7 @@ class _Deadline:
 def migrations() -> list[tuple[int, str, str]]:
     """(version, file name, sql) of every bundled migration, in order."""
     found = []
-    for entry in resources.files("warehouse").joinpath("migrations").iterdir():
+    for entry in (_HERE / "migrations").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
@@ -115,7 +122,7 @@ def schema_version() -> int:
 
 def read_sql(name: str) -> str:
     """The text of `warehouse/queries/<name>.sql`."""
-    path = resources.files("warehouse").joinpath("queries", f"{name}.sql")
+    path = _HERE / "queries" / f"{name}.sql"
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -143,6 +150,7 @@ class Warehouse:
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection inside one transaction, under the exclusive lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        relational()  # writers register Arrow tables and stream relations
         with locked(self.path, exclusive=True, timeout_s=WRITE_TIMEOUT_S):
             con = self._connect(read_only=False)
             try:
@@ -245,6 +253,13 @@ class Warehouse:
             return run(con, name, sql, params)
 
 
+def relational() -> None:
+    """Put duckdb's relational API (`con.sql`, `register` of Arrow data) on every
+    connection, open or not: importing the `duckdb` package adds it to the connection
+    class. Reads through `execute` alone (`run_rows`, `one`) never need it."""
+    import duckdb as _package  # noqa: F401
+
+
 def one(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
 ) -> tuple[Any, ...] | None:
@@ -259,6 +274,7 @@ def run(
     """Execute one statement, logging the failing query and turning errors into sentences."""
     import polars as pl
 
+    relational()
     started = time.perf_counter()
     try:
         used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}

@@ -8,7 +8,6 @@ environments and policies the load was given. All of it lives in `ingest_log` an
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from warehouse.db import Warehouse, one
@@ -16,6 +15,8 @@ from warehouse.db import Warehouse, one
 
 def content_hash(path: Path, limit: int | None = None) -> str:
     """blake2b of the first `limit` bytes of a file (all of it by default)."""
+    import hashlib  # here: its 10 ms would be paid by every command reading the config
+
     h = hashlib.blake2b(digest_size=16)
     remaining = limit
     with path.open("rb") as fh:
