@@ -13,7 +13,7 @@ environment and joined onto every row of that environment in `assemble`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from warehouse.config import Config
@@ -115,12 +115,39 @@ def _latency_sql(group: tuple[str, ...]) -> str:
     return read_sql("latency_percentiles").format(group=", ".join(group) or "fleet")
 
 
+def _latency_params(group: tuple[str, ...], params: dict[str, Any], grain: str) -> dict[str, Any]:
+    """The percentile query's parameters, with [day_lo, day_hi): the UTC days the range
+    holds whole, which it reads from the daily histogram (rollup_latency_daily); none
+    when the periods are hours."""
+    lo = hi = _FAR
+    if grain != "hour" or "period" not in group:
+        start, end = params["start"], params["end"]
+        lo = _EARLY if start is None else _day(start, up=True)
+        hi = _FAR if end is None else _day(end, up=False)
+        if hi <= lo:
+            lo = hi = _FAR
+    return {**params, "grain": grain, "day_lo": lo, "day_hi": hi}
+
+
+_EARLY = datetime(1, 1, 1, tzinfo=UTC)
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _day(t: datetime, *, up: bool) -> datetime:
+    """`t`'s UTC midnight, or the next one unless `t` is a midnight itself (`up`)."""
+    utc = t.astimezone(UTC) if t.tzinfo is not None else t.replace(tzinfo=UTC)
+    midnight = utc.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + timedelta(days=1) if up and midnight != utc else midnight
+
+
 def latency_percentiles(
     con: Any, group: tuple[str, ...], params: dict[str, Any], grain: str = "hour"
 ) -> pl.DataFrame:
     """p50/p95/p99 and requests per `group` from latency_percentiles.sql, the one
     percentile query. `group` may name `period` (the UTC `grain`); () is the whole fleet."""
-    frame = run(con, "latency_percentiles", _latency_sql(group), {**params, "grain": grain})
+    frame = run(
+        con, "latency_percentiles", _latency_sql(group), _latency_params(group, params, grain)
+    )
     return frame if group else frame.drop("fleet")
 
 
@@ -189,7 +216,9 @@ def metric_rows(
         counts = s.rows("metrics_counts", read_sql("metrics_counts").format(group=cols), params)
         latency = [  # its `requests` is the histogram's count: `counts` has the real one
             {k: v for k, v in r.items() if k != "requests"}
-            for r in s.rows("latency_percentiles", _latency_sql(group), {**params, "grain": "hour"})
+            for r in s.rows(
+                "latency_percentiles", _latency_sql(group), _latency_params(group, params, "hour")
+            )
             if "latency" in figures
         ]
         accuracy = (

@@ -4,7 +4,15 @@ WITH h AS (
     FROM (
         SELECT *, timezone('UTC', date_trunc($grain, timezone('UTC', hour))) AS period,
                'all' AS fleet
-        FROM rollup_latency
+        FROM (  -- whole UTC days [$day_lo, $day_hi) from the daily histogram, the rest by hour
+            SELECT day AS hour, environment, model, version, bucket, n
+            FROM rollup_latency_daily
+            WHERE day >= $day_lo AND day < $day_hi
+            UNION ALL
+            SELECT hour, environment, model, version, bucket, n
+            FROM rollup_latency
+            WHERE hour < $day_lo OR hour >= $day_hi
+        )
     )
     WHERE ($start::TIMESTAMPTZ IS NULL OR hour >= $start)
       AND ($end::TIMESTAMPTZ IS NULL OR hour < $end)

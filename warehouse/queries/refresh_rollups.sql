@@ -60,6 +60,18 @@ SELECT hour, environment, model, version,
             ELSE ceil(ln(duration_ms) / ln($gamma))::INTEGER END AS bucket,
        sum(sample_weight)
 FROM _requests GROUP BY ALL;
+-- the days of these hours, summed again from the hours (migration 010)
+DELETE FROM rollup_latency_daily
+WHERE day >= timezone('UTC', date_trunc('day', timezone('UTC', $lo::TIMESTAMPTZ))) AND day < $hi;
+INSERT INTO rollup_latency_daily
+SELECT timezone('UTC', date_trunc('day', timezone('UTC', hour))) AS day, environment, model,
+       version, bucket, sum(n)
+FROM rollup_latency
+WHERE hour >= timezone('UTC', date_trunc('day', timezone('UTC', $lo::TIMESTAMPTZ)))
+  AND hour < timezone('UTC', date_trunc('day', timezone('UTC', $hi::TIMESTAMPTZ
+                                                                 - INTERVAL 1 MICROSECOND)))
+             + INTERVAL 1 DAY
+GROUP BY ALL;
 INSERT INTO rollup_minutes
 SELECT minute, environment, sum(sample_weight),
        coalesce(sum(sample_weight) FILTER (WHERE is_error), 0)
