@@ -9,10 +9,11 @@ SELECT environment,
             THEN count(*) FILTER (WHERE state = 'up') / count(*) FILTER (WHERE state <> 'nodata')
        END AS uptime
 FROM minutes
-WHERE len($models) = 0 OR environment IN (
+GROUP BY environment
+HAVING len($models) = 0 OR environment IN (
     SELECT environment FROM rollup_hourly
     WHERE ($start::TIMESTAMPTZ IS NULL OR hour > $start::TIMESTAMPTZ - INTERVAL 1 HOUR)
       AND ($end::TIMESTAMPTZ IS NULL OR hour < $end)
       AND list_contains($models, model)
 )
-GROUP BY environment
+
