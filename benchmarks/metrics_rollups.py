@@ -2,19 +2,23 @@
 
     .venv/bin/python benchmarks/metrics_rollups.py [--spans 10000000] [--keep PATH]
     .venv/bin/python benchmarks/metrics_rollups.py --cli WAREHOUSE [--runs 7]
+    .venv/bin/python benchmarks/metrics_rollups.py --cli WAREHOUSE --before TREE WAREHOUSE2
 
 Fills a warehouse with synthetic request spans straight from SQL (generation is not what
 is measured), builds the rollups, then times `metrics()` and the same figures computed
 from the raw `spans` table with exact quantiles. With `--cli`, times the command itself end
 to end on an existing warehouse (a demo's, say), with Python's bytecode cache off and on,
 against `python -c pass` in the same run, since imports are most of its time and the
-machine's load moves every figure. Prints figures; asserts nothing.
+machine's load moves every figure. `--before TREE WAREHOUSE2` runs the command of another
+source tree (a `git archive` of an older commit) on its own copy of the warehouse, in turns
+with this one, so both see the same load. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,14 +59,20 @@ FROM spans WHERE is_request GROUP BY ALL ORDER BY ALL
 """
 
 
-def _wall_ms(command: list[str], env: dict[str, str]) -> float:
+def _run_ms(command: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + system) milliseconds of one run: the CPU figure moves less
+    when other work shares the machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return (time.perf_counter() - started) * 1000
+    subprocess.run(command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    wall = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return wall, cpu
 
 
 def time_cli(warehouse: Path, runs: int) -> None:
-    """Median wall time of `hybridlens metrics --format json`, bytecode cache off and on."""
+    """Wall and CPU time of `hybridlens metrics --format json`, bytecode cache off and on."""
     command = [sys.executable, "-m", "hybridlens.cli", "metrics", "--warehouse", str(warehouse)]
     command += ["--format", "json"]
     for cache in ("off", "on"):
@@ -71,15 +81,41 @@ def time_cli(warehouse: Path, runs: int) -> None:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
         else:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
-            _wall_ms(command, env)  # writes the bytecode the later runs read
+            _run_ms(command, env)  # writes the bytecode the later runs read
         cli, bare = [], []
         for _ in range(runs):
-            cli.append(_wall_ms(command, env))
-            bare.append(_wall_ms([sys.executable, "-c", "pass"], env))
+            cli.append(_run_ms(command, env))
+            bare.append(_run_ms([sys.executable, "-c", "pass"], env))
+        walls, cpus = [w for w, _ in cli], [c for _, c in cli]
         print(
-            f"hybridlens metrics, bytecode cache {cache}: median {statistics.median(cli):.0f} ms "
-            f"of {runs} (python -c pass: {statistics.median(bare):.0f} ms)"
+            f"hybridlens metrics, bytecode cache {cache}, {runs} runs: wall median "
+            f"{statistics.median(walls):.0f} ms (best {min(walls):.0f}), CPU median "
+            f"{statistics.median(cpus):.0f} ms; python -c pass: wall "
+            f"{statistics.median(w for w, _ in bare):.0f} ms, CPU "
+            f"{statistics.median(c for _, c in bare):.0f} ms"
         )
+
+
+def compare_cli(warehouse: Path, before: tuple[str, str], runs: int) -> None:
+    """This tree's command and another tree's, in turns, bytecode cache on."""
+    here = str(Path(__file__).resolve().parent.parent)
+    trees = {"before": (before[0], before[1]), "after": (here, str(warehouse))}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    for i in range(runs + 1):  # the first round writes the bytecode
+        for name, (tree, path) in trees.items():
+            command = [sys.executable, "-m", "hybridlens.cli", "metrics", "--warehouse", path]
+            command += ["--format", "json"]
+            took = _run_ms(command, {**env, "PYTHONPATH": tree}, cwd=tree)
+            if i:
+                times[name].append(took)
+    for name, got in times.items():
+        walls, cpus = [w for w, _ in got], [c for _, c in got]
+        print(
+            f"{name} ({trees[name][0]}): wall median {statistics.median(walls):.0f} ms "
+            f"(best {min(walls):.0f}), CPU median {statistics.median(cpus):.0f} ms"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -88,7 +124,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the warehouse here")
     parser.add_argument("--cli", type=Path, default=None, help="time the command on this file")
     parser.add_argument("--runs", type=int, default=7, help="runs per --cli figure")
+    parser.add_argument(
+        "--before",
+        nargs=2,
+        metavar=("TREE", "WAREHOUSE"),
+        default=None,
+        help="with --cli: also time another source tree on its own warehouse copy, in turns",
+    )
     args = parser.parse_args()
+    if args.cli is not None and args.before is not None:
+        compare_cli(args.cli, tuple(args.before), args.runs)
+        return
     if args.cli is not None:
         time_cli(args.cli, args.runs)
         return
