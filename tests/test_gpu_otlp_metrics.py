@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from ingest.contract import Unit
+from ingest.gpu.collector import GpuCollector
 from ingest.gpu.otlp_metrics import MAPPING, OtlpMetrics, mapping_markdown, readings_from_request
 from ingest.gpu.readings import (
     ENERGY,
@@ -28,6 +31,7 @@ from ingest.gpu.readings import (
     Parsed,
     ReadOptions,
 )
+from warehouse.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "tests" / "cases" / "otlp-metrics"
@@ -275,3 +279,57 @@ def test_the_mapping_covers_every_reading_field_once_and_the_docs_show_it() -> N
         "docs/gpu-otlp.md is out of date: paste the output of "
         "`python -c 'from ingest.gpu.otlp_metrics import mapping_markdown as m; print(m())'`"
     )
+
+
+def _noisy(copies: int) -> bytes:
+    """The openlit case many times over with a random attribute per point and resource, so
+    zstd's first block (128 KiB of input) compresses to more than the 4 KiB a plain sniff
+    looks at: a 4 KiB head of such a file opens to nothing."""
+    rng = random.Random(5)
+    out = []
+    for _ in range(copies):
+        for line in (CASES / "openlit-hw.jsonl").read_bytes().splitlines():
+            doc = json.loads(line)
+            for rm in doc["resourceMetrics"]:
+                rm["resource"]["attributes"].append(_noise(rng))
+                for metric in (m for sm in rm["scopeMetrics"] for m in sm["metrics"]):
+                    for kind in ("gauge", "sum"):
+                        for point in metric.get(kind, {}).get("dataPoints", []):
+                            point.setdefault("attributes", []).append(_noise(rng))
+            out.append(json.dumps(doc).encode())
+    return b"\n".join(out) + b"\n"
+
+
+def _noise(rng: random.Random) -> dict[str, object]:
+    return {"key": "test.noise", "value": {"stringValue": f"{rng.getrandbits(128):032x}"}}
+
+
+def test_a_zstd_file_whose_first_block_is_past_the_sniff_head_is_read(tmp_path: Path) -> None:
+    """Found by the demo: one day's file of one host was 'in none of the GPU formats'."""
+    data = _noisy(40)
+    packed = zstandard.ZstdCompressor().compress(data)
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(packed[:4096]) == b""
+    path = tmp_path / "gpu.jsonl.zst"
+    path.write_bytes(packed)
+    collected = GpuCollector().collect(Unit(str(path), path=path), Config())
+    assert collected.error is None, collected.error
+    plain = tmp_path / "gpu.jsonl"
+    plain.write_bytes(data)
+    want = GpuCollector().collect(Unit(str(plain), path=plain), Config())
+    assert collected.frames["gpu_samples"].num_rows == want.frames["gpu_samples"].num_rows > 0
+    assert collected.frames["gpu_samples"].equals(want.frames["gpu_samples"])
+
+
+def test_sniffing_a_zstd_bomb_opens_only_a_bounded_head() -> None:
+    """A few KiB of RLE blocks stand for 256 MiB of zeros; the sniff opens 64 KiB of them."""
+    compressor = zstandard.ZstdCompressor().compressobj()
+    chunk = bytes(1 << 20)
+    packed = b"".join(compressor.compress(chunk) for _ in range(256)) + compressor.flush()
+    assert len(packed) < 1 << 18
+    tracemalloc.start()
+    try:
+        assert not FORMAT.sniff(packed)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ingest.contract import Collected, Unit
 from ingest.files import printable
+from ingest.framing import GZIP_MAGIC, ZSTD_MAGIC
 from ingest.gpu.dcgm import DcgmExposition
 from ingest.gpu.nvidia_smi import NvidiaSmiCsv
 from ingest.gpu.otlp_metrics import OtlpMetrics, readings_from_request
@@ -29,6 +30,11 @@ from warehouse.config import Config
 NAME = "gpu"
 TABLE = "gpu_samples"
 SNIFF_BYTES = 4096
+# A zstd block yields nothing until it is whole, and a block holds up to 128 KiB, so a
+# compressed input is sniffed on a longer head; opening it is capped at 64 KiB of output.
+# (A 4 KiB head of a demo file whose first block was 16 KiB came out empty: "in none of
+# the GPU formats".)
+COMPRESSED_SNIFF_BYTES = 1 << 18
 MAX_INPUT_BYTES = 1 << 30  # an input is read into memory whole: refuse anything bigger
 # The formats, tried in this order; OTLP metrics (ingest/gpu/otlp_metrics.py) joins here.
 # Formats whose writers append a line at a time, so an unterminated last line of a fresh
@@ -64,7 +70,7 @@ class GpuCollector:
             return Collected(error=f"cannot read {printable(unit.uri)}: {exc}", resumable=False)
         size = len(data)
         pending = 0
-        fmt = self.format_of(data[:SNIFF_BYTES])
+        fmt = self.format_of(_sniff_head(data))
         if (
             fmt is not None
             and fmt.name in LINE_FORMATS  # text written a line at a time; not a compressed stream
@@ -118,6 +124,11 @@ def _growing(unit: Unit, config: Config) -> bool:
     except OSError:
         return False
     return age is not None and age < config.ingest.settle_minutes * 60
+
+
+def _sniff_head(data: bytes) -> bytes:
+    compressed = data[:2] == GZIP_MAGIC or data[:4] == ZSTD_MAGIC
+    return data[: COMPRESSED_SNIFF_BYTES if compressed else SNIFF_BYTES]
 
 
 def _read(unit: Unit) -> bytes:

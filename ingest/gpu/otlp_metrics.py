@@ -213,7 +213,8 @@ def _open_head(head: bytes) -> bytes:
         if head[:2] == GZIP_MAGIC:
             return zlib.decompressobj(wbits=31).decompress(head, 1 << 16)
         if head[:4] == ZSTD_MAGIC:
-            return zstandard.ZstdDecompressor().decompressobj().decompress(head)[: 1 << 16]
+            # read, not decompress: a head of RLE blocks would expand to gigabytes first
+            return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(head)).read(1 << 16)
     except (zlib.error, zstandard.ZstdError):
         return b""
     return head
