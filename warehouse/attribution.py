@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from warehouse.config_attribution import ResourceRule, compile_pattern, glob_regex, is_glob
 from warehouse.config_schema import Config
 from warehouse.db import read_sql, run
 from warehouse.session import Source, connection
+
+if TYPE_CHECKING:  # polars is imported by the reads that return frames, not by the hooks
+    import polars as pl
 
 # The rules in precedence order (each dimension takes the first that gives it); the SQL
 # reads this list as $hows, so the order is stated once.

@@ -18,10 +18,9 @@ import logging
 import math
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
 import pyarrow as pa
 
 from warehouse.config_schema import Config, Environment
@@ -37,6 +36,9 @@ from warehouse.db import Warehouse, one, read_sql
 from warehouse.errors import ConfigError
 from warehouse.gpu_rollups import affected_ranges, gpu_settings
 from warehouse.rollups import statements
+
+if TYPE_CHECKING:  # polars is imported by the reads that return frames, not by the hooks
+    import polars as pl
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,10 @@ UNIT = ("ProviderName", "BillingAccountId", "BillingPeriodStart")
 ROW = "_row"
 SPILL_ROWS = 100_000  # past this many rows, a file's rows go to Parquet as they come
 ROW_GROUP = 122_880  # DuckDB's own row group: the publish reads them on every core
+RAW = "x_SourceRow"
+# the staged file lives for one publish: lz4 writes it in two thirds of zstd's time and the
+# publish reads it faster, for a file about twice as big (25 MB at 200k FOCUS rows)
+CODEC = "lz4"
 
 
 def period(start: datetime) -> str:
@@ -79,12 +83,12 @@ class Ledger:
                 return
             self._folder = Path(tempfile.mkdtemp(prefix="hybridlens-billing-stage-"))
             self._writer = pq.ParquetWriter(
-                self._folder / "billing.parquet", rows.schema, compression="zstd"
+                self._folder / "billing.parquet", _json_raw(rows).schema, compression=CODEC
             )
             for frame in self._frames[:-1]:  # one at a time: a concatenated copy cost memory
-                self._writer.write_table(frame, row_group_size=ROW_GROUP)
+                self._writer.write_table(_json_raw(frame), row_group_size=ROW_GROUP)
             self._frames = []
-        self._writer.write_table(rows, row_group_size=ROW_GROUP)
+        self._writer.write_table(_json_raw(rows), row_group_size=ROW_GROUP)
 
     def finish(self) -> tuple[pa.Table | None, StagedFile | None]:
         """The rows in memory, or the file they were written to (None: no rows)."""
@@ -111,7 +115,7 @@ class Ledger:
         if pc.any(keyless).as_py():
             bad = rows.filter(keyless)
             for number, raw, *parts in zip(
-                bad[ROW].to_pylist(), bad["x_SourceRow"].to_pylist(),
+                bad[ROW].to_pylist(), bad[RAW].to_pylist(),
                 *(bad[c].to_pylist() for c in UNIT), strict=True,
             ):  # fmt: skip
                 empty = ", ".join(c for c, v in zip(UNIT, parts, strict=True) if v is None)
@@ -173,3 +177,15 @@ class Ledger:
             .append_column("x_SourceFormat", pa.array([version] * n, pa.string()))
             .append_column("x_SourceUri", pa.array([self.uri] * n, pa.string()))
         )
+
+
+def _json_raw(rows: pa.Table) -> pa.Table:
+    """The raw row typed JSON in the staged file (the same text: the type is a label on it),
+    so the publish stores it as it is. `warehouse.tabular` makes it from each value's own
+    `to_json`, so it is a JSON object by construction; the insert's cast from text checked
+    it again (about 3% of the insert's CPU at 200k FOCUS rows)."""
+    at = rows.schema.get_field_index(RAW)
+    if at < 0 or not pa.types.is_string(rows.schema.field(at).type):
+        return rows
+    chunks = [pa.ExtensionArray.from_storage(pa.json_(), c) for c in rows[RAW].chunks]
+    return rows.set_column(at, RAW, pa.chunked_array(chunks, pa.json_()))

@@ -14,10 +14,19 @@ WITH base AS (
            BillingAccountId, SubAccountId, ServiceCategory, ServiceName, ChargeCategory,
            RegionId, RegionName, ResourceId, ResourceName, BillingCurrency, BilledCost,
            EffectiveCost, ListCost, ContractedCost, x_Modelled, x_Environment, x_Pool,
-           x_ReplaceUnit, Tags, x_SourceRow, x_SourceFormat, CommitmentDiscountId,
+           x_ReplaceUnit, Tags, x_SourceFormat, CommitmentDiscountId,
            CommitmentDiscountType, CommitmentDiscountStatus
     FROM billing
     WHERE coalesce(ChargePeriodStart, BillingPeriodStart) >= $lo
+      AND coalesce(ChargePeriodStart, BillingPeriodStart) < $hi
+),
+-- the raw row, of the rows whose inherited labels are in it (Google Cloud's, Azure's) only:
+-- carried in `base`, a FOCUS file's 800 bytes a row cost a fifth of the allocation's query
+raw_rows AS (
+    SELECT rowid AS row_id, x_SourceRow, x_SourceFormat, ProviderName
+    FROM billing
+    WHERE (x_SourceFormat = 'gcp-billing-export' OR ProviderName = 'Microsoft')
+      AND coalesce(ChargePeriodStart, BillingPeriodStart) >= $lo
       AND coalesce(ChargePeriodStart, BillingPeriodStart) < $hi
 ),
 -- tags (rank 1), keys normalized: lower case; on AWS rows `resourceTags/`, `resource_tags_`
@@ -39,7 +48,7 @@ tag_pairs AS (
 gcp_labels AS (
     SELECT row_id, coalesce(x_SourceRow->>'project.labels',
                             try(json_extract_string(x_SourceRow->>'project', '$.labels'))) AS raw
-    FROM base WHERE x_SourceFormat = 'gcp-billing-export'
+    FROM raw_rows WHERE x_SourceFormat = 'gcp-billing-export'
 ),
 label_pairs AS (  -- the export's project labels are not checked on load: anything but a list is none
     SELECT g.row_id, 2 AS rank, l->>'key' AS raw_key, lower(trim(l->>'key')) AS key,
@@ -54,12 +63,12 @@ azure_pairs AS (
            coalesce(x_SourceRow->>'ResourceGroup', x_SourceRow->>'ResourceGroupName',
                     x_SourceRow->>'resourceGroupName', x_SourceRow->>'resourceGroup',
                     x_SourceRow->>'x_ResourceGroupName') AS value
-    FROM base WHERE ProviderName = 'Microsoft' AND x_SourceRow IS NOT NULL
+    FROM raw_rows WHERE ProviderName = 'Microsoft' AND x_SourceRow IS NOT NULL
     UNION ALL
     SELECT row_id, 2, 'CostCenter', 'cost_center',
            coalesce(x_SourceRow->>'CostCenter', x_SourceRow->>'costCenter',
                     x_SourceRow->>'x_CostCenter')
-    FROM base WHERE ProviderName = 'Microsoft' AND x_SourceRow IS NOT NULL
+    FROM raw_rows WHERE ProviderName = 'Microsoft' AND x_SourceRow IS NOT NULL
 ),
 pairs AS (
     SELECT * FROM (
