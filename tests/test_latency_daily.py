@@ -69,15 +69,15 @@ def test_each_day_is_the_sum_of_its_hours(wh: Warehouse) -> None:
     assert daily == summed
 
 
-def _hourly_only(con: Any, group: tuple[str, ...], params: dict[str, Any], grain: str) -> Any:
+def _percentiles(
+    con: Any, group: tuple[str, ...], params: dict[str, Any], grain: str, *, days: bool
+) -> Any:
+    """The percentile query as `metrics` runs it, or (`days=False`) from the hours alone."""
     sql = read_sql("latency_percentiles").format(group=", ".join(group) or "fleet")
-    both = {**_latency_params(group, params, grain), "day_lo": _FAR, "day_hi": _FAR}
-    return run_rows(con, "hourly", sql, both)
-
-
-def _through_days(con: Any, group: tuple[str, ...], params: dict[str, Any], grain: str) -> Any:
-    sql = read_sql("latency_percentiles").format(group=", ".join(group) or "fleet")
-    return run_rows(con, "daily", sql, _latency_params(group, params, grain))
+    bound = _latency_params(group, params, grain)
+    if not days:
+        bound = {**bound, "day_lo": _FAR, "day_hi": _FAR}
+    return run_rows(con, "latency", sql, bound)
 
 
 RANGES = [
@@ -109,8 +109,8 @@ def test_percentiles_through_days_equal_the_hours_alone(
 ) -> None:
     params = filter_params(start, end, None, None)
     with wh.read() as con:
-        got = _through_days(con, group, params, grain)
-        want = _hourly_only(con, group, params, grain)
+        got = _percentiles(con, group, params, grain, days=True)
+        want = _percentiles(con, group, params, grain, days=False)
     key = [*group] or ["fleet"]
     got.sort(key=lambda r: [str(r[k]) for k in key])
     want.sort(key=lambda r: [str(r[k]) for k in key])
@@ -143,7 +143,7 @@ def test_metrics_figures_match_the_hours(wh: Warehouse) -> None:
     with wh.read() as con:
         hourly = {
             (r["environment"], r["model"]): r
-            for r in _hourly_only(con, ("environment", "model"), params, "hour")
+            for r in _percentiles(con, ("environment", "model"), params, "hour", days=False)
         }
     assert frame.height == len(hourly) == 4
     for row in frame.to_dicts():

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from warehouse.attribution import UNALLOCATED, params_for
 from warehouse.config_schema import Config
+from warehouse.cost_model import midnight
 from warehouse.db import read_sql
 from warehouse.money import rate_params
 
@@ -217,10 +218,6 @@ def allocate(pools: list[Pool], weights: Weights, key: str) -> list[dict[str, An
         | dict(zip((*AMOUNTS, "charges"), v, strict=True))
         for k, v in sorted(rows.items(), key=lambda kv: tuple(str(x) for x in kv[0]))
     ]  # fmt: skip
-
-
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def rebuild_days(con: duckdb.DuckDBPyConnection, config: Config, days: Iterable[date]) -> int:

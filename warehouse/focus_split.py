@@ -41,7 +41,6 @@ from warehouse.allocation import (
     MONEY,
     PLACES,
     Weights,
-    midnight,
     portion,
     rows_sql,
     shared_key,
@@ -51,7 +50,7 @@ from warehouse.allocation import (
     weights_of,
 )
 from warehouse.attribution import UNALLOCATED, params_for
-from warehouse.cost_model import COST_PARTS, HOUR_PARTS
+from warehouse.cost_model import COST_PARTS, HOUR_PARTS, midnight
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Kind
 
