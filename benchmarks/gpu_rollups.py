@@ -43,7 +43,7 @@ START = datetime(2026, 8, 1, tzinfo=UTC)
 STEP_S = 15
 
 FILL = """
-INSERT INTO gpu_samples
+INSERT INTO gpu_samples BY NAME
 SELECT $start::TIMESTAMPTZ + to_microseconds(s * 15000000) AS ts,
        ['onprem-fra', 'aws-us-east-1', 'gcp-europe-west4', 'edge-muc'][1 + (g // 8) % 4]
            AS environment,
@@ -51,7 +51,7 @@ SELECT $start::TIMESTAMPTZ + to_microseconds(s * 15000000) AS ts,
        g % 8 AS gpu_index, '' AS mig_instance, NULL AS mig_profile, 1.0 AS gpu_share,
        'NVIDIA H100 80GB HBM3' AS gpu_model,
        CASE WHEN g % 5 = 0 THEN NULL ELSE 'model-' || (g % 7) END AS workload,
-       NULL, NULL, NULL,
+       NULL AS namespace, NULL AS pod, NULL AS container,
        u AS utilization, u / 130.0 AS sm_active, u / 100.0 AS gr_engine_active,
        u * 800 AS memory_used_mib, 81559 - u * 800 AS memory_free_mib,
        90 + u * 6 AS power_w,

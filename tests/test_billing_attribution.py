@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hybridlens.ingest_billing import ingest_billing
+from hybridlens.ingest_gpu import GpuInput, ingest_gpu
 from warehouse.attribution import HOWS, attributed, resource_matches, untagged
 from warehouse.config import Config, parse
 from warehouse.config_attribution import compile_pattern
@@ -103,17 +104,20 @@ def ledger_total(wh: Warehouse, lo: datetime = RANGE[0], hi: datetime = RANGE[1]
 
 
 def insert_rollup(
-    wh: Warehouse, rows: list[tuple[str, str, str | None, str | None, float]], hour: int = 5
+    wh: Warehouse,
+    rows: list[tuple[str, str, str | None, str | None, float]],
+    hour: int = 5,
+    host_id: str | None = None,
 ) -> None:
     """GPU use in one hour of 2 October: (host, environment, pool, workload, gpu_hours)."""
     with wh.write() as con:
         for host, env, pool, workload, hours in rows:
             con.execute(
                 "INSERT INTO rollup_gpu_hours (hour, environment, pool, host, gpu_uuid, "
-                "mig_instance, gpu_share, workload, samples, gpu_hours, state) VALUES "
+                "mig_instance, gpu_share, workload, samples, gpu_hours, state, host_id) VALUES "
                 "(TIMESTAMPTZ '2026-10-02 00:00:00+00' + to_hours(?), ?, ?, ?, 'GPU-1', '', 1, "
-                "?, 60, ?, 'busy')",
-                [hour, env, pool, host, workload, hours],
+                "?, 60, ?, 'busy', ?)",
+                [hour, env, pool, host, workload, hours, host_id],
             )
 
 
@@ -140,6 +144,71 @@ def test_a_gpu_host_is_found_by_its_name_or_first_label_and_counted_once(
         "gpu-host",
     )
     assert found["gpu-9"] == ("unallocated",) * 4
+
+
+def test_an_aws_gpu_host_is_found_by_its_instance_id_for_the_hours_it_had_it(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    arn = "arn:aws:ec2:us-east-1:123456789012:instance/i-0bbb"
+    load(warehouse, focus_file(tmp_path / "ec2.csv", [
+        {"resource": "i-0aaa"}, {"resource": arn}, {"resource": "i-0ccc"},
+        {"resource": "i-0ddd"},  # an instance no GPU sample names
+    ]))  # fmt: skip
+    # one private address, so one name, held by two instances in turn: each instance's row
+    # counts only its own hours (by name alone, i-0aaa would follow y's longer 5 hours)
+    name = "ip-10-0-1-23.ec2.internal"
+    insert_rollup(warehouse, [(name, "A", None, "x", 3.0)], host_id="i-0aaa")
+    insert_rollup(warehouse, [(name, "B", None, "y", 5.0)], hour=7, host_id="i-0BBB")
+    # a Kubernetes node's providerID names the instance by its last part
+    node = "ip-10-0-9-9.ec2.internal"
+    insert_rollup(warehouse, [(node, "C", None, "z", 1.0)], host_id="aws:///us-east-1a/i-0ccc")
+    found = by_resource(attributed(warehouse, Config(), *RANGE))
+    assert found["i-0aaa"] == ("A", "x", "unallocated", "gpu-host")
+    assert found[arn] == ("B", "y", "unallocated", "gpu-host")
+    assert found["i-0ccc"] == ("C", "z", "unallocated", "gpu-host")
+    assert found["i-0ddd"] == ("unallocated",) * 4
+
+
+def _kv(key: str, value: str) -> dict[str, object]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def test_otlp_gpu_metrics_with_host_id_tie_a_cur_line_item_to_their_host(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """End to end: a Collector's `ec2` detector sets `host.id`; CUR 2.0 names the instance."""
+    t0 = int(datetime(2026, 10, 6, 5, tzinfo=UTC).timestamp())
+    gpu = [_kv("hw.id", "GPU-1"), _kv("hw.type", "gpu"), _kv("hw.model", "NVIDIA A10G")]
+    points = [
+        {"timeUnixNano": str((t0 + 60 * m) * 10**9), "asDouble": 0.8, "attributes": gpu}
+        for m in range(60)
+    ]
+    resource = [_kv("host.name", "ip-10-0-1-23.ec2.internal"), _kv("host.id", "i-0example1"),
+                _kv("deployment.environment.name", "aws-us-east-1"),
+                _kv("k8s.pod.name", "vllm-mistral-0")]  # fmt: skip
+    metric = {"name": "hw.gpu.utilization", "gauge": {"dataPoints": points}}
+    doc = {
+        "resourceMetrics": [
+            {"resource": {"attributes": resource}, "scopeMetrics": [{"metrics": [metric]}]}
+        ]
+    }
+    metrics = tmp_path / "gpu-metrics.json"
+    metrics.write_text(json.dumps(doc), encoding="utf-8")
+    assert ingest_gpu(warehouse, [GpuInput(str(metrics))], Config()).report.ok
+    untagged_items = [{**row, "resource_tags": "{}"} for row in cur2_rows()]
+    delivery(tmp_path / "cur2", [untagged_items])
+    load(warehouse, tmp_path / "cur2" / "exp")
+    with warehouse.read() as con:
+        [(workload, sample_id)] = con.execute(
+            "SELECT DISTINCT workload, host_id FROM gpu_samples"
+        ).fetchall()
+        assert con.execute("SELECT DISTINCT host_id FROM rollup_gpu_hours").fetchall() == [
+            ("i-0example1",)
+        ]
+    assert sample_id == "i-0example1" and workload
+    found = by_resource(attributed(warehouse, Config()))
+    assert found["i-0example1"] == ("aws-us-east-1", workload, "unallocated", "gpu-host")
+    assert found["i-0example2"] == ("unallocated",) * 4
 
 
 CONFIG = """

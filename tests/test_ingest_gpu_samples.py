@@ -71,7 +71,9 @@ def build(*readings: Reading, cfg: Config | None = None, env: str = "") -> list[
 def test_the_columns_are_gpu_samples_without_load_id(warehouse: Warehouse) -> None:
     with warehouse.write() as con:
         stored = con.execute("SELECT * FROM gpu_samples LIMIT 0").description
-    assert [*SCHEMA.names, "load_id"] == [c[0] for c in stored]
+    # in the table's order: columns a migration adds come after load_id
+    assert SCHEMA.names == [c[0] for c in stored if c[0] != "load_id"]
+    assert stored[SCHEMA.names.index("source") + 1][0] == "load_id"
 
 
 def test_a_pool_host_glob_places_the_gpu_first() -> None:
@@ -104,6 +106,20 @@ def test_the_node_label_names_the_host_on_kubernetes() -> None:
     # without the label the exporter's Hostname is all there is
     assert build(reading(Hostname="fra-gpu-02"))[0]["host"] == "fra-gpu-02"
     assert build(reading(Hostname="", hostname="fra-gpu-03"))[0]["host"] == "fra-gpu-03"
+
+
+def test_the_hosts_cloud_id_is_kept_where_the_source_names_it() -> None:
+    """An EC2 node is `ip-...` by name and `i-...` on the bill: the id is what matches."""
+    host = "ip-10-0-1-23.ec2.internal"
+    otlp = reading(Hostname=host, **{"host.id": "i-0abc1234567890def"})
+    assert build(otlp)[0]["host_id"] == "i-0abc1234567890def"
+    # the OTLP attribute first, then Prometheus' name for it, then EC2 discovery's relabel
+    both = reading(Hostname=host, host_id="i-second", instance_id="i-third")
+    assert build(both)[0]["host_id"] == "i-second"
+    assert build(reading(Hostname=host, instance_id="i-third"))[0]["host_id"] == "i-third"
+    [plain] = build(reading(Hostname=host, host_id=""))
+    assert (plain["host"], plain["host_id"]) == (host, None)
+    assert build(reading(instance_id="i" * 1000))[0]["host_id"] == "i" * 256
 
 
 def test_workload_rules_then_the_pod_then_nothing() -> None:

@@ -37,7 +37,7 @@ from ingest.gpu.readings import (
 from warehouse.config import Config
 from warehouse.gpu_definitions import mig_share
 
-# gpu_samples without load_id (publish stamps it), in the migration's order.
+# gpu_samples without load_id (publish stamps it), in the migrations' order.
 SCHEMA = pa.schema(
     [
         ("ts", pa.timestamp("us", tz="UTC")),
@@ -63,6 +63,7 @@ SCHEMA = pa.schema(
         ("energy_mj", pa.float64()),
         ("temperature_c", pa.float64()),
         ("source", pa.string()),
+        ("host_id", pa.string()),  # migration 011
     ]
 )
 
@@ -92,6 +93,10 @@ _RATIO_SLACK = 1e-6  # DCGM's ratios can print as 1.0000001
 # The labels each column is read from, first match wins (old-style k8s names, newer
 # dcgm-exporter's lower-case `hostname`, NVLink series' `gpu_uuid`/`model_name`).
 HOST_LABELS = ("Hostname", "hostname")
+# The cloud's id of the host (an EC2 instance's `i-...`), which a bill names where the host's
+# own name (`ip-10-0-1-23.ec2.internal`) is not it: OpenTelemetry's `host.id`, the name
+# Prometheus gives it (`host_id`), and the label EC2 service discovery is usually relabelled to.
+HOST_ID_LABELS = ("host.id", "host_id", "instance_id")
 UUID_LABELS = ("UUID", "uuid", "gpu_uuid")
 MODEL_LABELS = ("modelName", "model_name")
 POD_LABELS = ("pod", "pod_name")
@@ -265,6 +270,7 @@ def _add(
         "environment": environment,
         "pool": pool,
         "host": host,
+        "host_id": _label(labels, HOST_ID_LABELS, counts),
         "gpu_uuid": uuid,
         "gpu_index": index,
         "mig_instance": mig_instance,

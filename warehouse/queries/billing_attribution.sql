@@ -102,9 +102,9 @@ resource_rules AS (
     FROM (SELECT unnest(CAST($resources AS STRUCT(resource_id VARCHAR, environment VARCHAR,
                                                   model VARCHAR, cost_center VARCHAR)[])) AS r)
 ),
--- the GPU hosts behind a row's resource: a host (or its first DNS label) named as its
--- ResourceId, the id's last part (an ARN's `instance/i-...`, an Azure or GCP path) or its
--- ResourceName
+-- the GPU hosts behind a row's resource: a host (or its first DNS label, or its cloud id)
+-- named as its ResourceId, the id's last part (an ARN's `instance/i-...`, an Azure or GCP
+-- path) or its ResourceName
 host_names AS (
     SELECT DISTINCT row_id, charged_at, charged_until, name
     FROM (SELECT row_id, charged_at, charged_until,
@@ -114,23 +114,36 @@ host_names AS (
     WHERE name IS NOT NULL AND name <> ''
 ),
 gpu_hours AS (
-    SELECT host, hour, environment, pool, workload, gpu_hours
+    SELECT host, host_id, hour, environment, pool, workload, gpu_hours
     FROM rollup_gpu_hours
     WHERE hour >= $lo AND hour < (SELECT max(charged_until) FROM base)
 ),
 host_keys AS (
-    SELECT DISTINCT host, name
+    SELECT DISTINCT host, name, NULL::VARCHAR AS host_id
     FROM (SELECT host, unnest([lower(host), split_part(lower(host), '.', 1)]) AS name
           FROM (SELECT DISTINCT host FROM gpu_hours))
+    UNION ALL
+    -- a cloud id names its host only for the hours the host had it: `ip-10-0-1-23` is the
+    -- name of whichever instance holds that private address. A Kubernetes node's providerID
+    -- (`aws:///us-east-1a/i-...`) names it by its last part.
+    SELECT DISTINCT host, name, host_id
+    FROM (SELECT host, host_id,
+                 unnest([lower(host_id), lower(regexp_extract(host_id, '[^/]+$'))]) AS name
+          FROM (SELECT DISTINCT host, host_id FROM gpu_hours WHERE host_id IS NOT NULL))
+    WHERE name <> ''
 ),
-row_hosts AS (  -- each host once per billing row, however many of its names match
-    SELECT DISTINCT h.row_id, h.charged_at, h.charged_until, k.host
+row_hosts AS (  -- each host once per billing row, however many of its names match; all its
+                -- hours where a name matched, else those of the id that did
+    SELECT h.row_id, h.charged_at, h.charged_until, k.host,
+           CASE WHEN bool_or(k.host_id IS NULL) THEN NULL ELSE min(k.host_id) END AS host_id
     FROM host_names AS h JOIN host_keys AS k ON k.name = h.name
+    GROUP BY ALL
 ),
 host_hits AS (
     SELECT r.row_id, g.environment, g.workload, g.gpu_hours
     FROM row_hosts AS r
     JOIN gpu_hours AS g ON g.host = r.host AND g.hour >= r.charged_at AND g.hour < r.charged_until
+                       AND (r.host_id IS NULL OR g.host_id = r.host_id)
 ),
 by_host AS (  -- the environment, and the workload, with the most GPU-hours there
     SELECT e.row_id, e.environment, w.model

@@ -2,13 +2,14 @@
 -- A sample stands for the time to the next sample of the same GPU (host, gpu_uuid, mig_instance), at most $cap_us microseconds; its interval is split across the hours it spans.
 -- The samples read are those in [$lo_ts, $hi_ts): the rebuilt hours widened by the cap, so every sample whose interval reaches into them, and its next sample, is seen.
 -- Times are whole microseconds and hours whole numbers, so the split and the covered time are exact (and an hour's rows do not depend on the session's time zone).
+-- host_id is the host's cloud id (migration 011), the largest of the hour's: a host has one at a time, and NULL where no sample named it.
 -- {state} is warehouse/gpu_definitions.py's state rule and {increase} its counter-increase rule, put in as SQL text.
 DELETE FROM rollup_gpu_hours
 WHERE hour >= to_timestamp($lo_hour * 3600) AND hour < to_timestamp($hi_hour * 3600);
 INSERT INTO rollup_gpu_hours
 WITH nearby AS (
-    SELECT epoch_us(ts) AS ts_us, environment, pool, host, gpu_uuid, mig_instance, gpu_model,
-           gpu_share, workload, utilization,
+    SELECT epoch_us(ts) AS ts_us, environment, pool, host, host_id, gpu_uuid, mig_instance,
+           gpu_model, gpu_share, workload, utilization,
            coalesce(sm_active, gr_engine_active) AS sm_active,
            memory_used_mib, memory_free_mib, power_w, energy_mj,
            epoch_us(lead(ts) OVER gpu) AS next_us,
@@ -48,7 +49,7 @@ pieces AS (
 ),
 by_workload AS (
     SELECT hour, environment, pool, host, gpu_uuid, mig_instance, workload,
-           max(gpu_model) AS gpu_model, max(gpu_share) AS gpu_share,
+           max(gpu_model) AS gpu_model, max(gpu_share) AS gpu_share, max(host_id) AS host_id,
            count(*) FILTER (WHERE hour = sample_hour) AS samples,
            sum(us)::BIGINT AS us,
            sum(us * gpu_share) AS share_us,
@@ -65,7 +66,7 @@ by_workload AS (
 ),
 hours AS (
     SELECT to_timestamp(hour * 3600) AS hour, environment, pool, host, gpu_uuid, mig_instance,
-           max(gpu_model) AS gpu_model, max(gpu_share) AS gpu_share,
+           max(gpu_model) AS gpu_model, max(gpu_share) AS gpu_share, max(host_id) AS host_id,
            -- the workload that held the GPU longest; "nothing" competes too, and a tie always
            -- goes to the same one (the name last in order), so a rebuild picks what it picked
            arg_max_null(workload, (us, coalesce(workload, ''))) AS workload,
@@ -84,5 +85,5 @@ hours AS (
 SELECT hour, environment, pool, host, gpu_uuid, mig_instance, gpu_model, gpu_share, workload,
        samples, gpu_hours, util_mean, util_max, sm_active_mean, memory_used_mib_mean,
        memory_headroom_mib_min, power_w_mean, energy_wh,
-       {state} AS state
+       {state} AS state, host_id
 FROM hours
