@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hybridlens.ingest_gpu_prometheus import LoadReadings
-from ingest.gpu.nvml import SOURCE, NvmlUnavailableError, init, load_nvml, sample
+from ingest.gpu.nvml import SOURCE, NvmlUnavailableError, init, instance_id, load_nvml, sample
 from ingest.gpu.readings import UTIL, ReadOptions
 from warehouse.config import Config
 from warehouse.db import Warehouse
@@ -44,6 +44,7 @@ def run(
         return 1
     options = ReadOptions(environment=args.environment or "")
     uri = f"nvml://{socket.gethostname()}"
+    host_id = args.host_id or instance_id()
     interval = args.interval.total_seconds()
     worst = 0
     taken = 0
@@ -53,7 +54,7 @@ def run(
             if taken:
                 next_at += interval  # on a fixed schedule, so the samples do not drift
                 sleep(max(0.0, next_at - clock()))
-            parsed = sample(nvml)
+            parsed = sample(nvml, host_id=host_id)
             taken += 1
             worst = max(worst, load(SOURCE, uri, parsed, options, None))
             utils = [r.fields[UTIL] for r in parsed.readings if UTIL in r.fields]

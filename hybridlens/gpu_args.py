@@ -75,3 +75,9 @@ def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the environment of this host's GPUs when no config rule names it",
     )
+    parser.add_argument(
+        "--host-id",
+        default=None,
+        help="the cloud's id of this host, as its bill names it (default: the EC2 instance id "
+        "in the board's asset tag, where there is one)",
+    )

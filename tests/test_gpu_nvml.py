@@ -7,12 +7,13 @@ import sys
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hybridlens import collect_gpu, gpu_args
-from ingest.gpu.nvml import sample
+from ingest.gpu.nvml import instance_id, sample
 from ingest.gpu.readings import ENERGY, FB_FREE, FB_USED, POWER, TEMP, UTIL, Parsed, ReadOptions
 
 MIB = 1024 * 1024
@@ -142,6 +143,30 @@ def test_every_gpu_and_mig_instance_is_one_reading() -> None:
     assert parsed.skipped == {"NVML fields not supported (DCGM_FI_DEV_POWER_USAGE)": 1}
 
 
+def test_the_ec2_instance_id_comes_from_the_boards_asset_tag(tmp_path: Path) -> None:
+    tag = tmp_path / "board_asset_tag"
+    assert instance_id(tag) is None  # not on EC2: no such file
+    for text, found in [
+        ("i-0abc1234567890def\n", "i-0abc1234567890def"),
+        ("i-12345678", "i-12345678"),  # the older 8-digit ids
+        ("Not Specified", None),
+        ("i-0abc123; rm -rf /", None),
+        ("I-0ABC1234567890DEF", None),
+        ("", None),
+    ]:
+        tag.write_text(text, encoding="ascii")
+        assert instance_id(tag) == found, text
+    tag.write_bytes(b"\xff\xfe")
+    assert instance_id(tag) is None
+
+
+def test_the_host_id_labels_every_reading_when_known() -> None:
+    parsed = sample(fake_nvml(_fleet()), host="ip-10-0-1-23", host_id="i-0abc", now=lambda: NOW)
+    assert {r.labels.get("host_id") for r in parsed.readings} == {"i-0abc"}
+    parsed = sample(fake_nvml(_fleet()), host="edge-box-7", now=lambda: NOW)
+    assert all("host_id" not in r.labels for r in parsed.readings)
+
+
 def test_a_lost_gpu_is_rejected_and_the_others_still_read() -> None:
     fleet = _fleet()
     fleet[0].broken = 15  # NVML_ERROR_GPU_IS_LOST
@@ -194,6 +219,9 @@ def test_collect_samples_on_a_fixed_schedule_and_loads_each_sample() -> None:
     assert len(load.calls) == 3
     source, uri, parsed, options, error = load.calls[0]
     assert (source, error, options.environment) == ("nvml", None, "edge-berlin")
+    args = _args("--count", "1", "--host-id", "i-0abc1234567890def")
+    collect_gpu.run(args, load=load, nvml=fake_nvml(_fleet()), sleep=sleep, clock=lambda: t[0])
+    assert {r.labels["host_id"] for r in load.calls[-1][2].readings} == {"i-0abc1234567890def"}
     assert uri.startswith("nvml://") and len(parsed.readings) == 4
     assert slept == [10.0, 9.75]  # the schedule does not drift by the time a sample takes
     assert nvml.shutdowns == 1

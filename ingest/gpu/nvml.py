@@ -17,6 +17,7 @@ import re
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
@@ -25,6 +26,10 @@ from ingest.errors import IngestError
 from ingest.gpu.readings import ENERGY, FB_FREE, FB_USED, POWER, TEMP, UTIL, Parsed, Reading
 
 SOURCE = "nvml"  # gpu_samples.source and ingest_log.source
+# An EC2 Nitro instance (every GPU instance type is one) names itself in its board's asset
+# tag, so its bill's ResourceId is known without asking the metadata service
+EC2_ASSET_TAG = Path("/sys/devices/virtual/dmi/id/board_asset_tag")
+_EC2_INSTANCE = re.compile(r"i-[0-9a-f]{8,17}")
 MIB = 1024 * 1024
 _PROFILE = re.compile(r"\b(\d+c\.)?\d+g\.\d+gb(\+[a-z0-9.]+)?\b", re.IGNORECASE)
 # NVML return codes (nvml.h) that mean "this GPU has no such reading", not "it failed"
@@ -57,13 +62,24 @@ def init(nvml: Any) -> None:
         ) from None
 
 
+def instance_id(path: Path = EC2_ASSET_TAG) -> str | None:
+    """This host's EC2 instance id (`i-...`), the bill's name for it; None off EC2."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return text if _EC2_INSTANCE.fullmatch(text) else None
+
+
 def sample(
     nvml: Any,
     *,
     host: str | None = None,
+    host_id: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Parsed:
-    """One reading per GPU and per MIG instance, all stamped with the same time."""
+    """One reading per GPU and per MIG instance, all stamped with the same time; `host_id`
+    is the cloud's id of this host, where it has one."""
     parsed = Parsed()
     taken = now()
     ts = taken.replace(microsecond=taken.microsecond // 1000 * 1000)  # DCGM's ms precision
@@ -83,6 +99,8 @@ def sample(
                 "modelName": _str(nvml.nvmlDeviceGetName(handle)),
                 "Hostname": hostname,
             }
+            if host_id:
+                labels["host_id"] = host_id
         except nvml.NVMLError as exc:
             parsed.rejected.append(Rejected(where, f"cannot identify the GPU: {_text(nvml, exc)}"))
             continue
