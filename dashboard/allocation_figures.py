@@ -15,6 +15,8 @@ from dashboard.formatting import DASH, fmt_count, fmt_pct, safe
 from warehouse.allocation_reads import Counterfactual
 
 UNALLOCATED = "unallocated"
+KEPT_LABEL = "(kept by the environment)"  # idle, unmapped, no usage: see "Not given to a model"
+NO_COST_CENTER = "(no cost center)"
 # what a day's unit cost is over, by the label the page offers
 UNIT_COSTS = {
     "per 1k requests": "cost_per_1k_requests",
@@ -60,7 +62,10 @@ def models_table(by_model: pl.DataFrame, currency: str) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "Environment": rows["environment"].to_list(),
-            "Model": rows["model"].to_list(),
+            "Model": [
+                _model_label(env, model)
+                for env, model in zip(rows["environment"], rows["model"], strict=True)
+            ],
             f"Cost ({currency})": [_money(v) for v in rows["cost"].to_list()],
             "Requests": [fmt_count(v) for v in rows["requests"].to_list()],
             "Per 1k requests": [_unit(v) for v in rows["cost_per_1k_requests"].to_list()],
@@ -69,6 +74,14 @@ def models_table(by_model: pl.DataFrame, currency: str) -> pl.DataFrame:
             "Per correct answer": [_unit(v) for v in rows["cost_per_correct_answer"].to_list()],
         }
     )
+
+
+def _model_label(environment: str, model: str) -> str:
+    """`metrics` calls what an environment keeps `unallocated` too; beside the page's
+    Unallocated card (cost no rule gave an environment) that reads as a contradiction."""
+    if model == UNALLOCATED and environment != UNALLOCATED:
+        return KEPT_LABEL
+    return model
 
 
 def unit_cost_figure(daily: pl.DataFrame, model: str, unit: str, currency: str) -> go.Figure:
@@ -106,7 +119,10 @@ def cost_center_table(by_cost_center: pl.DataFrame, currency: str) -> pl.DataFra
     costs = by_cost_center["cost"].to_list()
     return pl.DataFrame(
         {
-            "Cost center": by_cost_center["cost_center"].to_list(),
+            "Cost center": [
+                NO_COST_CENTER if c == UNALLOCATED else c
+                for c in by_cost_center["cost_center"].to_list()
+            ],
             f"Cost ({currency})": [_money(v) for v in costs],
             "Share": [f"{(v or 0) / total:.1%}" if total else DASH for v in costs],
         }

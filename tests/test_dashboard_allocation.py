@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 from dashboard_support import Scenario, copy_scenario, open_page, plotly_specs
 from streamlit.testing.v1 import AppTest
 from test_allocation import bill
 
-from dashboard.allocation_figures import models_table
+from dashboard.allocation_figures import cost_center_table, models_table
 from dashboard.data import FILTERS_KEY
 from dashboard.page_data import Filters
 from dashboard.spend_figures import kpi_money
@@ -105,3 +106,26 @@ def test_the_counterfactual_prices_each_model_in_each_place(page: AppTest) -> No
     assert places[0] == "(as it ran)" and "all on-prem" in places
     cost_centers = table(page, "Cost center")
     assert "search" in cost_centers["Cost center"].tolist()  # type: ignore[index]
+
+
+def test_what_an_environment_keeps_is_not_called_unallocated_beside_the_card() -> None:
+    """`metrics` names both `unallocated`; the page's Unallocated card means no environment."""
+    rows = pl.DataFrame(
+        {
+            "environment": ["dc-frankfurt", "unallocated", "dc-frankfurt"],
+            "model": ["unallocated", "unallocated", "llama"],
+            "cost": [3.0, 2.0, 1.0],
+            "requests": [0, 0, 10],
+            "cost_per_1k_requests": [None, None, 100.0],
+            "cost_per_1m_tokens": [None, None, None],
+            "accuracy": [None, None, 0.9],
+            "cost_per_correct_answer": [None, None, 0.11],
+        }
+    )
+    shown = models_table(rows, "USD")
+    assert shown["Model"].to_list() == ["(kept by the environment)", "unallocated", "llama"]
+    centers = pl.DataFrame({"cost_center": ["search", "unallocated"], "cost": [1.0, 3.0]})
+    assert cost_center_table(centers, "USD")["Cost center"].to_list() == [
+        "search",
+        "(no cost center)",
+    ]
