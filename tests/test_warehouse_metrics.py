@@ -1401,7 +1401,9 @@ def test_a_late_evaluation_is_counted(tmp_path: Path) -> None:
     assert metrics(wh, Config())["accuracy_n"].to_list() == [1]
 
 
-@pytest.mark.parametrize("dof", [*range(1, 60), 99, 250, 1001, 5000, 20000])
+@pytest.mark.parametrize(
+    "dof", [*range(1, 60), 99, 250, 999, 1000, 1001, 5000, 20000, 52_076, 10**6, 10**9]
+)
 def test_the_t_quantile_matches_scipy(dof: int) -> None:
     """The t interval's 97.5% point is solved without scipy (its import costs half a
     second of every `metrics` call); it must agree with scipy's to 1e-11."""

@@ -87,6 +87,8 @@ def t_quantile_975(dof: int) -> float:
     half a second to import and `metrics` answers in less; tests check it against scipy."""
     if dof < 1:
         raise ValueError(f"degrees of freedom must be at least 1, got {dof}")
+    if dof >= _ASYMPTOTIC_DOF:
+        return _t_expansion(dof)
     lo, hi = 0.0, 64.0  # the quantile is 12.71 at 1 degree of freedom, less above
     t = 2.0
     for _ in range(200):
@@ -103,6 +105,21 @@ def t_quantile_975(dof: int) -> float:
             return nxt
         t = nxt
     return t
+
+
+# From here on the series below would cost dof/2 terms per step (26,000 at a fleet's 52,000
+# evaluations: 0.12 s of a `metrics` call), while the expansion is within 4e-16 of scipy's.
+_ASYMPTOTIC_DOF = 1000
+
+
+def _t_expansion(dof: int) -> float:
+    """The 97.5% point from the normal one (Abramowitz & Stegun 26.7.5, four terms)."""
+    z = Z_95
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / dof + g2 / dof**2 + g3 / dof**3 + g4 / dof**4
 
 
 def _central_t(t: float, dof: int) -> float:
