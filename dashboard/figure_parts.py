@@ -149,6 +149,14 @@ def layout(fig: go.Figure, title: str, height: int, **extra: Any) -> go.Figure:
     return fig
 
 
+def legend_below(fig: go.Figure) -> go.Figure:
+    """The legend under the plot, for a chart in a half-width column: above it, a legend
+    that wraps to a second row covers the title."""
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0,
+                              "xanchor": "left"})  # fmt: skip
+    return fig
+
+
 def empty_figure(title: str, message: str, height: int = 260) -> go.Figure:
     """A titled figure that says why it is empty, instead of a blank grid."""
     fig = go.Figure()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.figure_parts import color_of, empty_figure, layout, naive_utc
+from dashboard.figure_parts import color_of, empty_figure, layout, legend_below, naive_utc
 from dashboard.formatting import DASH, safe
 from warehouse.gpu_definitions import (
     BUSY_LOOKING_SM_RATIO,
@@ -96,7 +96,7 @@ def hours_by_state_figure(daily: pl.DataFrame, colors: Mapping[str, str]) -> go.
             marker_color=STATE_COLORS[state],
             hovertemplate=f"%{{x|%Y-%m-%d}}<br>{state}: %{{y:,.1f}} GPU-hours<extra></extra>",
         )
-    fig = layout(fig, title, 320, barmode="stack")
+    fig = legend_below(layout(fig, title, 360, barmode="stack"))  # as its neighbour's
     fig.update_yaxes(title_text="GPU-hours")
     del colors  # one colour per state; environments are told apart in the table
     return fig
@@ -118,7 +118,7 @@ def energy_figure(daily: pl.DataFrame, colors: Mapping[str, str]) -> go.Figure:
             marker_color=color_of(colors, env),
             hovertemplate="%{x|%Y-%m-%d}<br>%{y:,.1f} kWh<extra>" + safe(env) + "</extra>",
         )
-    fig = layout(fig, title, 320, barmode="stack")
+    fig = legend_below(layout(fig, title, 360, barmode="stack"))
     fig.update_yaxes(title_text="kWh")
     return fig
 

@@ -223,3 +223,24 @@ def test_the_latency_figure_is_a_valid_plotly_figure() -> None:
     assert any(a.text == "→ v2" for a in checked.layout.annotations)
     assert checked.layout.xaxis2.title.text == "time (UTC)"
     assert checked.layout.yaxis.range is not None
+
+
+def test_the_gpu_pages_half_width_charts_keep_their_legends_off_their_titles() -> None:
+    """Side by side, four environments wrap the legend: above the plot it covered the title."""
+    from dashboard.gpu_figures import energy_figure, hours_by_state_figure
+
+    envs = ["dc-frankfurt", "aws-us-east-1", "gcp-europe-west4", "edge-munich"]
+    daily = pl.DataFrame(
+        {
+            "day": [datetime(2026, 11, 2, tzinfo=UTC)] * 4,
+            "environment": envs,
+            "busy_gpu_hours": [1.0] * 4,
+            "idle_held_gpu_hours": [1.0] * 4,
+            "idle_free_gpu_hours": [1.0] * 4,
+            "energy_kwh": [2.0] * 4,
+        }
+    )
+    figures = [energy_figure(daily, {}), hours_by_state_figure(daily, {})]
+    for fig in figures:
+        assert (fig.layout.legend.yanchor, fig.layout.legend.y) == ("top", -0.2)
+    assert figures[0].layout.height == figures[1].layout.height  # the plots line up
