@@ -433,6 +433,35 @@ def test_metrics_imports_no_polars_pyarrow_streamlit_or_plotly(
         assert done.stdout
 
 
+def test_an_ingest_process_loads_without_importing_pandas_or_the_other_collectors(
+    tmp_path: Path, traces: Path
+) -> None:
+    """The console script's ingest tells pyarrow pandas is absent (its first conversion
+    imported it: 0.5 s) and imports only the collector it runs; `main` called from Python
+    leaves pyarrow as it was, and pandas stays importable afterwards."""
+    probe = (
+        "import sys\n"
+        "from hybridlens.cli import entry\n"
+        "sys.argv = ['hybridlens', *sys.argv[1:]]\n"
+        "try:\n"
+        "    entry()\n"
+        "except SystemExit as done:\n"
+        "    loaded = {m.split('.')[0] for m in sys.modules} | set(sys.modules)\n"
+        "    seen = sorted(loaded & {'pandas', 'ingest.billing', 'ingest.gpu.collector'})\n"
+        "    import pandas, pyarrow as pa\n"
+        "    print(seen, done.code, pa.array(['x']).to_pylist(), file=sys.stderr)\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "ingest", "traces", str(traces), "--warehouse", warehouse],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.stderr.strip().splitlines()[-1] == "[] 0 ['x']", done.stderr
+    fleet = hybridlens("metrics", "--warehouse", warehouse, "--by", "none", "--format", "json",
+                       cwd=tmp_path)  # fmt: skip
+    assert [row["requests"] for row in json.loads(fleet.stdout)] == [14], fleet.stderr
+
+
 def test_every_format_prints_exactly_what_the_polars_frame_printed(
     tmp_path: Path, loaded: Path
 ) -> None:

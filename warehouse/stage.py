@@ -8,7 +8,9 @@ can be retried alone.
 
 from __future__ import annotations
 
+import importlib.abc
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,11 +175,32 @@ class Stage:
             self._tmp = None
 
 
-def warm_arrow() -> None:
+def warm_arrow(*, without_pandas: bool = False) -> None:
     """Do pyarrow's one-time setup of its first conversion from Python objects (it imports
     pandas, ~0.5 s of CPU) in this process: a load's forked workers then inherit it instead
-    of each paying for it, and the stage pays for it at its first `add` anyway."""
-    pa.array([0], pa.int32())
+    of each paying for it, and the stage pays for it at its first `add` anyway.
+
+    `without_pandas`: pyarrow is told pandas is not installed, so it never imports it.
+    Only for a command's own process that converts nothing to or from pandas (the
+    console script's loads): pyarrow keeps that answer, and in a library caller's or the
+    dashboard's process it would break their pandas conversions."""
+    if not without_pandas or "pandas" in sys.modules:
+        pa.array([0], pa.int32())
+        return
+    hide = _NoPandas()
+    sys.meta_path.insert(0, hide)
+    try:
+        pa.array([0], pa.int32())
+    finally:
+        sys.meta_path.remove(hide)
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """`import pandas` fails as if it were not installed, while this finder is first."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def _concat(frames: list[pa.Table]) -> pa.Table:
