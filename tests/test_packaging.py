@@ -47,7 +47,7 @@ def test_wheel_has_the_dashboard(wheel: zipfile.ZipFile) -> None:
 
 def test_wheel_declares_the_console_script(wheel: zipfile.ZipFile) -> None:
     (entry_points,) = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
-    assert "hybridlens = hybridlens.cli:main" in wheel.read(entry_points).decode()
+    assert "hybridlens = hybridlens.cli:entry" in wheel.read(entry_points).decode()
 
 
 def test_wheel_has_every_module_of_ours(wheel: zipfile.ZipFile) -> None:
