@@ -39,9 +39,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("hybridlens")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command; `own_process`: the process is this command's alone (`entry`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if own_process and args.command in ("ingest", "collect"):
+        # a load converts nothing to or from pandas, yet pyarrow's first conversion imports
+        # it (0.5 s of a small ingest's 2.5 s): in a process of its own, pyarrow is told
+        # there is none; from Python, or beside the dashboard, it must stay as it was
+        from warehouse.stage import warm_arrow
+
+        warm_arrow(without_pandas=True)
     verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
@@ -69,15 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: `main` in a process of its own. A load there converts nothing to
-    or from pandas, yet pyarrow's first conversion imports it (0.5 s of a small ingest's
-    2.5 s), so an `ingest` or `collect` process tells pyarrow there is none; `main` called
-    from Python leaves pyarrow as it finds it."""
-    if sys.argv[1:2] in (["ingest"], ["collect"]):
-        from warehouse.stage import warm_arrow
-
-        warm_arrow(without_pandas=True)
-    sys.exit(main())
+    """The console script (and `python -m hybridlens.cli`): `main` in its own process."""
+    sys.exit(main(own_process=True))
 
 
 def _interrupt(signum: int, frame: object) -> None:
