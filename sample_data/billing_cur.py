@@ -39,8 +39,8 @@ from sample_data.billing_items import (
     month_bounds,
     month_hours,
     q,
-    short_hash,
 )
+from sample_data.ids import instance_id, short_hash
 
 EXPORT = "hybridlens-cur2"
 BUCKET = "s3://hybridlens-billing/cur2"
@@ -97,10 +97,6 @@ class Charge:
     tags: dict[str, str]
     extra: dict[str, str]
     kind: str = "usage"
-
-
-def instance_id(host: str) -> str:
-    return "i-0" + short_hash("instance", host, n=16)
 
 
 def _tags(tags: dict[str, str]) -> str:

@@ -34,8 +34,8 @@ from sample_data.billing_items import (
     month_bounds,
     month_hours,
     q,
-    short_hash,
 )
+from sample_data.ids import short_hash
 
 PROVIDER = "Google Cloud"
 ACCOUNT, ACCOUNT_NAME = "01A2B3-C4D5E6-F7A8B9", "hybridlens-ml"

@@ -13,7 +13,6 @@ compares the ledger's sums with the summary's exactly, so nothing here is a floa
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,11 +49,6 @@ def q(x: Decimal) -> Decimal:
 
 def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def short_hash(*parts: object, n: int = 16) -> str:
-    """A stable id from its parts (line item ids, instance ids): same scenario, same ids."""
-    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:n]
 
 
 def month_of(t: datetime) -> str:

@@ -36,9 +36,9 @@ from sample_data.billing_items import (
     iso,
     money,
     month_bounds,
-    short_hash,
     totals,
 )
+from sample_data.ids import short_hash
 from sample_data.plan import Plan
 
 

@@ -27,6 +27,7 @@ import zstandard
 
 from sample_data.gpu_inventory import Gpu
 from sample_data.gpu_load import Day
+from sample_data.ids import instance_id
 from sample_data.otlp_json import attrs
 from sample_data.traffic_shape import NS_PER_MIN, NS_PER_S
 
@@ -57,6 +58,8 @@ def otlp_lines(env: str, host: str, gpus: Sequence[Gpu], days: Sequence[Day], da
     resources = {}
     for namespace, pod in groups:
         pairs = [("host.name", host), *RESOURCE[env]]
+        if ("cloud.provider", "aws") in pairs:  # the resourcedetection processor's ec2 detector
+            pairs.append(("host.id", instance_id(host)))
         if pod:
             pairs += [("k8s.namespace.name", namespace), ("k8s.pod.name", pod)]
         resources[(namespace, pod)] = attrs(pairs)

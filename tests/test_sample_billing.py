@@ -16,6 +16,8 @@ from hybridlens.ingest_billing import ingest_billing
 from sample_data.billing_items import PURCHASE_AT
 from sample_data.fleet import FLEET
 from sample_data.generator import generate
+from sample_data.gpu_inventory import inventory
+from sample_data.ids import instance_id
 from warehouse.config import Config, load_file
 from warehouse.db import Warehouse
 
@@ -211,6 +213,10 @@ def test_gpu_hours_are_the_pools_and_tagged_by_deployment(
     teams = rows(wh, "SELECT count(*) FROM billing WHERE Tags IS NOT NULL AND "
                  "coalesce(Tags->>'team', Tags->>'user_team') IS NULL")  # fmt: skip
     assert teams == [(0,)], "every tagged row has a team"
+    hosts = {g.host for g in inventory(FLEET) if g.env == "aws-us-east-1"}
+    billed = rows(wh, """SELECT DISTINCT ResourceId FROM billing WHERE ProviderName = 'AWS'
+        AND x_SourceRow->>'line_item_usage_type' LIKE 'BoxUsage:%'""")  # fmt: skip
+    assert {r for (r,) in billed} == {instance_id(h) for h in hosts}  # the GPU samples' host.id
 
 
 def test_the_anomaly_day_stands_out(

@@ -24,6 +24,7 @@ from sample_data.fleet import FLEET
 from sample_data.gpu_inventory import STALE_JOB, inventory
 from sample_data.gpu_load import clock, day_series
 from sample_data.gpu_scenario import GpuWriter
+from sample_data.ids import instance_id
 from sample_data.incidents import INCIDENTS
 from sample_data.plan import make_plan
 
@@ -100,6 +101,19 @@ def test_a_metrics_file_is_real_otlp_json(written: tuple[Path, GpuWriter]) -> No
     )
     assert energy.sum.is_monotonic and energy.sum.aggregation_temporality == 2  # cumulative
     assert len(energy.sum.data_points) == 12  # every 5 minutes
+
+
+def test_aws_hosts_carry_the_instance_id_their_bill_names(written: tuple[Path, GpuWriter]) -> None:
+    """As the Collector's ec2 detector sets it: the CUR bills `instance_id(host)` too."""
+    out, _ = written
+    ids: dict[str, set[str]] = {}
+    for path in sorted((out / "gpu").glob("*/*.jsonl.zst")):
+        for resource, _, _ in otlp_points(path):
+            ids.setdefault(path.parent.name, set()).add(resource.get("host.id", ""))
+            if path.parent.name == "aws-us-east-1":
+                assert resource["host.id"] == instance_id(resource["host.name"])
+    assert all(i.startswith("i-0") and len(i) == 19 for i in ids.pop("aws-us-east-1"))
+    assert set().union(*ids.values()) == {""}  # no other site is on EC2
 
 
 def test_every_pool_gpu_is_there_once_and_deployments_hold_theirs() -> None:
