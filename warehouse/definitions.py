@@ -83,8 +83,9 @@ def difference(current: Any, reference: Any) -> float | None:
 @lru_cache(maxsize=1024)
 def t_quantile_975(dof: int) -> float:
     """Student's t 97.5% quantile, solved from the t distribution's closed form for whole
-    degrees of freedom (Abramowitz & Stegun 26.7.3/26.7.4). Not scipy: `scipy.stats` costs
-    half a second to import and `metrics` answers in less; tests check it against scipy."""
+    degrees of freedom (Abramowitz & Stegun 26.7.3/26.7.4), or from 1,000 on expanded
+    from the normal quantile (26.7.5). Not scipy: `scipy.stats` costs half a second to
+    import and `metrics` answers in less; tests check both against scipy."""
     if dof < 1:
         raise ValueError(f"degrees of freedom must be at least 1, got {dof}")
     if dof >= _ASYMPTOTIC_DOF:
@@ -108,7 +109,8 @@ def t_quantile_975(dof: int) -> float:
 
 
 # From here on the series below would cost dof/2 terms per step (26,000 at a fleet's 52,000
-# evaluations: 0.12 s of a `metrics` call), while the expansion is within 4e-16 of scipy's.
+# evaluations: 43 ms per group of a `metrics` call, and 1e-12 off from rounding), while the
+# expansion is within 4e-16 of scipy's.
 _ASYMPTOTIC_DOF = 1000
 
 
