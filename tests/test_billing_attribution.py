@@ -20,6 +20,7 @@ import pytest
 from aws_cur_factory import cur2_rows, delivery
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from otlp_factory import attr
 
 from hybridlens.ingest_billing import ingest_billing
 from hybridlens.ingest_gpu import GpuInput, ingest_gpu
@@ -169,23 +170,19 @@ def test_an_aws_gpu_host_is_found_by_its_instance_id_for_the_hours_it_had_it(
     assert found["i-0ddd"] == ("unallocated",) * 4
 
 
-def _kv(key: str, value: str) -> dict[str, object]:
-    return {"key": key, "value": {"stringValue": value}}
-
-
 def test_otlp_gpu_metrics_with_host_id_tie_a_cur_line_item_to_their_host(
     warehouse: Warehouse, tmp_path: Path
 ) -> None:
     """End to end: a Collector's `ec2` detector sets `host.id`; CUR 2.0 names the instance."""
     t0 = int(datetime(2026, 10, 6, 5, tzinfo=UTC).timestamp())
-    gpu = [_kv("hw.id", "GPU-1"), _kv("hw.type", "gpu"), _kv("hw.model", "NVIDIA A10G")]
+    gpu = [attr("hw.id", "GPU-1"), attr("hw.type", "gpu"), attr("hw.model", "NVIDIA A10G")]
     points = [
         {"timeUnixNano": str((t0 + 60 * m) * 10**9), "asDouble": 0.8, "attributes": gpu}
         for m in range(60)
     ]
-    resource = [_kv("host.name", "ip-10-0-1-23.ec2.internal"), _kv("host.id", "i-0example1"),
-                _kv("deployment.environment.name", "aws-us-east-1"),
-                _kv("k8s.pod.name", "vllm-mistral-0")]  # fmt: skip
+    resource = [attr("host.name", "ip-10-0-1-23.ec2.internal"), attr("host.id", "i-0example1"),
+                attr("deployment.environment.name", "aws-us-east-1"),
+                attr("k8s.pod.name", "vllm-mistral-0")]  # fmt: skip
     metric = {"name": "hw.gpu.utilization", "gauge": {"dataPoints": points}}
     doc = {
         "resourceMetrics": [

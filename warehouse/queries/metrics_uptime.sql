@@ -16,4 +16,3 @@ HAVING len($models) = 0 OR environment IN (
       AND ($end::TIMESTAMPTZ IS NULL OR hour < $end)
       AND list_contains($models, model)
 )
-
