@@ -213,7 +213,8 @@ def main() -> None:
         )
         st.caption(
             "Up minutes / judged minutes per UTC day, all models together, drawn against the "
-            "availability SLO for reference. Minutes with too little traffic are not judged."
+            "availability SLO for reference. Minutes with too little traffic are not judged, and "
+            "silence is judged against the weeks before, so the first week counts errors only."
         )
 
     st.subheader("Accuracy")

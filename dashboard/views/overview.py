@@ -157,8 +157,9 @@ def main() -> None:
     st.caption(
         "Uptime per UTC day: up minutes / judged minutes. A minute is down when its error "
         "ratio is above the environment's threshold, or when it is silent although that "
-        "minute of the week usually has traffic. Days below the availability SLO show "
-        "their value."
+        "minute of the week usually has traffic (read from the weeks before it, so an "
+        "environment's first week is judged on errors only). Days below the availability SLO "
+        "show their value."
     )
 
 
