@@ -8,6 +8,7 @@ HTML-escaped (`safe`) before they reach plotly, whose text accepts a subset of H
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -64,6 +65,13 @@ def fmt_time(value: datetime | date | None, *, minutes: bool = True) -> str:
 def safe(text: Any) -> str:
     """Telemetry text made inert for plotly's HTML-like labels."""
     return html.escape(str(text), quote=False)
+
+
+def md_text(text: Any) -> str:
+    """Telemetry or bill text made inert inside Streamlit markdown (a help text, a caption):
+    every ASCII punctuation mark backslash-escaped, so a name never becomes a link, markup
+    or HTML, and line breaks folded to spaces."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))
 
 
 def fmt_ms_change(value: Any, unit: bool = True) -> str:

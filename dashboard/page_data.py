@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from warehouse import reads, slo
+from warehouse import definitions, reads, slo
 from warehouse.config import Config
 from warehouse.metrics import FIGURES, metrics
 from warehouse.session import Session, Source, reading
@@ -94,11 +94,13 @@ class Overview:
 
     report: pl.DataFrame  # environment x model with verdicts, worst first
     fleet: dict[str, Any]  # `metrics(by=())` over the filters
-    previous: dict[str, Any]  # the same over the span just before
+    previous: dict[str, Any]  # the same over the span just before; {} when unlike
     environments: pl.DataFrame  # per environment with verdicts, worst first
     budget: pl.DataFrame
     uptime: pl.DataFrame  # per environment and day, environments serving the selection
     traffic: pl.DataFrame
+    # environments serving now whose data starts after the span before does: no change shown
+    unlike: tuple[str, ...] = ()
 
 
 def overview(warehouse: Source, cfg: Config, targets: pl.DataFrame, f: Filters) -> Overview:
@@ -111,10 +113,17 @@ def overview(warehouse: Source, cfg: Config, targets: pl.DataFrame, f: Filters) 
         serving = tuple(sorted(set(report["environment"].to_list()))) if f.models else ()
         judged = serving or f.environments
         by_env = _metrics(s, cfg, f, ("environment",))
+        before = f.previous()
+        serving_now = set(by_env["environment"].to_list())
+        first_seen = reads.dimensions(s).group_by("environment").agg(pl.col("first_hour").min())
+        unlike = definitions.started_after(
+            (r for r in first_seen.iter_rows() if r[0] in serving_now), before.start
+        )
         return Overview(
             report=report,
             fleet=_row(_metrics(s, cfg, f, ())),
-            previous=_row(_metrics(s, cfg, f.previous(), ())),
+            previous={} if unlike else _row(_metrics(s, cfg, before, ())),
+            unlike=unlike,
             environments=slo.worst_first(slo.evaluate(by_env, targets, floors), ["environment"]),
             budget=reads.error_budget(s, cfg, environments=f.environments),
             uptime=reads.uptime_daily(s, cfg, start=f.start, end=f.end, environments=judged),

@@ -9,6 +9,7 @@ currency without a rate is not drawn at all: the page shows money's sentence ins
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -30,7 +31,8 @@ class SpendPage:
     daily: pl.DataFrame  # day, provider, modelled, cost (float), provisional
     services: pl.DataFrame  # provider, service, category, cost, line_items, billed_in
     total: Decimal = Decimal(0)
-    previous: Decimal | None = None  # the same span just before
+    # against the same span just before
+    change: money.Change = field(default_factory=lambda: money.Change(None))
     commitments: list[money.Commitment] = field(default_factory=list)
     coverage: dict[str, float | None] = field(default_factory=dict)
     refused: str | None = None  # money's sentence when it cannot report the ledger
@@ -61,9 +63,12 @@ def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> S
                 measure=measure,
             )  # fmt: skip
             before = f.previous()
-            previous = money.spend(
-                s, config, start=before.start, end=before.end, by=(), measure=measure
-            )
+            change = money.change(
+                services,
+                money.spend(s, config, start=before.start, end=before.end, by=(), measure=measure),
+                money.spend(s, config, start=money.FIRST, end=before.start + timedelta(days=1),
+                            by=("provider",), measure=measure),
+            )  # fmt: skip
             used = money.commitments(s, config, start=f.start, end=f.end)
             covered = money.coverage(s, config, start=f.start, end=f.end)
             rows = attribution.attributed(s, config, f.start, f.end)
@@ -81,7 +86,7 @@ def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> S
         ),
         services=_frame(services.rows, SERVICES),
         total=daily.total,
-        previous=previous.total if previous.rows else None,
+        change=change,
         commitments=used,
         coverage=covered,
         environments=_by_environment(rows, measure),

@@ -207,6 +207,23 @@ def test_overview_marks_unconfigured_environments_no_slo_set(app_env: Scenario) 
     assert envs["Error budget left (30 d)"].to_list() == [slo.NO_SLO]
 
 
+def test_requests_change_only_against_a_span_the_data_covers(app_env: Scenario) -> None:
+    # the last two days against the two before them: every environment had data by then
+    at = run_app(range=["2026-10-30", "2026-10-31"])
+    now = metrics(app_env.warehouse, app_env.config, start=END - timedelta(days=2), end=END)
+    before = metrics(
+        app_env.warehouse, app_env.config, start=END - timedelta(days=4), end=END - timedelta(days=2)
+    )
+    growth = int(now["requests"].sum()) / int(before["requests"].sum()) - 1
+    assert metric(at, "Requests").delta == f"{growth:+.1%} vs the 2 days before"
+    # all ten days against the ten before the data began: no change is claimed
+    at = run_app()
+    shown = metric(at, "Requests")
+    assert shown.delta == "no like span before"
+    assert "aws\\-us\\-east\\-1" in shown.help  # names escaped for markdown
+    assert metric(at, "Availability").delta == ""
+
+
 def test_error_budget_is_the_rolling_30_days_to_the_newest_data(app_env: Scenario) -> None:
     at = run_app(range=["2026-10-30", "2026-10-31"])  # the budget ignores the range
     envs = table(at, "Error budget left (30 d)")

@@ -110,6 +110,14 @@ def test_the_kpis_are_money_spend_for_the_range_shown(page: AppTest, scenario: S
     assert {"GPU instances", "Object storage", "GPU servers"} <= set(services["Service"])
 
 
+def test_no_change_is_claimed_against_a_span_the_bills_did_not_cover(page: AppTest) -> None:
+    """The cloud bill starts inside the range shown, so the span before holds only the
+    modelled hardware days: a ratio would count the bill's arrival as a rise in spending."""
+    spend_kpi = next(m for m in page.metric if m.label == "Spend")
+    assert spend_kpi.delta == "no like span before"
+    assert "ExampleCloud had no bills yet" in spend_kpi.help
+
+
 def test_the_billed_basis_sums_what_was_invoiced(page: AppTest, scenario: Scenario) -> None:
     page.radio(key="spend_basis").set_value("Billed (invoiced)").run()
     assert not page.exception

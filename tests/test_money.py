@@ -14,7 +14,15 @@ from test_export_focus import build_ledger
 
 from warehouse.config import ConfigError, parse
 from warehouse.db import Warehouse
-from warehouse.money import MoneyError, commitments, coverage, missing_rates, spend
+from warehouse.money import (
+    MoneyError,
+    Spend,
+    change,
+    commitments,
+    coverage,
+    missing_rates,
+    spend,
+)
 
 OCT, NOV = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 RATES = """
@@ -198,3 +206,30 @@ def test_commitment_utilization_coverage_and_a_purchase_counted_once(tmp_path: P
     # amortized, the purchase is in the usage; billed, it is the invoice
     assert spend(wh, config, start=OCT, end=NOV, by=()).total == 100
     assert spend(wh, config, start=OCT, end=NOV, by=(), measure="BilledCost").total == 760
+
+
+def by_provider(*items: tuple[str, str, int]) -> Spend:
+    """Spend rows per provider: (provider, cost, line items)."""
+    rows = [{"provider": p, "cost": Decimal(c), "line_items": n} for p, c, n in items]
+    return Spend("USD", "EffectiveCost", ("provider",), rows)
+
+
+def test_a_change_compares_like_with_like() -> None:
+    now = by_provider(("AWS", "150", 30), ("on-prem:dc", "100", 30))
+    before = by_provider(("AWS", "100", 30), ("on-prem:dc", "100", 30))
+    both = by_provider(("AWS", "900", 300), ("on-prem:dc", "5000", 900))
+    assert change(now, before, both).ratio == pytest.approx(0.25)
+    assert change(now, before, both).unlike == ()
+    # AWS's bills start inside the span before (or later): the sum would gain part of a
+    # whole bill, so there is no ratio and AWS is named
+    onprem_only = by_provider(("on-prem:dc", "5000", 900))
+    assert change(now, by_provider(("on-prem:dc", "100", 30)), onprem_only).ratio is None
+    assert change(now, before, onprem_only).unlike == ("AWS",)
+    # a provider billed before and not now is a real change; nothing before is no change
+    gone = by_provider(("on-prem:dc", "100", 30))
+    assert change(gone, before, both).ratio == pytest.approx(-0.5)
+    assert change(now, by_provider(), both).ratio is None
+    assert change(now, by_provider(("AWS", "0", 2), ("on-prem:dc", "0", 1)), both).ratio is None
+    # a provider with rows but no line item in range does not count as billing now
+    idle = by_provider(("AWS", "0", 0), ("on-prem:dc", "100", 30))
+    assert change(idle, gone, onprem_only).ratio == pytest.approx(0.0)

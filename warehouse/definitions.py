@@ -11,7 +11,8 @@ rolling error budget in `queries/dash_error_budget.sql`. SLO and floor verdicts 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,17 @@ def relative_change(current: Any, previous: Any) -> float | None:
     if now is None or not before:
         return None
     return (now - before) / before
+
+
+def started_after(
+    first_seen: Iterable[tuple[str, datetime | None]], since: datetime
+) -> tuple[str, ...]:
+    """The names (environments, providers) whose data begins after `since`, sorted.
+
+    Against a span that starts before their data does, a sum counts the start of the data
+    (a collector or an export switched on) as growth, so no change over that span is shown
+    while this is not empty."""
+    return tuple(sorted({str(n) for n, first in first_seen if first is not None and first > since}))
 
 
 def difference(current: Any, reference: Any) -> float | None:

@@ -131,6 +131,34 @@ def spend(
 
 
 @dataclass(frozen=True)
+class Change:
+    """A span's spend against the same span just before it: `ratio` is (now - before) /
+    before, None when there is nothing before or the two are unlike; `unlike` names the
+    providers that bill now but whose bills had not started by the first day before."""
+
+    ratio: float | None
+    unlike: tuple[str, ...] = ()
+
+
+def change(current: Spend, previous: Spend, started: Spend) -> Change:
+    """Spend now (`current`, grouped by at least `provider`) against the span before
+    (`previous`, any grouping); `started` is spend per provider from the beginning up to the
+    end of the span before's first day, i.e. the providers whose bills had started by then.
+
+    A provider whose bills start inside the span before or later (a cloud account
+    onboarded, a new export, hardware days modelled beside bills loaded only from last week)
+    would make the sum grow by a whole bill or part of one, which says nothing about
+    spending: then there is no ratio, and the providers are named. A provider billed before
+    but not now is a real change, so it counts."""
+    billing_now = {r["provider"] for r in current.rows if r["line_items"]}
+    had_started = {r["provider"] for r in started.rows if r["line_items"]}
+    unlike = tuple(sorted(str(p) for p in billing_now - had_started))
+    if unlike or not previous.rows or not previous.total:
+        return Change(None, unlike)
+    return Change(float((current.total - previous.total) / previous.total))
+
+
+@dataclass(frozen=True)
 class Commitment:
     """One commitment discount over a range: what its used and unused parts cost."""
 

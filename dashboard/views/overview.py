@@ -14,7 +14,16 @@ import streamlit as st
 
 from dashboard import data, tables
 from dashboard.figure_parts import environment_colors
-from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_ms_change, fmt_pct, fmt_pp, fmt_time
+from dashboard.formatting import (
+    DASH,
+    fmt_count,
+    fmt_ms,
+    fmt_ms_change,
+    fmt_pct,
+    fmt_pp,
+    fmt_time,
+    md_text,
+)
 from dashboard.overview_figures import error_budget_figure, requests_figure, uptime_heatmap
 from dashboard.page_data import Overview
 from warehouse import definitions, slo
@@ -45,13 +54,25 @@ def _kpis(f: data.Filters, o: Overview) -> None:
     p95_change = definitions.difference(now.get("latency_p95_ms"), before.get("latency_p95_ms"))
     met, judged, breached = slo.summary(o.report)
 
+    requests_delta = f"{growth:+.1%} {versus}" if growth is not None else None
+    unlike = None
+    if o.unlike:
+        requests_delta = "no like span before"
+        unlike = (
+            f"No change is shown: the data of {', '.join(map(md_text, o.unlike))} starts "
+            f"after the first of the {f.days} days before, which would count its start as "
+            "growth."
+        )
+
     cols = [*st.columns(3), *st.columns(3)]  # two rows: no value or delta is cut short
     cols[0].metric(
         "Requests",
         fmt_count(now.get("requests")),
-        delta=f"{growth:+.1%} {versus}" if growth is not None else None,
+        delta=requests_delta,
         delta_color="off",
+        delta_arrow="off" if o.unlike else "auto",
         border=True,
+        help=unlike,
     )
     cols[1].metric(
         "Availability",

@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import allocation_section, data
 from dashboard.budget_figures import budget_figure, budget_table, month_label
-from dashboard.formatting import DASH, fmt_pct, fmt_time
+from dashboard.formatting import DASH, fmt_pct, fmt_time, md_text
 from dashboard.spend_figures import (
     commitments_table,
     daily_spend_figure,
@@ -38,16 +38,22 @@ def _kpis(p: SpendPage) -> None:
     cloud = float(daily.filter(~daily["modelled"])["cost"].sum())
     modelled = float(daily.filter(daily["modelled"])["cost"].sum())
     provisional = float(daily.filter(daily["provisional"])["cost"].sum())
-    delta = None
-    if p.previous:
-        change = (float(p.total) - float(p.previous)) / float(p.previous)
-        delta = f"{change:+.1%} vs the span before"
+    delta = None if p.change.ratio is None else f"{p.change.ratio:+.1%} vs the span before"
+    unlike = ""
+    if p.change.unlike:
+        delta = "no like span before"
+        unlike = (
+            f" No change is shown: {', '.join(map(md_text, p.change.unlike))} had no bills yet "
+            "at the start "
+            "of the span before, so the two spans are not alike."
+        )
     billed_in = sorted({c for currencies in p.services["billed_in"].to_list() for c in currencies})
     used = weighted_utilization(p.commitments)
     cols = [*st.columns(3), *st.columns(3)]
     cols[0].metric("Spend", kpi_money(p.total, p.currency), delta=delta, delta_color="off",
-                   border=True, help="Every charge category summed: usage, purchases, taxes, "
-                   "credits, adjustments.")  # fmt: skip
+                   delta_arrow="off" if unlike else "auto", border=True,
+                   help="Every charge category summed: usage, purchases, taxes, credits, "
+                   f"adjustments.{unlike}")  # fmt: skip
     cols[1].metric("Cloud bills", kpi_money(cloud, p.currency), border=True,
                    help="Line items the providers billed (their exports).")  # fmt: skip
     cols[2].metric("On-prem and edge (modelled)", kpi_money(modelled, p.currency),
