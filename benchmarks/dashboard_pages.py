@@ -26,8 +26,30 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
-PAGES: dict[str, str | None] = {"overview": None, "environments": "views/environments.py"}
-PANEL_MODULES = ("overview_figures", "environment_figures", "tables")
+PAGES: dict[str, str | None] = {
+    "overview": None,
+    "environments": "views/environments.py",
+    "gpus": "views/gpus.py",
+    "spend": "views/spend.py",
+}
+PANEL_MODULES = (
+    "overview_figures",
+    "environment_figures",
+    "gpu_figures",
+    "gpu_cost_figures",
+    "spend_figures",
+    "budget_figures",
+    "allocation_figures",
+    "tables",
+)
+# each page's data bundle: (module in dashboard, function)
+DATA_READS = (
+    ("page_data", "overview"),
+    ("page_data", "environment"),
+    ("gpu_page_data", "gpu_page"),
+    ("spend_page_data", "spend_page"),
+    ("allocation_page_data", "allocation_view"),
+)
 QUERY_LOG = re.compile(r"query (\S+) took ([\d.]+) ms")
 
 
@@ -74,14 +96,17 @@ def instrument(recorder: Recorder) -> None:
         return connect(self, read_only=read_only)
 
     Warehouse._connect = counting  # type: ignore[method-assign]
-    try:
-        from dashboard import page_data
-    except ImportError:  # a tree from before the page bundles: totals only
-        return
-    for name in ("overview", "environment"):
-        setattr(page_data, name, recorder.timed(f"data:{name}", getattr(page_data, name)))
+    for module_name, name in DATA_READS:
+        try:
+            module = importlib.import_module(f"dashboard.{module_name}")
+        except ImportError:  # a tree from before this page's bundle: its totals only
+            continue
+        setattr(module, name, recorder.timed(f"data:{name}", getattr(module, name)))
     for module_name in PANEL_MODULES:
-        module = importlib.import_module(f"dashboard.{module_name}")
+        try:
+            module = importlib.import_module(f"dashboard.{module_name}")
+        except ImportError:
+            continue
         for attr, value in list(vars(module).items()):
             if callable(value) and attr.endswith(("_figure", "_table", "_heatmap")):
                 setattr(module, attr, recorder.timed(f"panel:{attr}", value))
