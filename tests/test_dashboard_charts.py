@@ -138,6 +138,18 @@ def test_a_huge_default_days_still_gives_a_range_inside_the_data(
     assert first == want
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["[pay here](https://evil.example)", "<img src=x onerror=alert(1)>", "**AWS**\n# big", "a`b`\\"],
+)
+def test_names_in_markdown_are_inert(name: str) -> None:
+    text = formatting.md_text(name)
+    # every ASCII punctuation mark is escaped, so markdown reads each one as itself
+    assert not re.search(r"(?<!\\)[\[\]()<>*#`]", text.replace("\\\\", "")), text
+    assert "\n" not in text
+    assert re.sub(r"\\(.)", r"\1", text) == " ".join(name.split())
+
+
 def test_ms_changes_are_signed() -> None:
     assert formatting.fmt_ms_change(386.2) == "+386 ms"
     assert formatting.fmt_ms_change(-1150.0, unit=False) == "-1,150"

@@ -22,7 +22,16 @@ from dashboard.environment_figures import (
     versions_figure,
 )
 from dashboard.figure_parts import environment_colors
-from dashboard.formatting import DASH, fmt_count, fmt_ms, fmt_ms_change, fmt_pct, fmt_pp, fmt_time
+from dashboard.formatting import (
+    DASH,
+    fmt_count,
+    fmt_ms,
+    fmt_ms_change,
+    fmt_pct,
+    fmt_pp,
+    fmt_time,
+    md_text,
+)
 from dashboard.page_data import Environment
 from warehouse import definitions
 
@@ -142,7 +151,7 @@ def main() -> None:
     }
     if configured:
         place = " · ".join(
-            str(v)
+            md_text(v)
             for v in dict.fromkeys((target["kind"], target["provider"], target["region"]))
             if v
         )

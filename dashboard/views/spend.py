@@ -171,7 +171,9 @@ def main() -> None:
         show_table(commitments_table(p.commitments, p.currency),
                    csv_name("spend-commitments", *span), key="csv_commitments")  # fmt: skip
         covered = ", ".join(
-            f"{provider} {fmt_pct(share, 0)}" for provider, share in p.coverage.items() if share
+            f"{md_text(provider)} {fmt_pct(share, 0)}"
+            for provider, share in p.coverage.items()
+            if share
         )
         st.caption(
             "Utilization: used / (used + unused) amortized cost of each commitment. Coverage "
