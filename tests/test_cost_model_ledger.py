@@ -26,6 +26,7 @@ from warehouse.tables import TABLES, Disposition, replace_unit
 TODAY = datetime.now(UTC).date()
 PURCHASE = date(2026, 3, 14)
 DAYS_SINCE_PURCHASE = (TODAY - PURCHASE).days + 1
+EUR_RATE = '\n[billing]\nrates = [{ currency = "EUR", rate = 1.1, since = 2026-01-01 }]\n'
 
 
 def rows(wh: Warehouse, sql: str, **params: Any) -> list[tuple[Any, ...]]:
@@ -269,13 +270,21 @@ def test_metrics_reads_emissions_and_cost_per_gpu_hour_from_the_modelled_rows(
     insert_rollup(wh, ROLLUP)
     store(wh, WORKED)
     day = cost_ledger.cost_days(wh, at(14, 0), at(15, 0)).row(0, named=True)
-    config = parse(tomllib.loads(WORKED), "fleet.toml")
+    assert day["currency"] == "EUR"
+    # metrics' costs are in the reporting currency (USD): the pool's euros at their rate
+    config = parse(tomllib.loads(WORKED + EUR_RATE), "fleet.toml")
     by_env = metrics(wh, config, by=("environment",), start=at(14, 0), end=at(15, 0))
     row = by_env.filter(by_env["environment"] == day["environment"]).row(0, named=True)
-    assert row["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]))
+    assert config.billing.reporting_currency == "USD"
+    assert row["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]) * 1.1)
     assert row["co2e_kg"] == pytest.approx(day["co2e_kg"])
     fleet = metrics(wh, config, by=(), start=at(14, 0), end=at(15, 0)).row(0, named=True)
-    assert fleet["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]))
+    assert fleet["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]) * 1.1)
+    # without a rate there is no figure to give in dollars: null, never euros labelled USD
+    bare = parse(tomllib.loads(WORKED), "fleet.toml")
+    for by in (("environment",), ()):
+        row = metrics(wh, bare, by=by, start=at(14, 0), end=at(15, 0)).row(0, named=True)
+        assert row["cost_per_gpu_hour"] is None and row["co2e_kg"] == pytest.approx(day["co2e_kg"])
 
 
 def test_a_sample_after_midnight_reprices_the_day_before(tmp_path: Path) -> None:
@@ -324,11 +333,11 @@ def test_metrics_without_a_range_prices_the_days_with_telemetry_only(tmp_path: P
     wh = Warehouse(tmp_path / "w.duckdb")
     insert_rollup(wh, ROLLUP)  # 14 March only
     store(wh, WORKED)
-    config = parse(tomllib.loads(WORKED), "fleet.toml")
+    config = parse(tomllib.loads(WORKED + EUR_RATE), "fleet.toml")
     day = cost_ledger.cost_days(wh, at(14, 0), at(15, 0)).row(0, named=True)
     unbounded = metrics(wh, config, by=("environment",)).row(0, named=True)
     assert unbounded["co2e_kg"] == pytest.approx(day["co2e_kg"])
-    assert unbounded["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]))
+    assert unbounded["cost_per_gpu_hour"] == pytest.approx(float(day["cost_per_gpu_hour"]) * 1.1)
     week = metrics(wh, config, by=("environment",), start=at(14, 0), end=at(21, 0))
     assert week.row(0, named=True)["co2e_kg"] == pytest.approx(
         sum(cost_ledger.cost_days(wh, at(14, 0), at(21, 0))["co2e_kg"])

@@ -140,7 +140,12 @@ def test_a_huge_default_days_still_gives_a_range_inside_the_data(
 
 @pytest.mark.parametrize(
     "name",
-    ["[pay here](https://evil.example)", "<img src=x onerror=alert(1)>", "**AWS**\n# big", "a`b`\\"],
+    [
+        "[pay here](https://evil.example)",
+        "<img src=x onerror=alert(1)>",
+        "**AWS**\n# big",
+        "a`b`\\",
+    ],
 )
 def test_names_in_markdown_are_inert(name: str) -> None:
     text = formatting.md_text(name)

@@ -212,7 +212,10 @@ def test_requests_change_only_against_a_span_the_data_covers(app_env: Scenario) 
     at = run_app(range=["2026-10-30", "2026-10-31"])
     now = metrics(app_env.warehouse, app_env.config, start=END - timedelta(days=2), end=END)
     before = metrics(
-        app_env.warehouse, app_env.config, start=END - timedelta(days=4), end=END - timedelta(days=2)
+        app_env.warehouse,
+        app_env.config,
+        start=END - timedelta(days=4),
+        end=END - timedelta(days=2),
     )
     growth = int(now["requests"].sum()) / int(before["requests"].sum()) - 1
     assert metric(at, "Requests").delta == f"{growth:+.1%} vs the 2 days before"

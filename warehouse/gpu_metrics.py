@@ -7,7 +7,8 @@ rows split by model or version and under a model filter. An environment with GPU
 but no requests in the range still gets its row, so idle capacity is never out of sight.
 
 `co2e_kg` and `cost_per_gpu_hour` come from the on-prem/edge cost model's rows in
-`billing` (`cost_figures`).
+`billing`; the cost is in the reporting currency, each day at its currency's rate (as
+`warehouse.money` converts), and null where a day has no rate.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from warehouse.config import Config
 from warehouse.db import read_sql, run
 from warehouse.gpu_definitions import IDLE_FREE, IDLE_HELD, unmonitored_gpu_hours
+from warehouse.money import rate_params
 from warehouse.session import Session, Source, connection
 
 if TYPE_CHECKING:
@@ -38,7 +40,9 @@ COST_COLUMNS = ("co2e_kg", "cost_per_gpu_hour")
 Row = dict[str, Any]
 
 
-def gpu_rows(s: Session, group: tuple[str, ...], params: dict[str, Any]) -> dict[Any, Row] | None:
+def gpu_rows(
+    s: Session, config: Config, group: tuple[str, ...], params: dict[str, Any]
+) -> dict[Any, Row] | None:
     """The GPU keys per environment (`group` names it) or for the fleet (`group` empty), keyed
     by the environment (or "all"); None when the rows are split in a way GPU time is not (by
     model or version alone, or a model filter), so every key stays null. Plain rows, so
@@ -47,7 +51,11 @@ def gpu_rows(s: Session, group: tuple[str, ...], params: dict[str, Any]) -> dict
         return None
     found = s.rows("metrics_gpu", read_sql("metrics_gpu"),
                    {**params, "idle_held": IDLE_HELD, "idle_free": IDLE_FREE})  # fmt: skip
-    costs = s.rows("metrics_gpu_cost", read_sql("metrics_gpu_cost"), params)
+    costs = s.rows(
+        "metrics_gpu_cost",
+        read_sql("metrics_gpu_cost").format(rates=read_sql("money_rates")),
+        {**params, "rates": rate_params(config), "reporting": config.billing.reporting_currency},
+    )
     if not group:  # the fleet: every environment's sums added up (no samples: no row)
         if not found:
             return {}
@@ -79,21 +87,19 @@ def _float(value: Any) -> float | None:
 
 
 def _fleet_cost(costs: list[Row]) -> list[Row]:
-    """The fleet's emissions and its total cost over its total capacity (null across
-    currencies, which do not add up)."""
+    """The fleet's emissions and its total cost over its total capacity, in the reporting
+    currency (null when some day has no rate: a sum without it would be wrong)."""
     if not costs:
         return []
     co2 = [float(r["co2e_kg"]) for r in costs if r["co2e_kg"] is not None]
-    one_currency = len({r["currency"] for r in costs}) == 1 and all(
-        r["currencies"] == 1 for r in costs
-    )
+    converted = not any(r["unconverted"] for r in costs)
     capacity = sum(float(r["capacity_gpu_hours"] or 0) for r in costs)
     cost = sum(float(r["cost"] or 0) for r in costs)
     return [
         {
             "environment": "all",
             "co2e_kg": sum(co2) if co2 else None,
-            "cost_per_gpu_hour": cost / capacity if one_currency and capacity else None,
+            "cost_per_gpu_hour": cost / capacity if converted and capacity else None,
         }
     ]
 

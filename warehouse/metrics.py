@@ -243,7 +243,7 @@ def metric_rows(
                 with_uptime_minutes("metrics_uptime"),
                 {**params, **slo_params(config)},
             )
-        gpu = gpu_rows(s, group, params) if "gpu" in figures else None
+        gpu = gpu_rows(s, config, group, params) if "gpu" in figures else None
         costs = cost_rows(s, config, group, params, basis=basis) if "cost" in figures else None
     if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
         counts = [r for r in counts if r["requests"] is not None]

@@ -1,27 +1,37 @@
--- The cost model's keys of `metrics` per environment over [$start, $end): emissions (kg CO2e; NULL where no grid intensity is configured) and the modelled full cost per capacity GPU-hour (NULL across currencies, which do not add up). An open end of the range stops at the environment's first or last day of GPU telemetry, so that with no range the cost covers the days the other keys cover, not every day since the purchase.
-WITH seen AS (
+-- The cost model's keys of `metrics` per environment over [$start, $end): emissions (kg CO2e; NULL where no grid intensity is configured) and the modelled full cost per capacity GPU-hour in the reporting currency $reporting, each day's cost at its currency's rate that day (the `rates` of money_rates.sql; NULL when a day has no rate, counted in `unconverted`). An open end of the range stops at the environment's first or last day of GPU telemetry, so that with no range the cost covers the days the other keys cover, not every day since the purchase.
+WITH {rates},
+seen AS (
     SELECT environment,
            min(hour AT TIME ZONE 'UTC')::DATE AS first_day,
            max(hour AT TIME ZONE 'UTC')::DATE AS last_day
     FROM rollup_gpu_hours
     GROUP BY ALL
+),
+items AS (
+    SELECT x_Environment AS environment, x_Co2eKg, x_CapacityGpuHours, EffectiveCost,
+           BillingCurrency, ChargePeriodStart
+    FROM billing
+    LEFT JOIN seen ON seen.environment = billing.x_Environment
+    WHERE x_Modelled
+      AND (CASE WHEN $start IS NULL THEN (ChargePeriodStart AT TIME ZONE 'UTC')::DATE >= seen.first_day
+                ELSE ChargePeriodStart >= $start END)
+      AND (CASE WHEN $end IS NULL THEN (ChargePeriodStart AT TIME ZONE 'UTC')::DATE <= seen.last_day
+                ELSE ChargePeriodStart < $end END)
+      AND (len($environments) = 0 OR list_contains($environments, x_Environment))
+),
+converted AS (
+    SELECT i.*, r.rate
+    FROM items i ASOF LEFT JOIN rates r
+      ON i.BillingCurrency = r.currency AND i.ChargePeriodStart >= r.since
 )
-SELECT x_Environment AS environment,
+SELECT environment,
        sum(x_Co2eKg) AS co2e_kg,
-       CASE WHEN count(DISTINCT BillingCurrency) = 1
-            THEN (sum(EffectiveCost) / nullif(sum(x_CapacityGpuHours), 0))::DOUBLE END
-           AS cost_per_gpu_hour,
-       sum(EffectiveCost)::DOUBLE AS cost,
+       CASE WHEN count(*) FILTER (WHERE rate IS NULL) = 0
+            THEN (sum(CAST(EffectiveCost * rate AS DECIMAL(38, 12)))
+                  / nullif(sum(x_CapacityGpuHours), 0))::DOUBLE END AS cost_per_gpu_hour,
+       sum(CAST(EffectiveCost * rate AS DECIMAL(38, 12)))::DOUBLE AS cost,
        sum(x_CapacityGpuHours) AS capacity_gpu_hours,
-       any_value(BillingCurrency) AS currency,
-       count(DISTINCT BillingCurrency) AS currencies
-FROM billing
-LEFT JOIN seen ON seen.environment = billing.x_Environment
-WHERE x_Modelled
-  AND (CASE WHEN $start IS NULL THEN (ChargePeriodStart AT TIME ZONE 'UTC')::DATE >= seen.first_day
-            ELSE ChargePeriodStart >= $start END)
-  AND (CASE WHEN $end IS NULL THEN (ChargePeriodStart AT TIME ZONE 'UTC')::DATE <= seen.last_day
-            ELSE ChargePeriodStart < $end END)
-  AND (len($environments) = 0 OR list_contains($environments, x_Environment))
+       count(*) FILTER (WHERE rate IS NULL) AS unconverted
+FROM converted
 GROUP BY ALL
 ORDER BY environment
