@@ -101,5 +101,7 @@ def render(f: Filters) -> None:
         st.caption(
             "Each model's requests priced at the cost per request it had there, on both "
             "bases; a model that never ran there keeps its actual cost. Idle and unallocated "
-            "cost is left out: moving traffic retires no hardware and ends no commitment."
+            "cost is left out: moving traffic retires no hardware and ends no commitment. So "
+            "is a model with cost but no requests in the range (a training or batch job): it "
+            "has no cost per request to move."
         )
