@@ -44,8 +44,7 @@ def _kpis(p: SpendPage) -> None:
         delta = "no like span before"
         unlike = (
             f" No change is shown: {', '.join(map(md_text, p.change.unlike))} had no bills yet "
-            "at the start "
-            "of the span before, so the two spans are not alike."
+            "at the start of the span before, so the two spans are not alike."
         )
     billed_in = sorted({c for currencies in p.services["billed_in"].to_list() for c in currencies})
     used = weighted_utilization(p.commitments)
