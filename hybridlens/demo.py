@@ -33,7 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from hybridlens import demo_billing
-from hybridlens.dashboard_server import serve_dashboard, start_dashboard, stop_dashboard
+from hybridlens.dashboard_server import (
+    check_port,
+    serve_dashboard,
+    start_dashboard,
+    stop_dashboard,
+)
 from hybridlens.errors import UsageError
 from hybridlens.output import progress_bar, quarantine_hint
 from warehouse.config import Config
@@ -343,6 +348,8 @@ def run_demo(args: argparse.Namespace, warehouse: Warehouse) -> int:
     data: Path = args.data
     if data.exists() and not data.is_dir():
         raise UsageError(f"--data {data} is a file; the demo needs a folder for its scenario")
+    if not args.no_serve:
+        check_port(args.host, args.port)  # before anything is written or generated
     if args.config:
         config = load_file(args.config)
     else:

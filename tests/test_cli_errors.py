@@ -176,6 +176,26 @@ def test_bad_demo_flags_are_exit_2_and_create_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
+@pytest.mark.parametrize("command", ["dashboard", "demo"])
+def test_a_taken_port_is_exit_2_before_anything_is_served_or_made(
+    tmp_path: Path, command: str
+) -> None:
+    """Before, both printed "serving the dashboard on …", then Streamlit's "Port … is not
+    available", and exited 1 (the demo after storing its config)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = hybridlens(command, "--port", str(port), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot serve the dashboard on 127.0.0.1:{port}" in done.stderr
+    assert "is a dashboard already running there?" in done.stderr
+    assert "serving" not in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no warehouse, no scenario
+
+
 def test_a_bad_read_limit_is_exit_2(tmp_path: Path, many_groups: Path) -> None:
     done = hybridlens("metrics", "--warehouse", many_groups, cwd=tmp_path,
                       env={"HYBRIDLENS_READ_LIMIT_S": "soon"})  # fmt: skip
