@@ -61,8 +61,9 @@ def _row(frame: pl.DataFrame) -> dict[str, Any]:
 
 
 # The request pages' figures: cost is the Spend page's (and a currency without a rate is
-# its one sentence, never an error on a latency page)
-REQUEST_FIGURES = FIGURES - {"cost"}
+# its one sentence, never an error on a latency page); GPU time is the GPUs page's, which
+# reads it in its own bundle, so these pages skip its two queries
+REQUEST_FIGURES = FIGURES - {"cost", "gpu"}
 
 
 def _metrics(
