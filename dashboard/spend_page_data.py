@@ -72,7 +72,9 @@ def spend_page(warehouse: Source, config: Config, f: Filters, measure: str) -> S
             used = money.commitments(s, config, start=f.start, end=f.end)
             covered = money.coverage(s, config, start=f.start, end=f.end)
             rows = attribution.attributed(s, config, f.start, f.end)
-            unmodelled = attribution.untagged(s, config, f.start, f.end, dimension="model")
+            unmodelled = attribution.untagged(
+                s, config, f.start, f.end, dimension="model", rows=rows
+            )
             month = month_to_date(s, config, end=f.end)
     except money.MoneyError as exc:
         empty = pl.DataFrame()

@@ -295,6 +295,10 @@ def test_focus_rows_by_tags_resources_gpu_hosts_regions_and_the_unallocated_rest
     ]  # fmt: skip
     no_center = untagged(warehouse, config(), *RANGE, dimension="cost_center", limit=2)
     assert no_center["ResourceId"].to_list() == ["ohio", None]
+    # from rows a page has already placed, the same tables
+    for dimension in (None, "cost_center", "model"):
+        again = untagged(warehouse, config(), *RANGE, dimension=dimension, rows=frame)
+        assert again.equals(untagged(warehouse, config(), *RANGE, dimension=dimension))
     with pytest.raises(ValueError, match="dimension must be one of"):
         untagged(warehouse, config(), dimension="team")
 

@@ -164,19 +164,31 @@ def untagged(
     *,
     dimension: str | None = None,
     limit: int = 20,
+    rows: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The biggest unmatched resources in [start, end): per (ResourceId, ResourceName,
     provider, service, currency) their EffectiveCost and rows, largest first. Unmatched
     means no rule gave anything (`how` unallocated), or, with `dimension`, nothing gave
-    that one (`environment`, `model`, `cost_center`)."""
+    that one (`environment`, `model`, `cost_center`). `rows`: what `attributed` returned for
+    the same range and config, so a page that has it does not place the ledger twice."""
     if dimension is not None and dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}, got {dimension!r}")
     if not 1 <= limit <= 100_000:
         raise ValueError(f"limit must be 1 to 100000, got {limit!r}")
     lo, hi = start or LO, end or HI
-    sql = read_sql("billing_untagged").replace(
-        "{billing_attribution}", read_sql("billing_attribution")
-    )
+    picked = {"dimension": dimension or "", "limit": limit}
     with connection(source) as con:
-        params = {**params_for(con, config, lo, hi), "dimension": dimension or "", "limit": limit}
-        return run(con, "billing_untagged", sql, params)
+        if rows is not None:
+            sql = read_sql("billing_untagged").replace("{billing_attribution}", _ROWS_VIEW)
+            con.register("_attributed_rows", rows)
+            try:
+                return run(con, "billing_untagged", sql, picked)
+            finally:
+                con.unregister("_attributed_rows")
+        sql = read_sql("billing_untagged").replace(
+            "{billing_attribution}", read_sql("billing_attribution")
+        )
+        return run(con, "billing_untagged", sql, {**params_for(con, config, lo, hi), **picked})
+
+
+_ROWS_VIEW = "SELECT * FROM _attributed_rows"
