@@ -156,9 +156,27 @@ def _warn_missing_rates(warehouse: Warehouse, config: Config) -> None:
         )
 
 
+def _warn_doubled(report: LoadReport, warehouse: Warehouse) -> bool:
+    """Two runs of one export given to one command add up (a delivery is every file of a
+    command): name each unit where that happened, and how to load it instead."""
+    from warehouse.billing_deliveries import doubled_units
+
+    doubled = doubled_units(warehouse, report.load_ids)
+    for d in doubled:
+        print(
+            f"  warning: {d.unit} holds the same {d.shared:,} charges from more than one file "
+            f"({', '.join(d.files)}): one command is one delivery, so they were added up. If "
+            "they are runs of the same export (a month and its restatement, FOCUS 1.2 and 1.4 "
+            "of one account), load one command per delivery, oldest first; the newest alone "
+            "replaces the unit",
+            file=sys.stderr,
+        )
+    return bool(doubled)
+
+
 def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
     """The summary on stderr; 0 when everything loaded, 1 when anything failed or was
-    quarantined."""
+    quarantined, or a unit was loaded from two runs of its export."""
     from warehouse.report import Status
 
     files = sum(1 for i in report.inputs if i.status is not Status.FAILED)
@@ -172,7 +190,8 @@ def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
     for failure in report.failures[:20]:
         print(f"  failed: {failure}", file=sys.stderr)
     _warn_missing_rates(warehouse, config)
+    doubled = _warn_doubled(report, warehouse)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
     if bad:
         print(quarantine_hint(bad, warehouse.path, "rows"), file=sys.stderr)
-    return 0 if report.ok else 1
+    return 0 if report.ok and not doubled else 1

@@ -18,6 +18,7 @@ import pytest
 import warehouse.publish as publish_module
 from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
+from warehouse.billing_deliveries import doubled_units
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.report import LoadReport, Status
@@ -197,6 +198,36 @@ def test_the_files_of_one_delivery_replace_their_unit_together(
     report = load(warehouse, folder)
     assert report.rows("billing") == 3
     assert rows(warehouse, "SELECT count(*) FROM billing") == [(3,)]
+
+
+def test_two_runs_of_one_export_in_one_command_are_named(
+    warehouse: Warehouse, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A month's export and its restatement side by side in one folder are one delivery and
+    add up; parts of one run share no charge, two runs nearly all: the command says which
+    unit holds two runs and exits 1, so the doubled month is never silent."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copy(SMALL, folder / "focus-2026-11-01.csv")
+    shutil.copy(RESTATED, folder / "focus-2026-11-03.csv")
+    report = load(warehouse, folder)
+    [doubled] = doubled_units(warehouse, report.load_ids)
+    assert [Path(f).name for f in doubled.files] == ["focus-2026-11-01.csv", "focus-2026-11-03.csv"]
+    assert doubled.shared == 2  # rows that differ; the byte-identical ones are loaded once
+    assert main(["ingest", "billing", str(folder), "--warehouse", str(warehouse.path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{doubled.unit} holds the same {doubled.shared:,} charges" in err
+    assert "focus-2026-11-03.csv" in err and "one command per delivery" in err
+    # the parts of one run share nothing: no word about them
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    with SMALL.open(encoding="utf-8-sig") as fh:
+        head, *lines = fh.read().splitlines(keepends=True)
+    (parts / "part-1.csv").write_text(head + "".join(lines[:2]), encoding="utf-8")
+    (parts / "part-2.csv").write_text(head + "".join(lines[2:]), encoding="utf-8")
+    assert doubled_units(warehouse, load(warehouse, parts).load_ids) == []
+    assert main(["ingest", "billing", str(parts), "--warehouse", str(warehouse.path)]) == 0
+    assert "same" not in capsys.readouterr().err
 
 
 def test_a_delivery_that_cannot_be_published_fails_whole(
