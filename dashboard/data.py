@@ -25,7 +25,7 @@ from dashboard import allocation_page_data, gpu_page_data, page_data, spend_page
 from warehouse import reads, slo
 from warehouse.config import Config, find_file, resolve
 from warehouse.db import Warehouse, default_path
-from warehouse.errors import WarehouseError, WarehouseMissingError
+from warehouse.errors import ConfigError, WarehouseError, WarehouseMissingError
 from warehouse.session import Session, Source, session
 
 SNAPSHOT_TTL_S = 5  # how long before a new load or config is noticed
@@ -144,6 +144,14 @@ def _snapshot(path: str, config_stamp: str) -> Snapshot:
     except WarehouseMissingError:
         return Snapshot(
             path, "missing", f"There is no warehouse at `{path}` yet. {LOAD_HINT}", key="missing"
+        )
+    except ConfigError as exc:  # the config's fault, not the warehouse's: a reload won't do
+        return Snapshot(
+            path,
+            "error",
+            "The config cannot be used; the reason is below. Fix the file (every key is in "
+            "docs/config.md) and reload the page.",
+            detail=str(exc),
         )
     except WarehouseError as exc:
         return Snapshot(

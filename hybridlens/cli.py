@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from hybridlens import __version__, export_focus, gpu_args, ingest_billing, metrics_command
 from hybridlens.errors import EXIT_INTERRUPTED, broken_pipe, report
 from hybridlens.output import (
+    port,
     positive_float,
     positive_int,
     quarantine_hint,
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=positive_float, default=1.0)
     p.add_argument("--no-serve", action="store_true", help="load everything, serve nothing")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=port, default=8501)
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("sample", parents=[common], help="write the demo scenario's files")
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve-otlp", parents=[common], help="OTLP/HTTP receiver")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=4318)
+    p.add_argument("--port", type=port, default=4318)
     p.add_argument(
         "--token",
         default=os.environ.get("HYBRIDLENS_OTLP_TOKEN"),
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dashboard", parents=[common], help="serve the Streamlit dashboard")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=port, default=8501)
     p.set_defaults(run=cmd_dashboard)
     return parser
 

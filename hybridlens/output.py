@@ -20,6 +20,18 @@ from typing import Any
 Rows = Sequence[dict[str, Any]]
 
 
+def port(text: str) -> int:
+    """A TCP port to listen on: 1 to 65535 (0, "any free port", would leave the address
+    printed for the user wrong)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

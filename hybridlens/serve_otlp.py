@@ -50,8 +50,9 @@ def serve(
             raise SystemExit(1) from None
         auth = "bearer token required" if receiver.token else "no token"
         print(
-            f"hybridlens: OTLP/HTTP receiver on {receiver.url} (POST /v1/traces, /v1/logs; "
-            f"{auth}); spool {receiver.spool_dir}; warehouse {warehouse.path}; Ctrl-C stops it",
+            f"hybridlens: OTLP/HTTP receiver on {receiver.url} (POST /v1/traces, /v1/logs, "
+            f"/v1/metrics; {auth}); spool {receiver.spool_dir}; warehouse {warehouse.path}; "
+            "Ctrl-C stops it",
             file=sys.stderr,
             flush=True,
         )

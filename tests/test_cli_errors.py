@@ -176,6 +176,16 @@ def test_bad_demo_flags_are_exit_2_and_create_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
+@pytest.mark.parametrize("command", ["dashboard", "demo", "serve-otlp"])
+@pytest.mark.parametrize("given", ["70000", "0"])
+def test_a_port_out_of_range_is_exit_2(tmp_path: Path, command: str, given: str) -> None:
+    """70000 reached the socket: serve-otlp's bind raised OverflowError (exit 70), the
+    dashboard printed "serving" and Streamlit's traceback (exit 1)."""
+    done = hybridlens(command, "--port", given, cwd=tmp_path)
+    assert done.returncode == 2 and f"'{given}' is not a port (1 to 65535)" in done.stderr
+    assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", ["dashboard", "demo"])
 def test_a_taken_port_is_exit_2_before_anything_is_served_or_made(
     tmp_path: Path, command: str

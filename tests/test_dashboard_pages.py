@@ -517,3 +517,15 @@ def test_unreadable_warehouse_is_a_sentence(
     (error,) = at.error
     assert "cannot be read right now" in error.value
     assert at.code and str(broken) in at.code[0].value
+
+
+def test_a_bad_config_is_blamed_on_the_config_not_the_warehouse(
+    app_env: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[dashboard]\ncolour = "red"\n', encoding="utf-8")
+    monkeypatch.setenv("HYBRIDLENS_CONFIG", str(bad))
+    at = run_app()
+    (error,) = at.error
+    assert error.value.startswith("The config cannot be used") and "warehouse" not in error.value
+    assert at.code and "colour" in at.code[0].value

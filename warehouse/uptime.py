@@ -3,9 +3,9 @@
 A minute's verdict needs the same minute of the week over the four weeks before it, so
 rebuilding every environment-minute at read time was most of a page's SQL. Migration 004
 keeps each judgeable minute's requests, errors and usual traffic in
-`rollup_uptime_minutes`; `refresh_minute_verdicts` runs after each publish (for now from
-`warehouse.load.refresh_rollups`; the publish engineer registers it as an after-publish
-hook) and `queries/uptime_minutes.sql` applies the config's thresholds on read, so a new
+`rollup_uptime_minutes`; `refresh_minute_verdicts` runs after each publish (the `spans`
+table's after-publish hook, `warehouse.rollups.refresh_uptime_hours`) and
+`queries/uptime_minutes.sql` applies the config's thresholds on read, so a new
 threshold needs no rebuild. Each environment is judged over its own first to last minute:
 a span from the future in one environment moves no other environment's figures.
 """
