@@ -1,0 +1,146 @@
+"""Billing exports as a messy export or an attacker writes them: each case here once sank a
+whole delivery (or printed the file's bytes to the terminal) where one row, or nothing,
+was wrong. The files are made by the tests from the hand-made FOCUS and the public CUR
+samples, so they cannot drift from them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from hybridlens.ingest_billing import ingest_billing
+from warehouse.config import Config
+from warehouse.db import Warehouse
+from warehouse.report import LoadReport, Status
+
+CASES = Path(__file__).parent / "cases" / "billing"
+SMALL = CASES / "focus-1.2-small.csv"
+GCP = CASES / "gcp-export-small.csv"
+
+
+def rows(wh: Warehouse, sql: str) -> list[tuple[Any, ...]]:
+    with wh.read() as con:
+        return con.execute(sql).fetchall()
+
+
+def load(wh: Warehouse, *paths: Path) -> LoadReport:
+    return ingest_billing(wh, list(paths), Config())
+
+
+def table(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        header, *body = list(csv.reader(fh))
+    return header, body
+
+
+def write(path: Path, header: list[str], body: list[list[str]]) -> Path:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *body])
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def billed(wh: Warehouse) -> tuple[int, Decimal]:
+    [(n, total)] = rows(wh, "SELECT count(*), sum(BilledCost) FROM billing WHERE NOT x_Modelled")
+    return int(n), total
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("ChargePeriodStart", "9999-12-31T00:00:00Z"),  # a day added to it overflowed
+        ("ChargePeriodStart", "10000-01-01T00:00:00Z"),  # DuckDB holds it, Python cannot
+        ("ChargePeriodStart", "0001-01-01T00:30:00+01:00"),  # the year 0 in UTC
+        ("ChargePeriodStart", "-0044-03-15T00:00:00Z"),
+        ("BillingPeriodStart", "10000-01-01T00:00:00Z"),  # the replace unit's own period
+        ("ChargePeriodEnd", "10000-01-01T00:00:00Z"),
+    ],
+)
+def test_a_time_python_cannot_hold_quarantines_its_row_and_the_rest_loads(
+    warehouse: Warehouse, tmp_path: Path, column: str, value: str
+) -> None:
+    header, body = table(SMALL)
+    body[0][header.index(column)] = value
+    report = load(warehouse, write(tmp_path / "far.csv", header, body))
+    [entry] = report.inputs
+    assert entry.status is not Status.FAILED, entry.message
+    assert billed(warehouse) == (3, Decimal("85.804000000001"))  # the three other rows
+    [(location, error)] = rows(warehouse, "SELECT location, error FROM quarantine")
+    assert location == "row 1"
+    assert error == (
+        f"{column} {value!r} is outside the years 1 to 9998 (UTC) that the warehouse keeps: "
+        "the row was not loaded"
+    )
+
+
+def test_the_edges_of_the_kept_years_load(warehouse: Warehouse, tmp_path: Path) -> None:
+    header, body = table(SMALL)
+    body[0][header.index("ChargePeriodStart")] = "0001-01-01T00:00:00Z"
+    body[1][header.index("ChargePeriodEnd")] = "9998-12-31T23:59:59Z"
+    report = load(warehouse, write(tmp_path / "edges.csv", header, body))
+    assert report.ok and report.quarantined == 0
+    assert billed(warehouse) == (4, Decimal("184.108000000001"))
+
+
+def test_columns_that_differ_only_in_case_are_two_columns(
+    warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    # AWS tag keys are case-sensitive, so a legacy CUR may name both; DuckDB ignores case
+    header, body = table(fixtures_dir / "billing" / "aws-cur-legacy-sample-excerpt.csv")
+    header += ["resourceTags/user:env", "resourceTags/user:Env"]
+    body = [[*r, "prod", "Prod"] for r in body]
+    report = load(warehouse, write(tmp_path / "tags.csv", header, body))
+    assert report.ok, report.failures
+    assert report.rows("billing") == len(body)
+    assert rows(warehouse, "SELECT DISTINCT Tags FROM billing") == [
+        ('{"user:env":"prod","user:Env":"Prod"}',)
+    ]
+
+
+def test_a_focus_name_in_another_case_beside_it_is_kept_in_the_raw_row(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    header, body = table(SMALL)
+    header = ["billedcost", *header]  # first, so the real BilledCost is the one renamed
+    body = [["999", *r] for r in body]
+    report = load(warehouse, write(tmp_path / "case.csv", header, body))
+    assert report.ok, report.failures
+    assert billed(warehouse) == (4, Decimal("184.108000000001"))  # BilledCost, not 999
+    assert rows(warehouse, "SELECT DISTINCT x_SourceRow->>'billedcost' FROM billing") == [("999",)]
+
+
+def test_an_empty_column_name_from_a_trailing_comma_loads(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    header, body = table(SMALL)
+    report = load(
+        warehouse, write(tmp_path / "trailing.csv", [*header, ""], [[*r, ""] for r in body])
+    )
+    assert report.ok, report.failures
+    assert billed(warehouse) == (4, Decimal("184.108000000001"))
+
+
+def test_json_lines_keys_that_differ_only_in_case_or_are_empty_load(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    plain = tmp_path / "export.json"
+    duckdb.sql(f"COPY (FROM read_csv('{GCP}', all_varchar = true)) TO '{plain}' (FORMAT json)")
+    load(warehouse, plain)
+    expected = billed(warehouse)
+    odd = tmp_path / "odd.json"
+    lines = [
+        json.dumps({**json.loads(t), "Cost": "999", "": "e"})
+        for t in plain.read_text().splitlines()
+    ]
+    odd.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = load(warehouse, odd)
+    assert report.ok, report.failures
+    assert billed(warehouse) == expected  # the same units, replaced by the same rows
+    assert rows(warehouse, "SELECT DISTINCT x_SourceRow->>'Cost' FROM billing") == [("999",)]
