@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridlens.errors import UsageError
-from hybridlens.output import quarantine_hint
+from hybridlens.output import quarantine_hint, shown
 
 if TYPE_CHECKING:
     from ingest.files import Refused, Source
@@ -149,9 +149,11 @@ def _warn_missing_rates(warehouse: Warehouse, config: Config) -> None:
     lacking = missing_rates(warehouse, config)
     for currency, first in sorted(lacking.items()):
         print(
-            f"  warning: {currency} costs (from {first.date()}) have no rate to "
-            f"{config.billing.reporting_currency}: add [[billing.rates]] currency = "
-            f'"{currency}" to the config ({config.origin}) so they can be reported',
+            shown(
+                f"  warning: {currency} costs (from {first.date()}) have no rate to "
+                f"{config.billing.reporting_currency}: add [[billing.rates]] currency = "
+                f'"{currency}" to the config ({config.origin}) so they can be reported'
+            ),
             file=sys.stderr,
         )
 
@@ -186,9 +188,9 @@ def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
         file=sys.stderr,
     )
     for what, n in sorted(report.skipped.items()):
-        print(f"  {what}: {n:,}", file=sys.stderr)
+        print(f"  {shown(what)}: {n:,}", file=sys.stderr)
     for failure in report.failures[:20]:
-        print(f"  failed: {failure}", file=sys.stderr)
+        print(f"  failed: {shown(failure)}", file=sys.stderr)
     _warn_missing_rates(warehouse, config)
     doubled = _warn_doubled(report, warehouse)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
 from warehouse.config import Config
 from warehouse.db import Warehouse
@@ -144,3 +145,16 @@ def test_json_lines_keys_that_differ_only_in_case_or_are_empty_load(
     assert report.ok, report.failures
     assert billed(warehouse) == expected  # the same units, replaced by the same rows
     assert rows(warehouse, "SELECT DISTINCT x_SourceRow->>'Cost' FROM billing") == [("999",)]
+
+
+def test_control_characters_from_a_file_never_reach_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a legacy CUR's header holds tag keys, which whoever can tag a resource writes
+    evil = tmp_path / "evil\x1b]52;c;AAAA\x07.csv"
+    write(evil, ["\x1b[2J\x1b[31mEVIL", "x\x00\x9b"], [["1", "2"]])
+    status = main(["ingest", "billing", "--warehouse", str(tmp_path / "w.duckdb"), str(evil)])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert not any(c in err for c in "\x1b\x07\x00\x9b")
+    assert "\\x1b[2J\\x1b[31mEVIL, x\\x00\\x9b" in err and "evil\\x1b]52;c;AAAA\\x07.csv" in err

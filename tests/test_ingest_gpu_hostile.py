@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from hybridlens.cli import main
 from hybridlens.ingest_gpu import GpuInput, ingest_gpu
 from warehouse.config import Config
 from warehouse.db import Warehouse
@@ -88,3 +91,13 @@ def test_an_unquoted_huge_cell_is_a_cell(warehouse: Warehouse, tmp_path: Path) -
     report = load(warehouse, log)
     assert report.rows("gpu_samples") == 1 and report.quarantined == 0
     assert rows(warehouse, "SELECT length(gpu_model) FROM gpu_samples") == [(256,)]
+
+
+def test_control_characters_in_a_name_never_reach_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = tmp_path / "node\x1b[1A\x1b[2K.prom"
+    evil.write_text("not telemetry\n")
+    status = main(["ingest", "gpu", "--warehouse", str(tmp_path / "w.duckdb"), str(evil)])
+    err = capsys.readouterr().err
+    assert status == 1 and "\x1b" not in err and "node\\x1b[1A\\x1b[2K.prom" in err
