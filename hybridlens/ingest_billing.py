@@ -146,6 +146,8 @@ def _warn_missing_rates(warehouse: Warehouse, config: Config) -> None:
     until it has one: say so now rather than on the first page that sums them."""
     from warehouse.money import missing_rates
 
+    if not warehouse.exists():  # nothing was ever loaded (an empty folder): nothing to warn of
+        return
     lacking = missing_rates(warehouse, config)
     for currency, first in sorted(lacking.items()):
         print(

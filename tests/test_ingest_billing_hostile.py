@@ -17,6 +17,8 @@ import pytest
 
 from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
+from ingest.billing.collector import BillingCollector
+from ingest.contract import Unit
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.report import LoadReport, Status
@@ -158,3 +160,19 @@ def test_control_characters_from_a_file_never_reach_the_terminal(
     assert status == 1 and "Traceback" not in err
     assert not any(c in err for c in "\x1b\x07\x00\x9b")
     assert "\\x1b[2J\\x1b[31mEVIL, x\\x00\\x9b" in err and "evil\\x1b]52;c;AAAA\\x07.csv" in err
+
+
+def test_a_file_gone_since_it_was_found_fails_in_one_sentence(tmp_path: Path) -> None:
+    gone = tmp_path / "gone.csv"  # an `aws s3 sync --delete` between discovery and read
+    collected = BillingCollector().collect(Unit(str(gone), path=gone), Config())
+    assert collected.error == f"cannot read {gone}: No such file or directory"
+
+
+def test_an_empty_folder_into_a_new_warehouse_is_no_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a scheduled job before the first delivery: it said "no warehouse, run ingest" and exit 2
+    (tmp_path / "exports").mkdir()
+    wh = tmp_path / "w.duckdb"
+    assert main(["ingest", "billing", "--warehouse", str(wh), str(tmp_path / "exports")]) == 0
+    assert "no warehouse" not in capsys.readouterr().err
