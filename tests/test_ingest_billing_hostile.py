@@ -176,3 +176,19 @@ def test_an_empty_folder_into_a_new_warehouse_is_no_usage_error(
     wh = tmp_path / "w.duckdb"
     assert main(["ingest", "billing", "--warehouse", str(wh), str(tmp_path / "exports")]) == 0
     assert "no warehouse" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("month", ["000001", "999912"])
+def test_a_gcp_invoice_month_past_the_kept_years_is_quarantined(
+    warehouse: Warehouse, tmp_path: Path, month: str
+) -> None:
+    # the year 0 failed the file in the collector ("OverflowError: date value out of range")
+    header, body = table(GCP)
+    body[0][header.index("invoice.month")] = month
+    report = load(warehouse, write(tmp_path / "export.csv", header, body))
+    [entry] = report.inputs
+    assert entry.status is Status.PARTIAL, entry.message
+    assert report.rows("billing") == len(body) - 1
+    assert rows(warehouse, "SELECT location, error FROM quarantine") == [
+        ("row 1", f"invoice.month {month!r} is not a YYYYMM month: the row was not loaded")
+    ]
