@@ -192,3 +192,31 @@ def test_a_gcp_invoice_month_past_the_kept_years_is_quarantined(
     assert rows(warehouse, "SELECT location, error FROM quarantine") == [
         ("row 1", f"invoice.month {month!r} is not a YYYYMM month: the row was not loaded")
     ]
+
+
+def test_a_zstd_export_cut_inside_a_frame_loads_nothing(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # DuckDB read it to its last whole block: half a month replaced the month, one row
+    # quarantined; a complete copy of the file loads first, so its unit must stay whole
+    import zstandard
+
+    header, [first, *_] = table(SMALL)
+    at = header.index("ResourceId")
+    body = [[*first[:at], f"i-{n}", *first[at + 1 :]] for n in range(20_000)]
+    plain = write(tmp_path / "plain.csv", header, body).read_bytes()
+    packed = zstandard.ZstdCompressor().compress(plain)
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "whole" / "oct.csv.zst").write_bytes(packed)
+    assert load(warehouse, tmp_path / "whole").ok
+    before = billed(warehouse)
+    assert before[0] == 20_000
+    cut = tmp_path / "oct.csv.zst"
+    cut.write_bytes(packed[: len(packed) // 2])
+    report = load(warehouse, cut)
+    [entry] = report.inputs
+    assert entry.status is Status.FAILED
+    assert entry.message == (
+        f"{cut} ends inside a zstd frame: the file looks truncated, so none of it was loaded"
+    )
+    assert billed(warehouse) == before
