@@ -168,11 +168,13 @@ def _warn_doubled(report: LoadReport, warehouse: Warehouse) -> bool:
     doubled = doubled_units(warehouse, report.load_ids)
     for d in doubled:
         print(
-            f"  warning: {d.unit} holds the same {d.shared:,} charges from more than one file "
-            f"({', '.join(d.files)}): one command is one delivery, so they were added up. If "
-            "they are runs of the same export (a month and its restatement, FOCUS 1.2 and 1.4 "
-            "of one account), load one command per delivery, oldest first; the newest alone "
-            "replaces the unit",
+            shown(
+                f"  warning: {d.unit} holds the same {d.shared:,} charges from more than one "
+                f"file ({', '.join(d.files)}): one command is one delivery, so they were added "
+                "up. If they are runs of the same export (a month and its restatement, FOCUS "
+                "1.2 and 1.4 of one account), load one command per delivery, oldest first; the "
+                "newest alone replaces the unit"
+            ),
             file=sys.stderr,
         )
     return bool(doubled)
