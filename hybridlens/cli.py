@@ -29,6 +29,7 @@ from hybridlens.output import (
     positive_float,
     positive_int,
     quarantine_hint,
+    shown,
 )
 from hybridlens.output import progress_bar as _bar
 
@@ -309,7 +310,7 @@ def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
         file=sys.stderr,
     )
     for what, n in sorted(report.skipped.items()):
-        print(f"  skipped {n:,} {what}", file=sys.stderr)
+        print(f"  skipped {n:,} {shown(what)}", file=sys.stderr)
     if report.pending_bytes:
         print(
             f"  {report.pending_bytes:,} bytes of incomplete records at file ends were left "
@@ -317,9 +318,9 @@ def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
             file=sys.stderr,
         )
     for failure in report.failures[:20]:
-        print(f"  failed: {failure}", file=sys.stderr)
+        print(f"  failed: {shown(failure)}", file=sys.stderr)
     for cut in report.truncated[:20]:
-        print(f"  truncated: {cut.message or cut.uri}", file=sys.stderr)
+        print(f"  truncated: {shown(cut.message or cut.uri)}", file=sys.stderr)
     if report.quarantined:
         print(quarantine_hint(report.quarantined, warehouse.path), file=sys.stderr)
     return 0 if report.ok else 1

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridlens.errors import UsageError
-from hybridlens.output import quarantine_hint
+from hybridlens.output import quarantine_hint, shown
 
 if TYPE_CHECKING:
     from ingest.files import Refused, Source
@@ -146,12 +146,16 @@ def _warn_missing_rates(warehouse: Warehouse, config: Config) -> None:
     until it has one: say so now rather than on the first page that sums them."""
     from warehouse.money import missing_rates
 
+    if not warehouse.exists():  # nothing was ever loaded (an empty folder): nothing to warn of
+        return
     lacking = missing_rates(warehouse, config)
     for currency, first in sorted(lacking.items()):
         print(
-            f"  warning: {currency} costs (from {first.date()}) have no rate to "
-            f"{config.billing.reporting_currency}: add [[billing.rates]] currency = "
-            f'"{currency}" to the config ({config.origin}) so they can be reported',
+            shown(
+                f"  warning: {currency} costs (from {first.date()}) have no rate to "
+                f"{config.billing.reporting_currency}: add [[billing.rates]] currency = "
+                f'"{currency}" to the config ({config.origin}) so they can be reported'
+            ),
             file=sys.stderr,
         )
 
@@ -164,11 +168,13 @@ def _warn_doubled(report: LoadReport, warehouse: Warehouse) -> bool:
     doubled = doubled_units(warehouse, report.load_ids)
     for d in doubled:
         print(
-            f"  warning: {d.unit} holds the same {d.shared:,} charges from more than one file "
-            f"({', '.join(d.files)}): one command is one delivery, so they were added up. If "
-            "they are runs of the same export (a month and its restatement, FOCUS 1.2 and 1.4 "
-            "of one account), load one command per delivery, oldest first; the newest alone "
-            "replaces the unit",
+            shown(
+                f"  warning: {d.unit} holds the same {d.shared:,} charges from more than one "
+                f"file ({', '.join(d.files)}): one command is one delivery, so they were added "
+                "up. If they are runs of the same export (a month and its restatement, FOCUS "
+                "1.2 and 1.4 of one account), load one command per delivery, oldest first; the "
+                "newest alone replaces the unit"
+            ),
             file=sys.stderr,
         )
     return bool(doubled)
@@ -186,9 +192,9 @@ def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
         file=sys.stderr,
     )
     for what, n in sorted(report.skipped.items()):
-        print(f"  {what}: {n:,}", file=sys.stderr)
+        print(f"  {shown(what)}: {n:,}", file=sys.stderr)
     for failure in report.failures[:20]:
-        print(f"  failed: {failure}", file=sys.stderr)
+        print(f"  failed: {shown(failure)}", file=sys.stderr)
     _warn_missing_rates(warehouse, config)
     doubled = _warn_doubled(report, warehouse)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)

@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hybridlens.errors import UsageError
-from hybridlens.output import quarantine_hint
+from hybridlens.output import quarantine_hint, shown
 from ingest.contract import Unit
 from ingest.driver import Progress, load
 from ingest.files import Refused, Source, discover, is_url
@@ -160,17 +160,17 @@ def summarize(done: GpuLoad, warehouse: Warehouse) -> int:
         file=sys.stderr,
     )
     for what, n in sorted(report.skipped.items()):
-        print(f"  {what}: {n:,}", file=sys.stderr)
+        print(f"  {shown(what)}: {n:,}", file=sys.stderr)
     failed_urls = {p.endpoint.url for p in done.failed_pulls}
     for failure in report.failures[:20]:
         if not any(failure.startswith(f"could not pull {u}") for u in failed_urls):
-            print(f"  failed: {failure}", file=sys.stderr)
+            print(f"  failed: {shown(failure)}", file=sys.stderr)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
     if bad:
         print(quarantine_hint(bad, warehouse.path), file=sys.stderr)
     failed = done.failed_pulls
     if failed:
-        named = "; ".join(p.error or p.endpoint.url for p in failed[:5])
+        named = shown("; ".join(p.error or p.endpoint.url for p in failed[:5]))
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         print(
             f"{len(failed)} of {len(done.pulls)} endpoints could not be pulled: {named}{more}.",

@@ -163,6 +163,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# C0 controls (a line break included: a failure is one line), DEL and C1 controls
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def shown(text: str) -> str:
+    """Text that came from an input (a file's name, its column names, a currency) as the
+    summary prints it: control characters as escapes, so a hostile export cannot clear the
+    screen, rewrite the lines above or set the clipboard of whoever reads it."""
+    return text.translate(_CONTROLS)
+
+
 def quarantine_hint(count: int, warehouse: object, what: str = "records") -> str:
     """The line every load command ends with when it set records aside: how many, and the
     query that shows them (the warehouse is named as the user gave it)."""

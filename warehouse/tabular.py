@@ -32,8 +32,11 @@ from warehouse.tabular_files import connection as _connection
 from warehouse.tabular_files import csv_header as _csv_header
 from warehouse.tabular_files import first_line as _first_line
 from warehouse.tabular_files import head as _head
+from warehouse.tabular_files import lit as _lit
 from warehouse.tabular_files import name as _name
 from warehouse.tabular_files import plain as _plain
+from warehouse.tabular_files import q as _q
+from warehouse.tabular_files import row_json, sql_names
 from warehouse.tabular_files import tail as _tail
 
 PARQUET_MAGIC = b"PAR1"
@@ -45,6 +48,9 @@ ROW = "_row"  # the 1-based number of each row among the rows that parsed
 NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"  # a number, however big
 EXCERPT = 500  # characters of a bad row kept in quarantine
 BATCH_ROWS = 100_000  # rows handed to a `read` sink at a time
+# The times kept: DuckDB holds years to 294247, but Python's datetime (every reader of the
+# warehouse, the after-publish hooks) only 1 to 9999, and a day is added to a charge's day
+YEARS = ("0001-01-01 00:00:00", "9999-01-01 00:00:00")
 
 
 # A Parquet type with parts (a GCP `service` struct, a CUR 2.0 `resource_tags` map, a list
@@ -169,16 +175,17 @@ def read(
     are handed to it in file order, BATCH_ROWS at a time, and `Typed.rows` is empty: a
     ten-million-row export never has to be held whole."""
     names = header(path)
+    ids = sql_names(names)  # `_src`'s own names: unique to DuckDB, which ignores case
     kind = kind_of(_head(path))
     with _connection() as con, _plain(path) as plain:
         try:
-            malformed = _load(con, plain, kind, names)
+            malformed = _load(con, plain, kind, names, ids)
         except duckdb.Error as exc:
             raise TabularError(f"{_name(path)} cannot be read: {_first_line(exc)}") from None
         truncated = _cut(path, kind, malformed)
         if truncated:
             return Typed(rows=pa.table({}), malformed=malformed, truncated=truncated)
-        present = set(names)
+        present = dict(zip(names, ids, strict=True))
         value = {c.name: _source(c, present) for c in columns}
         problems = _problems(con, columns, present)
         try:
@@ -188,7 +195,7 @@ def read(
             excerpts = {
                 int(r): str(text)[:EXCERPT]
                 for r, text in con.execute(
-                    f"SELECT rowid + 1, {_raw(names)} FROM _src "
+                    f"SELECT rowid + 1, {row_json(names, ids)} FROM _src "
                     "WHERE (rowid + 1) IN (SELECT r FROM _bad)"
                 ).fetchall()
             }
@@ -196,7 +203,7 @@ def read(
             raise TabularError(f"{_name(path)} cannot be read: {_first_line(exc)}") from None
         select = [f"{_typed(c.kind, value[c.name])} AS {_q(c.name)}" for c in columns]
         if raw:
-            select.append(f"{_raw(names)} AS {_q(raw)}")
+            select.append(f"{row_json(names, ids)} AS {_q(raw)}")
         select.append(f"(rowid + 1)::BIGINT AS {ROW}")
         # A scan in insertion order keeps file order by itself; only the anti-join of bad
         # rows needs the sort, which on a wide file costs more than the casts
@@ -224,7 +231,11 @@ def read(
 
 # -- reading ----------------------------------------------------------------------------------
 def _load(
-    con: duckdb.DuckDBPyConnection, plain: str, kind: str, names: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    plain: str,
+    kind: str,
+    names: tuple[str, ...],
+    ids: tuple[str, ...],
 ) -> list[Malformed]:
     """Read the file into `_src` (all text, in file order, so `rowid` numbers its rows) and
     return the CSV lines DuckDB rejected as not rows of the table."""
@@ -250,9 +261,9 @@ def _load(
         return []
     if compression := jsonl.compression(Path(plain), kind):
         tail = _tail(Path(plain), "csv" if compression == "none" else compression)
-        bad = jsonl.load(con, plain, compression, names, tail)
+        bad = jsonl.load(con, plain, compression, names, tail, ids)
         return [Malformed(b.line, b.why, b.excerpt) for b in bad]
-    columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+    columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in ids) + "}"
     compression = "none" if kind == "csv" else kind
     con.execute(
         f"CREATE TEMP TABLE _src AS SELECT * FROM read_csv($p, columns = {columns}, "
@@ -298,7 +309,7 @@ def _cut(path: Path, kind: str, malformed: list[Malformed]) -> str | None:
 
 
 def _problems(
-    con: duckdb.DuckDBPyConnection, columns: Sequence[Column], present: set[str]
+    con: duckdb.DuckDBPyConnection, columns: Sequence[Column], present: dict[str, str]
 ) -> list[Problem]:
     """Every value of a checked kind that does not parse, in row order."""
     parts = []
@@ -308,7 +319,7 @@ def _problems(
         for name in column.sources:
             if name not in present:
                 continue
-            v = _value(name, column.path)
+            v = _value(present[name], column.path)
             why = _why(column.kind, v)
             shown = name + (column.path or "$")[1:]  # `usage.amount`, as its CSV column
             parts.append(
@@ -332,7 +343,11 @@ def _why(kind: Kind, v: str) -> str:
         )
     if kind in (Kind.TIME, Kind.DAY):
         what = "an ISO 8601 date-time" if kind is Kind.TIME else "a date (M/D/YYYY or YYYY-MM-DD)"
-        return f"CASE WHEN isfinite({_typed(kind, v)}) THEN NULL ELSE 'is not {what}' END"
+        t = _time(kind, v)
+        return (
+            f"CASE WHEN {_kept(t)} THEN NULL WHEN isfinite({t}) THEN 'is outside the years 1 "
+            f"to 9998 (UTC) that the warehouse keeps' ELSE 'is not {what}' END"
+        )
     shape = "ARRAY" if kind is Kind.JSON_ARRAY else "OBJECT"
     return (
         f"CASE WHEN json_valid({v}) AND json_type({v}::JSON) = '{shape}' THEN NULL "
@@ -340,8 +355,8 @@ def _why(kind: Kind, v: str) -> str:
     )
 
 
-def _source(column: Column, present: set[str]) -> str:
-    found = [_value(s, column.path) for s in column.sources if s in present]
+def _source(column: Column, present: dict[str, str]) -> str:
+    found = [_value(present[s], column.path) for s in column.sources if s in present]
     if not found:
         return "NULL"
     return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
@@ -350,6 +365,18 @@ def _source(column: Column, present: set[str]) -> str:
 def _typed(kind: Kind, value: str) -> str:
     if kind is Kind.DECIMAL:
         return f"TRY_CAST({value} AS {DECIMAL})"
+    if kind in (Kind.TIME, Kind.DAY):
+        t = _time(kind, value)
+        return f"(CASE WHEN {_kept(t)} THEN {t} END)"
+    return f"{value}::VARCHAR"
+
+
+def _kept(t: str) -> str:
+    """SQL: the time `t` lies in YEARS (NULL for a NULL `t`)."""
+    return f"({t} >= TIMESTAMPTZ '{YEARS[0]}+00' AND {t} < TIMESTAMPTZ '{YEARS[1]}+00')"
+
+
+def _time(kind: Kind, value: str) -> str:
     if kind is Kind.TIME:
         return f"TRY_CAST({value} AS TIMESTAMPTZ)"
     if kind is Kind.DAY:  # the shape first: DuckDB reads '9/2/23' as a date in the year 9
@@ -370,28 +397,3 @@ def _value(name: str, path: str | None) -> str:
     return (
         f"json_extract_string(CASE WHEN json_valid({_q(name)}) THEN {_q(name)} END, {_lit(path)})"
     )
-
-
-# -- helpers ----------------------------------------------------------------------------------
-def _raw(names: Sequence[str]) -> str:
-    """SQL for a row as one JSON object of its text values, as `to_json(_src)` writes it:
-    concatenating each value's own JSON text costs a third less than packing a struct,
-    and a Parquet `_src` (a view) has a column that is no part of the row."""
-    parts = []
-    for i, name in enumerate(names):
-        key = f"to_json({_lit(name)})::VARCHAR"
-        parts += [
-            _lit("," if i else "{"),
-            key,
-            "':'",
-            f"coalesce(to_json({_q(name)})::VARCHAR, 'null')",
-        ]
-    return f"concat({', '.join(parts or [_lit('{')])}, '}}')"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -1,7 +1,7 @@
 """The file side of `warehouse.tabular`: its error, a file's first and last bytes (through
 gzip or zstd), and a CSV header read with Python's `csv`, which knows its quoting better
-than a guess would; and the private in-memory DuckDB and glob-free path it reads through.
-Apart so the reader itself stays one screenful of SQL.
+than a guess would; the private in-memory DuckDB and glob-free path it reads through; and
+the SQL text naming its columns. Apart so the reader itself stays one screenful of SQL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,14 +56,40 @@ def head(path: Path, size: int = 8, decompress: str = "csv") -> bytes:
         if decompress == "zstd":
             import zstandard
 
+            if zstd_cut(path):
+                raise TabularError(
+                    f"{name(path)} ends inside a zstd frame: the file looks truncated, so none "
+                    "of it was loaded"
+                )
             with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
                 return fh.read(size)
         with path.open("rb") as fh:
             return fh.read(size)
+    except TabularError:
+        raise
     except (OSError, EOFError) as exc:
         raise TabularError(f"cannot read {name(path)}: {exc}") from None
     except Exception as exc:  # zstandard.ZstdError: a broken frame
         raise TabularError(f"cannot read {name(path)}: {exc}") from None
+
+
+def zstd_cut(path: Path) -> bool:
+    """True when a zstd file ends inside a frame. DuckDB reads such a file to its last whole
+    block without a word, so a cut-off export would replace its month with part of it; the
+    input is fed a little at a time, so a small frame of zeros never becomes a huge buffer."""
+    import zstandard
+
+    obj, fed, feed = zstandard.ZstdDecompressor().decompressobj(), False, 64
+    with path.open("rb") as fh:
+        while data := fh.read(feed):
+            while data:
+                if obj.eof:
+                    obj = zstandard.ZstdDecompressor().decompressobj()
+                out = obj.decompress(data)
+                used = len(data) - len(obj.unused_data) if obj.eof else len(data)
+                feed = max(64, min(1 << 20, (1 << 20) * max(1, used) // max(1, len(out))))
+                fed, data = True, obj.unused_data if obj.eof else b""
+    return fed and not obj.eof
 
 
 def tail(path: Path, kind: str) -> bytes:
@@ -77,7 +103,7 @@ def tail(path: Path, kind: str) -> bytes:
             while chunk := fh.read(1 << 20):
                 last = (last + chunk)[-4096:]
         return last
-    return b"\n"  # zstd: no stdlib decompressor; trust DuckDB's own end-of-stream check
+    return b"\n"  # zstd: `head` refused a stream cut inside a frame (`zstd_cut`)
 
 
 def name(path: Path) -> str:
@@ -111,3 +137,44 @@ def first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     text = lines[0] if lines else type(exc).__name__
     return re.sub(r"\S*hybridlens-read-\w+/input\S*", "the file", text).rstrip(".")
+
+
+# -- SQL text for `warehouse.tabular` -----------------------------------------------------
+def sql_names(names: Sequence[str]) -> tuple[str, ...]:
+    """A name for each column that DuckDB, which ignores case, takes as its own: the header's,
+    or for an empty one or one that differs from an earlier one only in case (AWS tags are
+    case-sensitive: `resourceTags/user:env` beside `resourceTags/user:Env`) `name#N`, N its
+    1-based place in the header."""
+    taken: set[str] = set()
+    out = []
+    for i, name in enumerate(names, 1):
+        own = name if name and name.lower() not in taken else f"{name}#{i}"
+        while own.lower() in taken:
+            own += "#"
+        taken.add(own.lower())
+        out.append(own)
+    return tuple(out)
+
+
+def row_json(names: Sequence[str], ids: Sequence[str]) -> str:
+    """SQL for a row as one JSON object of its text values, as `to_json(_src)` writes it:
+    concatenating each value's own JSON text costs a third less than packing a struct,
+    and a Parquet `_src` (a view) has a column that is no part of the row."""
+    parts = []
+    for i, (name, column) in enumerate(zip(names, ids, strict=True)):
+        key = f"to_json({lit(name)})::VARCHAR"
+        parts += [
+            lit("," if i else "{"),
+            key,
+            "':'",
+            f"coalesce(to_json({q(column)})::VARCHAR, 'null')",
+        ]
+    return f"concat({', '.join(parts or [lit('{')])}, '}}')"
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

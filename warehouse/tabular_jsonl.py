@@ -88,14 +88,16 @@ def load(
     compression: str,
     names: tuple[str, ...],
     tail: bytes,
+    ids: tuple[str, ...],
 ) -> list[Bad]:
-    """Fill `_src` with one text column per key of `names` from the good lines, in file
-    order; the lines that are not JSON objects, the last marked `CUT` when the file
-    (`tail`: its last bytes) ends inside it."""
+    """Fill `_src` with one text column per key of `names` (named as `ids` says: `cost`
+    beside `Cost` is one name to DuckDB) from the good lines, in file order; the lines that
+    are not JSON objects, the last marked `CUT` when the file (`tail`: its last bytes) ends
+    inside it."""
     _read_lines(con, plain, compression)
     # one parse of each line for all its keys (a path each would parse it once per key)
     paths = "[" + ", ".join(_lit(_pointer(name)) for name in names) + "]::VARCHAR[]"
-    select = ", ".join(f"_v[{i}] AS {_q(name)}" for i, name in enumerate(names, 1))
+    select = ", ".join(f"_v[{i}] AS {_q(name)}" for i, name in enumerate(ids, 1))
     con.execute(
         f"CREATE TEMP TABLE _src AS SELECT {select} FROM (SELECT n, "
         f"json_extract_string(line, {paths}) AS _v FROM _numbered WHERE good) ORDER BY n"

@@ -74,6 +74,9 @@ class BillingCollector:
                 return self._collect(unit, path)
             except TabularError as exc:
                 return Collected(error=_named(str(exc), path, unit.uri), resumable=False)
+            except OSError as exc:  # gone or unreadable since it was found (a sync at work)
+                why = exc.strerror or type(exc).__name__
+                return Collected(error=f"cannot read {printable(unit.uri)}: {why}", resumable=False)
 
     def _collect(self, unit: Unit, path: Path) -> Collected:
         size = path.stat().st_size

@@ -122,8 +122,9 @@ _BAD_CREDIT = (
     "lambda x: x IS NOT NULL AND TRY_CAST(x AS DECIMAL(38, 12)) IS NULL)), false)"
 )
 _NET = f'try("cost" + {_CREDITS})::DECIMAL(38, 12)'
-_MONTH = (
+_MONTH = (  # in the years 1 to 9998, as every time read (`warehouse.tabular.YEARS`)
     "CASE WHEN regexp_full_match(\"invoice.month\", '[0-9]{6}') "
+    "AND \"invoice.month\" BETWEEN '000101' AND '999812' "
     "THEN try_strptime(\"invoice.month\", '%Y%m')::TIMESTAMPTZ END"
 )
 _CUD_TYPES = "('COMMITTED_USAGE_DISCOUNT', 'COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE')"

@@ -92,8 +92,13 @@ class NvidiaSmiCsv:
         default_host = _host_from_name(unit)
         header: list[str] = []
         times: dict[str, datetime | None] = {}
-        reader = csv.reader(text.splitlines(), skipinitialspace=True)
-        for number, cells in enumerate(reader, start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
+            cells = _cells(line)
+            if cells is None:
+                parsed.rejected.append(
+                    Rejected(f"line {number}", "not a CSV line (a cell over 128 KiB)", line[:300])
+                )
+                continue
             if not cells or all(not c.strip() for c in cells):
                 continue
             cells = [c.strip() for c in cells]
@@ -152,6 +157,17 @@ class NvidiaSmiCsv:
                 fields[name] = amount
             parsed.readings.append(Reading(ts, labels, fields, location))
         return parsed
+
+
+def _cells(line: str) -> list[str] | None:
+    """One line's cells, None when `csv` refuses it. Line by line, since nvidia-smi quotes
+    nothing: a stray quote in a garbled line must not swallow the lines after it."""
+    if '"' not in line:  # nvidia-smi's own lines: `split` reads them as `csv` would, faster
+        return line.split(",")
+    try:
+        return next(csv.reader([line], skipinitialspace=True), [])
+    except csv.Error:
+        return None
 
 
 def _bare(header: str) -> str:

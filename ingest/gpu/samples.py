@@ -5,8 +5,8 @@ hands its readings here, so the rules that decide what a row means exist once: w
 environment, pool and node a GPU belongs to, what workload holds it, what share of a GPU
 a MIG instance is, and which values are measurements rather than DCGM's "blank"
 sentinels. A value that cannot be a measurement becomes NULL and is counted; a reading
-that cannot be keyed (no GPU UUID, no host) or is dated past the allowed clock skew is
-rejected with a sentence, so one bad series never turns into a row of garbage.
+that cannot be keyed (no GPU UUID, no host), or is dated past the allowed clock skew or
+before 2000, is rejected with a sentence, so one bad series never turns into a row of garbage.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ UNKNOWN = "unknown"
 
 
 Built = tuple[pa.Table, list[Rejected], Counter[str]]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # as the DCGM and OTLP readers' epochs
 
 
 def rows(
@@ -223,6 +224,11 @@ def _add(
         return (
             f"sample time {ts.astimezone(UTC).isoformat()} is {hours:.1f} h past the time of "
             "ingest plus ingest.max_clock_skew_hours: a clock in the future"
+        )
+    if ts < EARLIEST:  # the cost model's day before it would not exist (year 1)
+        return (
+            f"sample time {ts.astimezone(UTC).isoformat()} is before 2000-01-01: a zero, a "
+            "wrong unit or a clock never set"
         )
     uuid = _label(labels, UUID_LABELS, counts)
     if not uuid:
