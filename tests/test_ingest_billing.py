@@ -170,6 +170,17 @@ def test_parquet_and_gzip_variants_load_the_same_line_items(
 
 
 # -- deliveries --------------------------------------------------------------------------------
+def split_small(folder: Path, *cuts: slice) -> tuple[str, list[str]]:
+    """SMALL's rows as part-1.csv, part-2.csv, … of `folder`, one per slice of its data lines;
+    its header and data lines, for a test that writes a part again."""
+    folder.mkdir()
+    with SMALL.open(encoding="utf-8-sig") as fh:
+        head, *lines = fh.read().splitlines(keepends=True)
+    for n, cut in enumerate(cuts, 1):
+        (folder / f"part-{n}.csv").write_text(head + "".join(lines[cut]), encoding="utf-8")
+    return head, lines
+
+
 def test_a_restated_delivery_leaves_exactly_the_latest_totals(warehouse: Warehouse) -> None:
     load(warehouse, SMALL)
     load(warehouse, RESTATED)
@@ -188,11 +199,7 @@ def test_the_files_of_one_delivery_replace_their_unit_together(
     """Two parts of one month: restating one part must not drop the other's rows, so every
     file given to a command is read again, changed or not."""
     folder = tmp_path / "oct"
-    folder.mkdir()
-    with SMALL.open(encoding="utf-8-sig") as fh:
-        head, *lines = fh.read().splitlines(keepends=True)
-    (folder / "part-1.csv").write_text(head + "".join(lines[:2]), encoding="utf-8")
-    (folder / "part-2.csv").write_text(head + "".join(lines[2:]), encoding="utf-8")
+    head, lines = split_small(folder, slice(0, 2), slice(2, None))
     load(warehouse, folder)
     (folder / "part-2.csv").write_text(head + lines[3], encoding="utf-8")  # restated
     report = load(warehouse, folder)
@@ -220,11 +227,7 @@ def test_two_runs_of_one_export_in_one_command_are_named(
     assert "focus-2026-11-03.csv" in err and "one command per delivery" in err
     # the parts of one run share nothing: no word about them
     parts = tmp_path / "parts"
-    parts.mkdir()
-    with SMALL.open(encoding="utf-8-sig") as fh:
-        head, *lines = fh.read().splitlines(keepends=True)
-    (parts / "part-1.csv").write_text(head + "".join(lines[:2]), encoding="utf-8")
-    (parts / "part-2.csv").write_text(head + "".join(lines[2:]), encoding="utf-8")
+    split_small(parts, slice(0, 2), slice(2, None))
     assert doubled_units(warehouse, load(warehouse, parts).load_ids) == []
     assert main(["ingest", "billing", str(parts), "--warehouse", str(warehouse.path)]) == 0
     assert "same" not in capsys.readouterr().err
@@ -238,11 +241,7 @@ def test_a_delivery_that_cannot_be_published_fails_whole(
     load(warehouse, SMALL)
     before = ledger_sums(warehouse)
     folder = tmp_path / "oct"
-    folder.mkdir()
-    with SMALL.open(encoding="utf-8-sig") as fh:
-        head, *lines = fh.read().splitlines(keepends=True)
-    (folder / "part-1.csv").write_text(head + "".join(lines[:2]), encoding="utf-8")
-    (folder / "part-2.csv").write_text(head + "".join(lines[2:3]), encoding="utf-8")
+    split_small(folder, slice(0, 2), slice(2, 3))
     real = publish_module._publish
 
     def failing(*args: Any, **kwargs: Any) -> Any:
