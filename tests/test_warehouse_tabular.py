@@ -11,11 +11,15 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from warehouse.tabular import Column, Derived, Kind, TabularError, header, kind_of, read
+from warehouse.tabular_files import q, row_json, sql_names
 
 
 def test_derived_columns_are_computed_from_the_typed_ones(tmp_path: Path) -> None:
@@ -217,3 +221,25 @@ def test_day_columns_read_us_and_iso_dates_and_name_the_rest(tmp_path: Path) -> 
     assert [(p.row, p.value, p.why) for p in typed.problems] == [
         (5 + i, v, "is not a date (M/D/YYYY or YYYY-MM-DD)") for i, v in enumerate(bad)
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=12), min_size=1, max_size=6), st.text(max_size=8))
+def test_the_raw_row_is_what_duckdb_to_json_writes(names: list[str], value: str) -> None:
+    """row_json writes each key as a literal made in Python: it must be the JSON object
+    DuckDB's own to_json makes of the same row, for any column name (quotes, controls,
+    non-ASCII, names that differ only in case)."""
+    names = [n.replace("\x00", "") for n in names]  # a CSV header holds no NUL
+    ids = sql_names(names)
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE _src AS SELECT " + ", ".join(f"$v::VARCHAR AS {q(i)}" for i in ids),
+        {"v": value},
+    )
+    (made,) = con.execute(f"SELECT {row_json(names, ids)} FROM _src").fetchone()
+    (keys, text) = con.execute(
+        "SELECT list_transform($n::VARCHAR[], lambda x: to_json(x)::VARCHAR), "
+        "to_json($v::VARCHAR)::VARCHAR",
+        {"n": names, "v": value},
+    ).fetchone()
+    assert made == "{" + ",".join(f"{k}:{text}" for k in keys) + "}"

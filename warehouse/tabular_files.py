@@ -159,17 +159,28 @@ def sql_names(names: Sequence[str]) -> tuple[str, ...]:
 def row_json(names: Sequence[str], ids: Sequence[str]) -> str:
     """SQL for a row as one JSON object of its text values, as `to_json(_src)` writes it:
     concatenating each value's own JSON text costs a third less than packing a struct,
-    and a Parquet `_src` (a view) has a column that is no part of the row."""
+    and a Parquet `_src` (a view) has a column that is no part of the row. Each key with
+    its separators is one literal (`json_text`), since DuckDB does not fold a `to_json` of
+    a constant and ran it for every row and column."""
     parts = []
     for i, (name, column) in enumerate(zip(names, ids, strict=True)):
-        key = f"to_json({lit(name)})::VARCHAR"
-        parts += [
-            lit("," if i else "{"),
-            key,
-            "':'",
-            f"coalesce(to_json({q(column)})::VARCHAR, 'null')",
-        ]
+        key = ("," if i else "{") + json_text(name) + ":"
+        parts += [lit(key), f"coalesce(to_json({q(column)})::VARCHAR, 'null')"]
     return f"concat({', '.join(parts or [lit('{')])}, '}}')"
+
+
+# DuckDB's to_json of a string: `"` and `\` escaped, the five short escapes, other controls
+# as \u00XX in upper case (Python's json writes lower case), everything else as it is
+_JSON_ESCAPES = {
+    **{c: f"\\u{c:04X}" for c in range(0x20)},
+    **{ord(k): v for k, v in {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+                              "\r": "\\r", '"': '\\"', "\\": "\\\\"}.items()},
+}  # fmt: skip
+
+
+def json_text(text: str) -> str:
+    """`text` as DuckDB's `to_json(text)` writes it, byte for byte."""
+    return '"' + text.translate(_JSON_ESCAPES) + '"'
 
 
 def q(name: str) -> str:
