@@ -31,6 +31,7 @@ from typing import Any
 
 from warehouse.config import Config
 from warehouse.db import read_sql
+from warehouse.definitions import relative_change
 from warehouse.errors import UserError, WarehouseError
 from warehouse.session import Session, Source, reading
 
@@ -153,9 +154,9 @@ def change(current: Spend, previous: Spend, started: Spend) -> Change:
     billing_now = {r["provider"] for r in current.rows if r["line_items"]}
     had_started = {r["provider"] for r in started.rows if r["line_items"]}
     unlike = tuple(sorted(str(p) for p in billing_now - had_started))
-    if unlike or not previous.rows or not previous.total:
+    if unlike or not previous.rows:
         return Change(None, unlike)
-    return Change(float((current.total - previous.total) / previous.total))
+    return Change(relative_change(current.total, previous.total))
 
 
 @dataclass(frozen=True)
