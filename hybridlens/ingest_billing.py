@@ -141,23 +141,26 @@ def found(paths: list[Path]) -> list[Source | Refused]:
     return sources
 
 
-def _warn_missing_rates(warehouse: Warehouse, config: Config) -> None:
-    """Costs in a currency the config has no rate for load as billed, but cannot be reported
-    until it has one: say so now rather than on the first page that sums them."""
+def _missing_rates(warehouse: Warehouse, config: Config) -> bool:
+    """Costs in a currency the config has no rate for load as billed (nothing is lost), but
+    no cost figure can be reported until it has one (DESIGN.md: an error naming it): say
+    so now, as an error, rather than on the first page that sums them."""
     from warehouse.money import missing_rates
 
-    if not warehouse.exists():  # nothing was ever loaded (an empty folder): nothing to warn of
-        return
+    if not warehouse.exists():  # nothing was ever loaded (an empty folder): nothing to say
+        return False
     lacking = missing_rates(warehouse, config)
     for currency, first in sorted(lacking.items()):
         print(
             shown(
-                f"  warning: {currency} costs (from {first.date()}) have no rate to "
-                f"{config.billing.reporting_currency}: add [[billing.rates]] currency = "
-                f'"{currency}" to the config ({config.origin}) so they can be reported'
+                f"  error: {currency} costs (from {first.date()}) have no rate to "
+                f"{config.billing.reporting_currency}: they are loaded as billed, and no cost "
+                f"figure is reported until the config ({config.origin}) has [[billing.rates]] "
+                f'currency = "{currency}", rate = ..., since = {first.date()}'
             ),
             file=sys.stderr,
         )
+    return bool(lacking)
 
 
 def _warn_doubled(report: LoadReport, warehouse: Warehouse) -> bool:
@@ -169,7 +172,8 @@ def _warn_doubled(report: LoadReport, warehouse: Warehouse) -> bool:
     for d in doubled:
         print(
             shown(
-                f"  warning: {d.unit} holds the same {d.shared:,} charges from more than one "
+                f"  warning: {d.unit} holds the same "
+                f"{'charge' if d.shared == 1 else f'{d.shared:,} charges'} from more than one "
                 f"file ({', '.join(d.files)}): one command is one delivery, so they were added "
                 "up. If they are runs of the same export (a month and its restatement, FOCUS "
                 "1.2 and 1.4 of one account), load one command per delivery, oldest first; the "
@@ -182,7 +186,9 @@ def _warn_doubled(report: LoadReport, warehouse: Warehouse) -> bool:
 
 def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
     """The summary on stderr; 0 when everything loaded, 1 when anything failed or was
-    quarantined, or a unit was loaded from two runs of its export."""
+    quarantined, or a unit was loaded from two runs of its export, 2 when the ledger holds a
+    currency the config has no rate for (a config to fix, as every UserError)."""
+    from hybridlens.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
     from warehouse.report import Status
 
     files = sum(1 for i in report.inputs if i.status is not Status.FAILED)
@@ -195,9 +201,11 @@ def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
         print(f"  {shown(what)}: {n:,}", file=sys.stderr)
     for failure in report.failures[:20]:
         print(f"  failed: {shown(failure)}", file=sys.stderr)
-    _warn_missing_rates(warehouse, config)
+    unrated = _missing_rates(warehouse, config)
     doubled = _warn_doubled(report, warehouse)
     bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
     if bad:
         print(quarantine_hint(bad, warehouse.path, "rows"), file=sys.stderr)
-    return 0 if report.ok and not doubled else 1
+    if unrated:
+        return EXIT_USAGE
+    return EXIT_OK if report.ok and not doubled else EXIT_FAILED

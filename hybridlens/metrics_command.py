@@ -49,10 +49,12 @@ def add_parser(
 
 def _run(args: argparse.Namespace) -> int:
     """Reads the stored config and the figures over one connection and prints plain rows,
-    so the command imports neither Polars nor pyarrow (docs/dashboard.md has the timings)."""
+    so the command imports neither Polars nor pyarrow (docs/dashboard.md has the timings).
+    A figure it cannot compute (a cost without a rate) is null, and exit 2 with the sentence
+    that says what to add: the other figures are still worth printing."""
     from hybridlens.cli import _warehouse
-    from hybridlens.errors import UsageError
-    from hybridlens.output import print_table, write_csv, write_json
+    from hybridlens.errors import EXIT_OK, EXIT_USAGE, UsageError
+    from hybridlens.output import print_table, shown, write_csv, write_json
     from warehouse.config import find_file, resolve
     from warehouse.metrics import check_group, metric_rows
     from warehouse.session import session
@@ -83,4 +85,6 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(write_csv(result.columns, result.rows))
     else:
         print_table(result.columns, result.rows)
-    return 0
+    for problem in result.problems:  # after the rows, so a reader of the terminal sees it
+        print(f"hybridlens: error: {shown(problem)}", file=sys.stderr)
+    return EXIT_USAGE if result.problems else EXIT_OK  # a config to fix, as a UserError is

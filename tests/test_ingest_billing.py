@@ -390,9 +390,15 @@ def test_the_command_exits_1_with_a_summary_and_no_traceback(
     wh = tmp_path / "w.duckdb"
     status = main(["ingest", "billing", "--warehouse", str(wh), str(CASES)])
     err = capsys.readouterr().err
-    assert status == 1 and "Traceback" not in err
+    assert status == 2 and "Traceback" not in err  # some of the cases bill in EUR
     assert "bad rows were quarantined" in err and "truncated" in err
-    assert main(["ingest", "billing", "--warehouse", str(wh), str(SMALL)]) == 0
+    assert "error: EUR costs (from 2026-10-02) have no rate to USD" in err
+    config = tmp_path / "hybridlens.toml"
+    config.write_text('[billing]\nrates = [{ currency = "EUR", rate = 1.08, since = 2026-01-01 }]')
+    at = ["ingest", "billing", "--warehouse", str(wh), "--config", str(config)]
+    assert main([*at, str(CASES)]) == 1
+    assert "error:" not in capsys.readouterr().err
+    assert main([*at, str(SMALL)]) == 0
 
 
 def test_with_no_path_the_configured_folders_are_read(

@@ -177,6 +177,16 @@ def test_an_mca_export_maps_its_charge_types_as_microsoft_does(warehouse: Wareho
 
 
 # -- which dataset -------------------------------------------------------------------------
+def cad_rate(folder: Path) -> Path:
+    """A config with a rate for the sample's Canadian dollars: without one, a load of it
+    exits 2 naming the currency (tests/test_money.py)."""
+    config = folder / "hybridlens.toml"
+    config.write_text(
+        '[billing]\nrates = [{ currency = "CAD", rate = 0.74, since = 2023-01-01 }]\n'
+    )
+    return config
+
+
 def test_a_file_whose_name_says_no_dataset_needs_dataset(
     warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,15 +206,17 @@ def test_a_file_whose_name_says_no_dataset_needs_dataset(
     assert units(warehouse) == ["amortized"]
     wh = str(warehouse.path)  # --dataset wins over the name
     command = ["ingest", "billing", "--warehouse", wh, "--format", "azure", "--dataset", "actual"]
-    assert main([*command, str(folder)]) == 0
+    assert main([*command, "--config", str(cad_rate(tmp_path)), str(folder)]) == 0
     assert "loaded 27 billing line items from 1 files" in capsys.readouterr().err
     assert sorted(units(warehouse)) == ["actual", "amortized"]
 
 
 def test_the_config_takes_a_dataset(fixtures_dir: Path, tmp_path: Path) -> None:
     sample = fixtures_dir / "billing" / CONVERTERS
-    config = tmp_path / "hybridlens.toml"
-    config.write_text(f'[[sources.billing]]\npath = "{sample}"\ndataset = "amortized"\n')
+    config = cad_rate(tmp_path)
+    config.write_text(
+        f'{config.read_text()}[[sources.billing]]\npath = "{sample}"\ndataset = "amortized"\n'
+    )
     wh = tmp_path / "w.duckdb"
     assert main(["ingest", "billing", "--warehouse", str(wh), "--config", str(config)]) == 0
     assert units(Warehouse(wh)) == ["amortized"]

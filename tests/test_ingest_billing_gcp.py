@@ -383,10 +383,13 @@ def test_the_command_reads_gcp_exports_told_apart_or_forced(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wh = tmp_path / "w.duckdb"
-    assert main(["ingest", "billing", "--warehouse", str(wh), "--format", "gcp", str(SMALL)]) == 0
+    config = tmp_path / "hybridlens.toml"  # the small export bills some charges in EUR
+    config.write_text('[billing]\nrates = [{ currency = "EUR", rate = 1.08, since = 2026-01-01 }]')
+    at = ["ingest", "billing", "--warehouse", str(wh), "--config", str(config)]
+    assert main([*at, "--format", "gcp", str(SMALL)]) == 0
     assert "loaded 7 billing line items from 1 files" in capsys.readouterr().err
     variant = write_variant(SMALL, "jsonl", tmp_path)
-    assert main(["ingest", "billing", "--warehouse", str(wh), str(variant)]) == 0
+    assert main([*at, str(variant)]) == 0
 
 
 def test_a_configured_folder_may_insist_on_gcp(
@@ -397,7 +400,10 @@ def test_a_configured_folder_may_insist_on_gcp(
     shutil.copy(SMALL, folder / "nov.csv")
     shutil.copy(fixtures_dir / "billing" / "focus-1.0-sample-excerpt.csv", folder / "focus.csv")
     config = tmp_path / "hybridlens.toml"
-    config.write_text(f'[[sources.billing]]\npath = "{folder}"\nformat = "gcp"\n')
+    config.write_text(
+        '[billing]\nrates = [{ currency = "EUR", rate = 1.08, since = 2026-01-01 }]\n'
+        f'[[sources.billing]]\npath = "{folder}"\nformat = "gcp"\n'
+    )
     wh = tmp_path / "w.duckdb"
     assert main(["ingest", "billing", "--warehouse", str(wh), "--config", str(config)]) == 1
     err = capsys.readouterr().err

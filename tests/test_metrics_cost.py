@@ -22,7 +22,7 @@ from hybridlens.ingest_billing import ingest_billing
 from warehouse import money
 from warehouse.config import Config
 from warehouse.load import store_config
-from warehouse.metrics import metric_rows
+from warehouse.metrics import metric_rows, metrics
 
 START, END = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -122,11 +122,17 @@ def test_a_currency_without_a_rate_leaves_cost_null_and_says_so(
     body["billing"]["rates"] = []  # the pools are priced in EUR
     config = Config.from_json(json.dumps(body), "no-rates.toml")
     store_config(mine.warehouse, config.origin, config.to_json())  # reallocates every day
-    with caplog.at_level(logging.WARNING):
-        found = metric_rows(mine.warehouse, config, start=START, end=END).rows
-    assert all(r["cost"] is None for r in found)
-    assert any(r["requests"] for r in found)  # the other figures are still there
-    assert "EUR" in caplog.text and "[[billing.rates]]" in caplog.text
+    result = metric_rows(mine.warehouse, config, start=START, end=END)
+    assert all(r["cost"] is None for r in result.rows)
+    assert any(r["requests"] for r in result.rows)  # the other figures are still there
+    (problem,) = result.problems
+    assert "EUR" in problem and "[[billing.rates]]" in problem and "no-rates.toml" in problem
+    with caplog.at_level(logging.WARNING):  # the frame a page draws says so in the log
+        metrics(mine.warehouse, config, start=START, end=END)
+    assert problem in caplog.text
+    store_config(mine.warehouse, mine.config.origin, mine.config.to_json())  # with its rate
+    rated = metric_rows(mine.warehouse, mine.config, start=START, end=END)
+    assert rated.problems == () and any(r["cost"] is not None for r in rated.rows)
 
 
 def test_the_cli_prints_the_cost_keys_on_either_basis(

@@ -4,6 +4,7 @@ with `Decimal`; a currency without a rate is an error naming it; recent days pro
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -142,7 +143,7 @@ def test_bad_measures_groups_and_rates_are_refused(ledger: Warehouse, tmp_path: 
     assert timedelta(hours=config.billing.lag_hours) == timedelta(days=3)
 
 
-def test_ingest_warns_about_a_currency_it_cannot_report(
+def test_a_currency_without_a_rate_is_an_error_of_ingest_and_metrics(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from test_export_focus import CLOUD
@@ -152,15 +153,25 @@ def test_ingest_warns_about_a_currency_it_cannot_report(
     bill = tmp_path / "bill.csv"
     bill.write_text(CLOUD.replace(",USD,", ",CHF,"), encoding="utf-8")
     wh = str(tmp_path / "w.duckdb")
-    assert main(["ingest", "billing", str(bill), "--warehouse", wh]) == 0
+    assert main(["ingest", "billing", str(bill), "--warehouse", wh]) == 2
     err = capsys.readouterr().err
-    assert "warning: CHF costs (from 2026-10-01) have no rate to USD" in err
+    assert "loaded 2 billing line items" in err  # loaded as billed: nothing is lost
+    assert "error: CHF costs (from 2026-10-01) have no rate to USD" in err
+    assert 'currency = "CHF", rate = ..., since = 2026-10-01' in err
+    metrics = ["metrics", "--warehouse", wh, "--by", "none", "--format", "json"]
+    assert main(metrics) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == []  # the ledger's cost was the only figure
+    assert "hybridlens: error: no cost figures:" in err and "CHF from 2026-10-01" in err
     config = tmp_path / "hybridlens.toml"
     config.write_text(
         '[billing]\nrates = [{ currency = "CHF", rate = 1.13, since = 2026-01-01 }]\n'
     )
     assert main(["ingest", "billing", str(bill), "--warehouse", wh, "--config", str(config)]) == 0
-    assert "warning" not in capsys.readouterr().err
+    assert "error:" not in capsys.readouterr().err
+    assert main([*metrics, "--config", str(config)]) == 0
+    (fleet,) = json.loads(capsys.readouterr().out)
+    assert fleet["currency"] == "USD" and fleet["cost"] > 0
 
 
 COMMITTED = """\

@@ -12,6 +12,7 @@ environment and joined onto every row of that environment in `assemble`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from warehouse.db import read_sql, run
 from warehouse.definitions import accuracy_interval, availability, error_rate
 from warehouse.definitions import uptime as fleet_uptime
 from warehouse.gpu_metrics import GPU_COLUMNS, gpu_rows, join_gpu
+from warehouse.money import MoneyError
 from warehouse.session import Source, reading
 from warehouse.unit_costs import COST_KEYS, COST_TYPES, cost_rows, join_cost
 from warehouse.uptime import slo_params, with_uptime_minutes
@@ -28,6 +30,7 @@ from warehouse.uptime import slo_params, with_uptime_minutes
 if TYPE_CHECKING:
     import polars as pl
 
+log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 GROUP_COLUMNS = ("environment", "model", "version")
@@ -181,6 +184,9 @@ class MetricRows:
 
     columns: tuple[str, ...]
     rows: list[Row]
+    # figures that could not be computed, each a sentence saying why and what to change
+    # (a cost in a currency without a rate): their columns are null, the others are there
+    problems: tuple[str, ...] = ()
 
 
 def metric_rows(
@@ -202,8 +208,8 @@ def metric_rows(
     page's reads share one connection. `figures` (a subset of FIGURES) skips the queries
     of the others, whose columns are then null: a page's accuracy panel needs no
     percentiles, uptime or GPU time. `basis` is the cost basis of the cost keys (`full` or
-    `marginal`, DESIGN.md); a cost without a rate into the reporting currency is a
-    MoneyError naming its currency.
+    `marginal`, DESIGN.md); when a cost has no rate into the reporting currency the cost
+    keys are null and `problems` names the currency and the rate to add.
     """
     if not figures <= FIGURES:
         raise ValueError(f"unknown figures: {', '.join(sorted(figures - FIGURES))}")
@@ -244,7 +250,13 @@ def metric_rows(
                 {**params, **slo_params(config)},
             )
         gpu = gpu_rows(s, config, group, params) if "gpu" in figures else None
-        costs = cost_rows(s, config, group, params, basis=basis) if "cost" in figures else None
+        costs = None
+        problems: tuple[str, ...] = ()
+        if "cost" in figures:
+            try:
+                costs = cost_rows(s, config, group, params, basis=basis)
+            except MoneyError as exc:  # a latency report without costs is still one
+                problems = (f"no cost figures: {exc}",)
     if not group:  # an aggregate over no rows is one row of nulls: no rows, no fleet row
         counts = [r for r in counts if r["requests"] is not None]
         accuracy = [r for r in accuracy if r["accuracy_n"] is not None]
@@ -260,7 +272,7 @@ def metric_rows(
     if not group:
         for r in rows:
             del r["fleet"]
-    return MetricRows(tuple(group) + METRIC_COLUMNS, rows)
+    return MetricRows(tuple(group) + METRIC_COLUMNS, rows, problems)
 
 
 def metrics(
@@ -289,6 +301,8 @@ def metrics(
         figures=figures,
         basis=basis,
     )
+    for problem in result.problems:
+        log.warning("%s", problem)
     schema = {c: getattr(pl, METRIC_TYPES.get(c, "String")) for c in result.columns}
     return pl.DataFrame(
         [tuple(r[c] for c in result.columns) for r in result.rows], schema=schema, orient="row"

@@ -11,7 +11,6 @@ Plain rows and no Polars at import: `hybridlens metrics` stays a light command.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from warehouse.config import Config
@@ -19,7 +18,6 @@ from warehouse.db import read_sql
 from warehouse.money import MoneyError, refuse_unconverted
 from warehouse.session import Session
 
-log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 BASES = ("full", "marginal")
@@ -50,10 +48,10 @@ def cost_rows(
     basis: str = "full",
 ) -> dict[tuple[Any, ...], Row] | None:
     """Allocated cost per group key (the group's values, or ("all",) for the fleet); None
-    when the rows are split by version, which the allocation does not know, or when a cost
-    in the range has no rate into the reporting currency: then a warning names the currency
-    and the rate to add, and the other figures still print (a sum without those costs
-    would be wrong, a latency report without costs is not)."""
+    when the rows are split by version, which the allocation does not know. A MoneyError
+    when a cost in the range has no rate into the reporting currency (it names the currency
+    and the rate to add), or the days were allocated under different reporting currencies:
+    a sum without those costs, or of two currencies, would be wrong."""
     if "version" in group:
         return None
     cols = ", ".join(group) or "'all' AS fleet"
@@ -62,15 +60,13 @@ def cost_rows(
         read_sql("metrics_cost").format(group=cols),
         {**params, "marginal": check_basis(basis) == "marginal"},
     )
-    try:
-        refuse_unconverted(found, config)
-    except MoneyError as exc:
-        log.warning("no cost figures: %s", exc)
-        return None
+    refuse_unconverted(found, config)
     currencies = {c for r in found for c in r["reporting_currencies"] or []}
     if len(currencies) > 1:  # days allocated under configs of different reporting currencies
-        log.warning("no cost figures: the allocation mixes %s", ", ".join(sorted(currencies)))
-        return None
+        raise MoneyError(
+            f"the allocation mixes {', '.join(sorted(currencies))}: run a load given the config "
+            "(`--config`), which allocates every day again in one reporting currency"
+        )
     keys = group or ("fleet",)
     return {
         tuple(r[k] for k in keys): r | {"currency": next(iter(currencies))}
