@@ -50,7 +50,7 @@ RIGHT_ALIGNED = frozenset(
         "Input tokens",
         "Output tokens",
         "Error rate",
-        "Error budget left (30 d)",
+        "Budget left (30 d)",
         "Usual requests",
     }
 )
@@ -175,7 +175,7 @@ def environment_table(
     )
     frame = (
         report.join(
-            targets.select("environment", "kind", "provider", "region"),
+            targets.select("environment", "kind", "provider"),
             on="environment",
             how="left",
         )
@@ -185,13 +185,11 @@ def environment_table(
     out = []
     for r in frame.iter_rows(named=True):
         configured = bool(r.get("configured"))
-        place = " / ".join(p for p in (r["provider"], r["region"]) if p) or DASH
         out.append(
             {
                 "Status": slo.STATUS_LABELS.get(r["status"], r["status"]),
                 "Environment": r["environment"],
-                "Kind": r["kind"] or DASH,
-                "Provider / region": place,
+                "Kind": _kind(r["kind"], r["provider"]),
                 "Missed": r["breaches"] or DASH,
                 "Requests": int(r["requests"] or 0),
                 "Availability": fmt_pct(r["availability"]),
@@ -199,14 +197,13 @@ def environment_table(
                 "Uptime": fmt_pct(r["uptime"]),
                 "Down minutes": int(r["down_minutes"] or 0),
                 "p95 SLO (ms)": _slo_cell(configured, fmt_ms(r["latency_p95_slo_ms"], unit=False)),
-                "Error budget left (30 d)": _slo_cell(configured, fmt_pct(r["budget_left"], 1)),
+                "Budget left (30 d)": _slo_cell(configured, fmt_pct(r["budget_left"], 1)),
             }
         )
     schema = {
         "Status": pl.String,
         "Environment": pl.String,
         "Kind": pl.String,
-        "Provider / region": pl.String,
         "Missed": pl.String,
         "Requests": pl.Int64,
         "Availability": pl.String,
@@ -214,9 +211,19 @@ def environment_table(
         "Uptime": pl.String,
         "Down minutes": pl.Int64,
         "p95 SLO (ms)": pl.String,
-        "Error budget left (30 d)": pl.String,
+        "Budget left (30 d)": pl.String,
     }
     return pl.DataFrame(out, schema=schema, orient="row")
+
+
+def _kind(kind: str | None, provider: str | None) -> str:
+    """ "cloud · gcp", "onprem", "edge": the kind and, where it says more, the provider. The
+    region is left to the environment's own page, so that the table fits a 1500-px window
+    with its last column (the error budget) in view."""
+    if not kind:
+        return DASH
+    said = provider if provider and provider.lower() not in (kind.lower(), "onprem") else ""
+    return f"{kind} · {said}" if said else kind
 
 
 def accuracy_table(

@@ -202,9 +202,9 @@ def test_overview_marks_unconfigured_environments_no_slo_set(app_env: Scenario) 
     assert rows.height > 0
     assert set(rows["Availability SLO"]) == {slo.NO_SLO}
     assert set(rows["p95 SLO (ms)"]) == {slo.NO_SLO}
-    envs = table(at, "Error budget left (30 d)").filter(pl.col("Environment") == UNCONFIGURED)
+    envs = table(at, "Budget left (30 d)").filter(pl.col("Environment") == UNCONFIGURED)
     assert envs["Status"].to_list() == [slo.NO_SLO]
-    assert envs["Error budget left (30 d)"].to_list() == [slo.NO_SLO]
+    assert envs["Budget left (30 d)"].to_list() == [slo.NO_SLO]
 
 
 def test_requests_change_only_against_a_span_the_data_covers(app_env: Scenario) -> None:
@@ -229,7 +229,7 @@ def test_requests_change_only_against_a_span_the_data_covers(app_env: Scenario) 
 
 def test_error_budget_is_the_rolling_30_days_to_the_newest_data(app_env: Scenario) -> None:
     at = run_app(range=["2026-10-30", "2026-10-31"])  # the budget ignores the range
-    envs = table(at, "Error budget left (30 d)")
+    envs = table(at, "Budget left (30 d)")
     newest = END  # the scenario's last hour is 23:00 on 2026-10-31
     expected = metrics(
         app_env.warehouse,
@@ -242,7 +242,7 @@ def test_error_budget_is_the_rolling_30_days_to_the_newest_data(app_env: Scenari
         m = expected.filter(pl.col("environment") == env.name).row(0, named=True)
         assert env.slo.availability is not None
         left = 1 - m["errors"] / ((1 - env.slo.availability) * m["requests"])
-        shown = envs.filter(pl.col("Environment") == env.name)["Error budget left (30 d)"][0]
+        shown = envs.filter(pl.col("Environment") == env.name)["Budget left (30 d)"][0]
         assert close_pct(shown, left, 1)
 
 
