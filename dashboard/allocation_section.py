@@ -23,7 +23,7 @@ from dashboard.allocation_figures import (
 from dashboard.allocation_page_data import AllocationView
 from dashboard.page_data import Filters
 from dashboard.spend_figures import kpi_money
-from dashboard.tables import csv_name, show_table
+from dashboard.table_display import csv_name, show_table
 
 PLOT_CONFIG = {"displaylogo": False}
 KEPT_HELP = "Idle GPUs, busy time no workload is mapped to, and days without usage to split by."

@@ -209,7 +209,7 @@ def test_every_table_downloads_as_csv_of_the_frame_it_shows(
     import polars as pl
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-    from dashboard.tables import csv_bytes
+    from dashboard.table_display import csv_bytes
 
     served: dict[str, bytes] = {}
     keep = MemoryMediaFileStorage.load_and_get_id
@@ -265,7 +265,7 @@ def test_without_budgets_the_page_says_how_to_add_one(
 def test_a_csv_download_is_the_table_shown_with_formulas_made_inert() -> None:
     import polars as pl
 
-    from dashboard.tables import csv_bytes, csv_name
+    from dashboard.table_display import csv_bytes, csv_name
 
     table = pl.DataFrame(
         {
@@ -287,6 +287,28 @@ def test_a_csv_download_is_the_table_shown_with_formulas_made_inert() -> None:
         "spend-services-2026-10-25-2026-10-31.csv"
     )
     assert csv_name("Budgets", "2026-10") == "budgets-2026-10.csv" and csv_name("!") == "table.csv"
+
+
+def test_columns_of_numbers_shown_as_text_are_right_aligned() -> None:
+    import polars as pl
+
+    from dashboard.table_display import column_config
+
+    table = pl.DataFrame(
+        {
+            "Environment": ["dc-frankfurt", "aws-us-east-1", "edge-1"],
+            "Cost": ["48,494.12", "-15.00", "—"],
+            "Share": ["98.6%", "+1.4 %", "0.0%"],
+            "Untagged": ["2,472.00 USD", "0.5 pp", "3"],
+            "Kind": ["cloud · gcp", "12 GPUs", "—"],  # a number and a word: text
+            "Nothing": ["—", "—", "—"],
+            "Requests": [1, 2, 3],
+        }
+    )
+    config = column_config(table)
+    right = {c for c, v in config.items() if v.get("alignment") == "right"}
+    assert right == {"Cost", "Share", "Untagged"}
+    assert config["Requests"]["type_config"]["format"] == "localized"
 
 
 def test_the_budget_figure_is_valid_plotly_and_escapes_names() -> None:

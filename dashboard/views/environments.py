@@ -8,12 +8,10 @@ The environment, model and resolution pickers are bound to the URL (`focus`,
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 import streamlit as st
 
-from dashboard import data, tables
+from dashboard import data, table_display, tables
 from dashboard.environment_figures import (
     accuracy_figure,
     availability_figure,
@@ -37,17 +35,6 @@ from warehouse import definitions
 
 ALL_MODELS = "All models"
 PLOT_CONFIG = {"displaylogo": False}
-
-
-def _columns(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
-    """Counts with thousands separators, numbers-as-text right-aligned, plus `extra`."""
-    config: dict[str, Any] = {}
-    for column in table.columns:
-        if column in tables.COUNT_COLUMNS:
-            config[column] = st.column_config.NumberColumn(format="localized")
-        elif column in tables.RIGHT_ALIGNED:
-            config[column] = st.column_config.TextColumn(alignment="right")
-    return config | extra
 
 
 def _pickers(f: data.Filters) -> tuple[str, str | None, data.Grain] | None:
@@ -243,13 +230,17 @@ def main() -> None:
         "floor. An environment is better or worse only where the intervals do not overlap."
     )
     accuracy_table = tables.accuracy_table(accuracy, env, floors)
-    st.dataframe(accuracy_table, hide_index=True, column_config=_columns(accuracy_table))
+    st.dataframe(
+        accuracy_table, hide_index=True, column_config=table_display.column_config(accuracy_table)
+    )
 
     st.subheader("Versions side by side")
     versions = e.versions
     st.plotly_chart(versions_figure(versions, changes), config=PLOT_CONFIG)
     versions_table = tables.versions_table(versions, changes)
-    st.dataframe(versions_table, hide_index=True, column_config=_columns(versions_table))
+    st.dataframe(
+        versions_table, hide_index=True, column_config=table_display.column_config(versions_table)
+    )
     st.caption(
         "Every version that served requests in the range, in rollout order, with the same "
         "definitions as above. First and last request are over all data."
@@ -264,7 +255,9 @@ def main() -> None:
         "first; the minutes between them were up or had too little traffic to judge."
     )
     periods_table = tables.incidents_table(periods)
-    st.dataframe(periods_table, hide_index=True, column_config=_columns(periods_table))
+    st.dataframe(
+        periods_table, hide_index=True, column_config=table_display.column_config(periods_table)
+    )
     template = data.trace_link()
     table = tables.bad_minutes_table(e.bad_minutes, e.traces, template)
     trace_column = (
@@ -277,7 +270,9 @@ def main() -> None:
     st.dataframe(
         table,
         hide_index=True,
-        column_config=_columns(table, **dict.fromkeys(tables.TRACE_COLUMNS, trace_column)),
+        column_config=table_display.column_config(
+            table, **dict.fromkeys(tables.TRACE_COLUMNS, trace_column)
+        ),
     )
     st.caption(
         f"Each down minute, most failed requests first ({len(e.bad_minutes):,} of "

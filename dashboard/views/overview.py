@@ -7,12 +7,9 @@ uptime and rolling error budget.
 
 from __future__ import annotations
 
-from typing import Any
-
-import polars as pl
 import streamlit as st
 
-from dashboard import data, tables
+from dashboard import data, table_display, tables
 from dashboard.figure_parts import environment_colors
 from dashboard.formatting import (
     DASH,
@@ -29,17 +26,6 @@ from dashboard.page_data import Overview
 from warehouse import definitions, slo
 
 PLOT_CONFIG = {"displaylogo": False}
-
-
-def _columns(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
-    """Counts with thousands separators, numbers-as-text right-aligned, plus `extra`."""
-    config: dict[str, Any] = {}
-    for column in table.columns:
-        if column in tables.COUNT_COLUMNS:
-            config[column] = st.column_config.NumberColumn(format="localized")
-        elif column in tables.RIGHT_ALIGNED:
-            config[column] = st.column_config.TextColumn(alignment="right")
-    return config | extra
 
 
 def _kpis(f: data.Filters, o: Overview) -> None:
@@ -147,7 +133,11 @@ def main() -> None:
         "config sets no uptime SLO."
     )
     models_table = tables.slo_table(o.report)
-    st.dataframe(tables.styled(models_table), hide_index=True, column_config=_columns(models_table))
+    st.dataframe(
+        table_display.styled(models_table),
+        hide_index=True,
+        column_config=table_display.column_config(models_table),
+    )
 
     st.subheader("Environments")
     targets = data.slo_targets()
@@ -157,7 +147,11 @@ def main() -> None:
         'whatever range is selected; "left" is the share not yet spent on errors.'
     )
     env_table = tables.environment_table(o.environments, targets, o.budget, o.uptime)
-    st.dataframe(tables.styled(env_table), hide_index=True, column_config=_columns(env_table))
+    st.dataframe(
+        table_display.styled(env_table),
+        hide_index=True,
+        column_config=table_display.column_config(env_table),
+    )
     colors = environment_colors(data.environments())
     left, right = st.columns([3, 2])
     with left:

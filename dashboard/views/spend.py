@@ -27,7 +27,7 @@ from dashboard.spend_figures import (
     weighted_utilization,
 )
 from dashboard.spend_page_data import SpendPage
-from dashboard.tables import csv_name, show_table
+from dashboard.table_display import csv_name, show_table
 
 PLOT_CONFIG = {"displaylogo": False}
 BASES = {"Effective (amortized)": "EffectiveCost", "Billed (invoiced)": "BilledCost"}
