@@ -81,8 +81,8 @@ def csv_name(*parts: str) -> str:
     return (re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-") or "table") + ".csv"
 
 
-# A label that is a number: "1,234", "-15.00", "98.6%", "2,472.00 USD", "+0.5 pp".
-NUMBER_LABEL = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?( ?%| [A-Z]{3}| pp)?")
+# A label that is a number: "1,234", "-15.00", "98.6%", "2,472.00 USD", "+0.5 pp", "30.0 d".
+NUMBER_LABEL = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?( ?%| [A-Z]{3}| pp| d| h| ms| kWh| W| GiB)?")
 
 
 def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:

@@ -83,9 +83,16 @@ def test_idle_gpus_are_listed_longest_first_with_who_holds_them(page: AppTest) -
 
 
 def test_busy_looking_idle_gpus_are_flagged(page: AppTest) -> None:
-    assert any("look busy" in w.value for w in page.warning)
     odd = next(df.value for df in page.dataframe if "SM activity" in df.value.columns)
     assert odd["Held by"].tolist() == ["bge"]
+    said = "1 GPU looks busy" if len(odd) == 1 else f"{len(odd)} GPUs look busy"
+    assert any(w.value.startswith(said) for w in page.warning)
+
+
+def test_every_gpu_table_downloads_as_csv(page: AppTest) -> None:
+    names = {b.proto.label for b in page.get("download_button")}
+    assert names == {"Download CSV"}
+    assert len(page.get("download_button")) == len(page.dataframe) == 4
 
 
 def test_no_raw_missing_values_and_hostile_hosts_stay_text(page: AppTest) -> None:

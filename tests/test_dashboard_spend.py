@@ -299,7 +299,7 @@ def test_columns_of_numbers_shown_as_text_are_right_aligned() -> None:
             "Environment": ["dc-frankfurt", "aws-us-east-1", "edge-1"],
             "Cost": ["48,494.12", "-15.00", "—"],
             "Share": ["98.6%", "+1.4 %", "0.0%"],
-            "Untagged": ["2,472.00 USD", "0.5 pp", "3"],
+            "Untagged": ["2,472.00 USD", "0.5 pp", "30.0 d"],
             "Kind": ["cloud · gcp", "12 GPUs", "—"],  # a number and a word: text
             "Nothing": ["—", "—", "—"],
             "Requests": [1, 2, 3],

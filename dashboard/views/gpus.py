@@ -25,6 +25,7 @@ from dashboard.gpu_figures import (
     utilization_heatmap,
 )
 from dashboard.gpu_page_data import GpuPage
+from dashboard.table_display import csv_name, show_table
 
 PLOT_CONFIG = {"displaylogo": False}
 
@@ -102,12 +103,13 @@ def main() -> None:
     st.plotly_chart(utilization_heatmap(g.utilization, f.grain), config=PLOT_CONFIG)
     st.caption("Rows are GPUs grouped by environment and host; hover for SM activity.")
 
+    span = (f"{f.start:%Y-%m-%d}", f"{f.last_day:%Y-%m-%d}")
     st.subheader("Idle GPUs now")
     idle = idle_table(g.fleet, g.idle_threshold)
     if idle.is_empty():
         st.success("Every GPU was busy in its newest hour.")
     else:
-        st.dataframe(idle, hide_index=True)
+        show_table(idle, csv_name("gpus-idle", *span), key="csv_gpus_idle")
         st.caption(
             "GPUs whose newest hours are idle, longest first. Idle for: hours since the last "
             "busy hour (the whole range when it never was). Idle-held GPUs are held by the "
@@ -116,12 +118,13 @@ def main() -> None:
     odd = busy_looking_idle(g.fleet)
     if not odd.is_empty():
         st.warning(
-            f"{odd.height} GPU(s) look busy (utilization ≥ {BUSY_LOOKING_UTIL:g}%) while their "
+            f"{odd.height} {'GPU looks' if odd.height == 1 else 'GPUs look'} busy "
+            f"(utilization ≥ {BUSY_LOOKING_UTIL:g}%) while their "
             f"SMs are active less than {BUSY_LOOKING_SM:.0%} of the time: DCGM's utilization "
             "counts any kernel running, so a server that spin-polls looks busy while idle.",
             icon=":material/warning:",
         )
-        st.dataframe(odd, hide_index=True)
+        show_table(odd, csv_name("gpus-busy-looking-idle", *span), key="csv_gpus_odd")
 
     left, right = st.columns(2)
     with left:
@@ -137,7 +140,7 @@ def main() -> None:
             "is its bill."
         )
     else:
-        st.dataframe(costs, hide_index=True)
+        show_table(costs, csv_name("gpus-cost", *span), key="csv_gpus_cost")
         st.caption(
             "Modelled for on-prem and edge pools: amortization from the purchase date, fixed "
             "monthly cost and energy × PUE × the power price, per day, split by GPU-hours into "
@@ -147,7 +150,8 @@ def main() -> None:
         )
         st.plotly_chart(idle_cost_figure(g.costs), config=PLOT_CONFIG)
     st.subheader("Memory headroom and power by pool")
-    st.dataframe(headroom_table(g.fleet), hide_index=True)
+    headroom = headroom_table(g.fleet)
+    show_table(headroom, csv_name("gpus-headroom", *span), key="csv_gpus_headroom")
     st.caption(
         "Least headroom is the least free memory any GPU of the pool reported in the range. "
         "Energy comes from the GPUs' energy counters where they have one (resets handled as "
