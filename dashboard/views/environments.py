@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, table_display, tables
+from dashboard import data, tables
 from dashboard.environment_figures import (
     accuracy_figure,
     availability_figure,
@@ -31,6 +31,7 @@ from dashboard.formatting import (
     md_text,
 )
 from dashboard.page_data import Environment
+from dashboard.table_display import csv_name, show_table
 from warehouse import definitions
 
 ALL_MODELS = "All models"
@@ -230,17 +231,14 @@ def main() -> None:
         "floor. An environment is better or worse only where the intervals do not overlap."
     )
     accuracy_table = tables.accuracy_table(accuracy, env, floors)
-    st.dataframe(
-        accuracy_table, hide_index=True, column_config=table_display.column_config(accuracy_table)
-    )
+    span = (env, f"{f.start:%Y-%m-%d}", f"{f.last_day:%Y-%m-%d}")
+    show_table(accuracy_table, csv_name("accuracy", *span), key="csv_accuracy")
 
     st.subheader("Versions side by side")
     versions = e.versions
     st.plotly_chart(versions_figure(versions, changes), config=PLOT_CONFIG)
     versions_table = tables.versions_table(versions, changes)
-    st.dataframe(
-        versions_table, hide_index=True, column_config=table_display.column_config(versions_table)
-    )
+    show_table(versions_table, csv_name("versions", *span), key="csv_versions")
     st.caption(
         "Every version that served requests in the range, in rollout order, with the same "
         "definitions as above. First and last request are over all data."
@@ -255,9 +253,7 @@ def main() -> None:
         "first; the minutes between them were up or had too little traffic to judge."
     )
     periods_table = tables.incidents_table(periods)
-    st.dataframe(
-        periods_table, hide_index=True, column_config=table_display.column_config(periods_table)
-    )
+    show_table(periods_table, csv_name("down-periods", *span), key="csv_down_periods")
     template = data.trace_link()
     table = tables.bad_minutes_table(e.bad_minutes, e.traces, template)
     trace_column = (
@@ -267,13 +263,8 @@ def main() -> None:
         if template
         else st.column_config.TextColumn(width="medium")
     )
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config=table_display.column_config(
-            table, **dict.fromkeys(tables.TRACE_COLUMNS, trace_column)
-        ),
-    )
+    show_table(table, csv_name("bad-minutes", *span), key="csv_bad_minutes",
+               column_config=dict.fromkeys(tables.TRACE_COLUMNS, trace_column))  # fmt: skip
     st.caption(
         f"Each down minute, most failed requests first ({len(e.bad_minutes):,} of "
         f"{len(down):,}), with up to three failed requests from it"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, table_display, tables
+from dashboard import data, tables
 from dashboard.figure_parts import environment_colors
 from dashboard.formatting import (
     DASH,
@@ -23,6 +23,7 @@ from dashboard.formatting import (
 )
 from dashboard.overview_figures import error_budget_figure, requests_figure, uptime_heatmap
 from dashboard.page_data import Overview
+from dashboard.table_display import csv_name, show_table, styled
 from warehouse import definitions, slo
 
 PLOT_CONFIG = {"displaylogo": False}
@@ -133,11 +134,9 @@ def main() -> None:
         "config sets no uptime SLO."
     )
     models_table = tables.slo_table(o.report)
-    st.dataframe(
-        table_display.styled(models_table),
-        hide_index=True,
-        column_config=table_display.column_config(models_table),
-    )
+    span = (f"{f.start:%Y-%m-%d}", f"{f.last_day:%Y-%m-%d}")
+    show_table(models_table, csv_name("models-by-environment", *span), key="csv_models",
+               shown=styled(models_table))  # fmt: skip
 
     st.subheader("Environments")
     targets = data.slo_targets()
@@ -147,11 +146,8 @@ def main() -> None:
         'whatever range is selected; "left" is the share not yet spent on errors.'
     )
     env_table = tables.environment_table(o.environments, targets, o.budget, o.uptime)
-    st.dataframe(
-        table_display.styled(env_table),
-        hide_index=True,
-        column_config=table_display.column_config(env_table),
-    )
+    show_table(env_table, csv_name("environments", *span), key="csv_environments",
+               shown=styled(env_table))  # fmt: skip
     colors = environment_colors(data.environments())
     left, right = st.columns([3, 2])
     with left:
