@@ -92,6 +92,23 @@ def test_the_edges_of_the_kept_years_load(warehouse: Warehouse, tmp_path: Path) 
     assert billed(warehouse) == (4, Decimal("184.108000000001"))
 
 
+def test_a_period_that_ends_before_it_starts_loads_and_is_counted(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # FOCUS says an end is after its start; a bad export row still is a charge, so it loads
+    # (nothing lost), is counted, and its day is its start's: the ledger counts it once
+    header, body = table(SMALL)
+    start, end = header.index("ChargePeriodStart"), header.index("ChargePeriodEnd")
+    body[0][start], body[0][end] = body[0][end], body[0][start]
+    report = load(warehouse, write(tmp_path / "backwards.csv", header, body))
+    assert report.ok and report.quarantined == 0
+    assert billed(warehouse) == (4, Decimal("184.108000000001"))  # every row, as delivered
+    plain = load(Warehouse(tmp_path / "plain.duckdb"), SMALL).skipped  # the file as it was
+    assert report.skipped == plain | {
+        "rows whose ChargePeriodEnd is before their ChargePeriodStart, loaded as delivered": 1,
+    }
+
+
 def test_columns_that_differ_only_in_case_are_two_columns(
     warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path
 ) -> None:

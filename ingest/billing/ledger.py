@@ -134,11 +134,13 @@ class Ledger:
                 self.noted[
                     f"rows with a null {column} (FOCUS says not null), loaded as delivered"
                 ] += n
+        for start, end in PERIODS:  # a charge's day is its start's, so it still counts once
+            if n := _count(pc.less(rows[end], rows[start])):
+                self.noted[f"rows whose {end} is before their {start}, loaded as delivered"] += n
         negative = pc.and_kleene(
             pc.equal(rows["ChargeCategory"], "Usage"), pc.less(rows["EffectiveCost"], 0)
         )
-        n = pc.sum(pc.cast(pc.fill_null(negative, False), pa.int64())).as_py() or 0
-        if n:
+        if n := _count(negative):
             self.noted[
                 "usage rows with a negative EffectiveCost (corrections), loaded as delivered"
             ] += n
@@ -189,3 +191,11 @@ def _json_raw(rows: pa.Table) -> pa.Table:
         return rows
     chunks = [pa.ExtensionArray.from_storage(pa.json_(), c) for c in rows[RAW].chunks]
     return rows.set_column(at, RAW, pa.chunked_array(chunks, pa.json_()))
+
+
+PERIODS = (("ChargePeriodStart", "ChargePeriodEnd"), ("BillingPeriodStart", "BillingPeriodEnd"))
+
+
+def _count(mask: pa.ChunkedArray | pa.Array) -> int:
+    """How many rows a boolean mask holds true (a null is not)."""
+    return int(pc.sum(pc.cast(pc.fill_null(mask, False), pa.int64())).as_py() or 0)
