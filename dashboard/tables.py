@@ -138,7 +138,7 @@ def environment_table(
 
 
 def _kind(kind: str | None, provider: str | None) -> str:
-    """ "cloud · gcp", "onprem", "edge": the kind and, where it says more, the provider. The
+    """The kind and, where it says more, the provider ("cloud · gcp", "onprem", "edge"). The
     region is left to the environment's own page, so that the table fits a 1500-px window
     with its last column (the error budget) in view."""
     if not kind:
