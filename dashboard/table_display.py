@@ -48,6 +48,12 @@ RIGHT_ALIGNED = frozenset(
 )
 COUNT_COLUMNS = frozenset({"Requests", "Errors", "Evaluations", "Down minutes"})
 
+# A table wider than the page scrolls sideways (the models table has 20 columns): the
+# leading columns that say what a row is stay pinned, so a p99 or a token count far to the
+# right is still read against its environment and model.
+ROW_NAMES = frozenset({"Status", "Environment", "Model", "Version"})
+WIDE = 9
+
 
 def styled(table: pl.DataFrame) -> Any:
     """A pandas Styler colouring the Status column (Streamlit and HTML reports both take it)."""
@@ -88,7 +94,8 @@ NUMBER_LABEL = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?( ?%| [A-Z]{3}| pp| d| h| m
 def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
     """Counts with thousands separators, and numbers-as-text right-aligned like the numeric
     columns beside them (the RIGHT_ALIGNED names, and any text column whose every value is
-    a number label or "—"), plus `extra`."""
+    a number label or "—"), the leading ROW_NAMES columns of a WIDE table pinned, plus
+    `extra`."""
     import streamlit as st
 
     config: dict[str, Any] = {}
@@ -97,6 +104,11 @@ def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
             config[column] = st.column_config.NumberColumn(format="localized")
         elif column in RIGHT_ALIGNED or _numbers_as_text(table[column]):
             config[column] = st.column_config.TextColumn(alignment="right")
+    if len(table.columns) >= WIDE:
+        for column in table.columns:
+            if column not in ROW_NAMES:
+                break
+            config[column] = st.column_config.Column(pinned=True)
     return config | extra
 
 

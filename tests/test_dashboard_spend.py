@@ -311,6 +311,20 @@ def test_columns_of_numbers_shown_as_text_are_right_aligned() -> None:
     assert config["Requests"]["type_config"]["format"] == "localized"
 
 
+def test_a_wide_table_pins_the_columns_that_name_its_rows() -> None:
+    import polars as pl
+
+    from dashboard.table_display import column_config
+
+    names = {"Status": ["met"], "Environment": ["dc-1"], "Model": ["m"]}
+    figures = {f"Figure {i}": [str(i)] for i in range(7)}
+    wide = column_config(pl.DataFrame(names | figures | {"Version": ["1.0"]}))
+    assert {c for c, v in wide.items() if v.get("pinned")} == set(names)  # not a late Version
+    assert wide["Figure 0"]["alignment"] == "right" and not wide["Figure 0"].get("pinned")
+    narrow = column_config(pl.DataFrame(names | {"Requests": [1]}))
+    assert not any(v.get("pinned") for v in narrow.values())
+
+
 def test_the_budget_figure_is_valid_plotly_and_escapes_names() -> None:
     from decimal import Decimal
 
