@@ -237,3 +237,27 @@ def test_a_zstd_export_cut_inside_a_frame_loads_nothing(
         f"{cut} ends inside a zstd frame: the file looks truncated, so none of it was loaded"
     )
     assert billed(warehouse) == before
+
+
+def test_digits_grouped_by_underscores_are_no_number(warehouse: Warehouse, tmp_path: Path) -> None:
+    # DuckDB's cast reads `1_000.5` as 1000.5; no export writes it, so it is a damaged value
+    header, body = table(SMALL)
+    body[0][header.index("BilledCost")] = "1_000.5"
+    report = load(warehouse, write(tmp_path / "grouped.csv", header, body))
+    assert [i.status for i in report.inputs] == [Status.PARTIAL]
+    assert billed(warehouse) == (3, Decimal("85.804000000001"))  # the three other rows
+    assert rows(warehouse, "SELECT location, error FROM quarantine") == [
+        ("row 1", "BilledCost '1_000.5' is not a number: the row was not loaded")
+    ]
+
+
+def test_a_gcp_credit_grouped_by_underscores_is_a_bad_credit(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    header, body = table(GCP)
+    credits = header.index("credits")
+    body[0][credits] = body[0][credits].replace('"amount":-3.25', '"amount":"-3_25"')
+    report = load(warehouse, write(tmp_path / "export.csv", header, body))
+    assert report.rows("billing") == len(body) - 1
+    [(location, error)] = rows(warehouse, "SELECT location, error FROM quarantine")
+    assert location == "row 1" and error.startswith("credits ") and "-3_25" in error

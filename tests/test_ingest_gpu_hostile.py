@@ -124,3 +124,17 @@ def test_an_exposition_of_labels_seen_once_is_parsed_once(
     repeated = text + text  # each block twice: then each is parsed apart, once
     with pytest.raises(AssertionError, match="parsed apart"):
         list(exposition.metric_families(repeated))
+
+
+def test_a_cell_that_is_no_plain_number_is_counted_not_read(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # Python's float() reads `5_0` as 50: a damaged cell read as a busy GPU
+    log = tmp_path / "fra-gpu-09.csv"
+    log.write_text(SMI + line(0, 0).replace("50 %", "5_0 %") + line(0, 1).replace("51 %", "x %"))
+    report = load(warehouse, log)
+    assert report.skipped["nvidia-smi values that are not a number in a known unit"] == 2
+    assert rows(warehouse, "SELECT gpu_uuid, utilization FROM gpu_samples ORDER BY 1") == [
+        ("GPU-0-x", None),
+        ("GPU-1-x", None),
+    ]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 import duckdb
@@ -38,35 +37,21 @@ from warehouse.tabular_files import plain as _plain
 from warehouse.tabular_files import q as _q
 from warehouse.tabular_files import row_json, sql_names
 from warehouse.tabular_files import tail as _tail
+from warehouse.tabular_values import Kind as Kind
+from warehouse.tabular_values import typed, value_of, why
 
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 NULLS = ("NULL", "")  # FOCUS writes the literal NULL; an empty cell is null too
-DECIMAL = "DECIMAL(38, 12)"
 ROW = "_row"  # the 1-based number of each row among the rows that parsed
-NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"  # a number, however big
 EXCERPT = 500  # characters of a bad row kept in quarantine
 BATCH_ROWS = 100_000  # rows handed to a `read` sink at a time
-# The times kept: DuckDB holds years to 294247, but Python's datetime (every reader of the
-# warehouse, the after-publish hooks) only 1 to 9999, and a day is added to a charge's day
-YEARS = ("0001-01-01 00:00:00", "9999-01-01 00:00:00")
 
 
 # A Parquet type with parts (a GCP `service` struct, a CUR 2.0 `resource_tags` map, a list
 # of `credits`): read as JSON text, so a format can take it apart with DuckDB's JSON functions
 _NESTED = re.compile(r"STRUCT|MAP|UNION|\[\]$")
-
-
-class Kind(StrEnum):
-    """What a wanted column holds, and so how its text is checked."""
-
-    TEXT = "text"  # kept as read
-    DECIMAL = "decimal"  # DECIMAL(38, 12): money and quantities, never a float
-    TIME = "time"  # TIMESTAMPTZ; a time without a zone is UTC
-    JSON = "json"  # a JSON object, kept as its text
-    JSON_ARRAY = "json array"  # a JSON array (GCP's `credits`, `labels`), kept as its text
-    DAY = "day"  # TIMESTAMPTZ at midnight UTC, from M/D/YYYY (as Azure writes) or YYYY-MM-DD
 
 
 @dataclass(frozen=True)
@@ -201,7 +186,7 @@ def read(
             }
         except duckdb.Error as exc:
             raise TabularError(f"{_name(path)} cannot be read: {_first_line(exc)}") from None
-        select = [f"{_typed(c.kind, value[c.name])} AS {_q(c.name)}" for c in columns]
+        select = [f"{typed(c.kind, value[c.name])} AS {_q(c.name)}" for c in columns]
         if raw:
             select.append(f"{row_json(names, ids)} AS {_q(raw)}")
         select.append(f"(rowid + 1)::BIGINT AS {ROW}")
@@ -319,81 +304,21 @@ def _problems(
         for name in column.sources:
             if name not in present:
                 continue
-            v = _value(present[name], column.path)
-            why = _why(column.kind, v)
+            v = value_of(present[name], column.path)
+            reason = why(column.kind, v)
             shown = name + (column.path or "$")[1:]  # `usage.amount`, as its CSV column
             parts.append(
-                f"SELECT rowid + 1 AS r, {_lit(shown)} AS c, {v} AS v, {why} AS why "
-                f"FROM _src WHERE {v} IS NOT NULL AND {why} IS NOT NULL"
+                f"SELECT rowid + 1 AS r, {_lit(shown)} AS c, {v} AS v, {reason} AS why "
+                f"FROM _src WHERE {v} IS NOT NULL AND {reason} IS NOT NULL"
             )
     if not parts:
         return []
     found = con.execute(" UNION ALL ".join(parts) + " ORDER BY r, c").fetchall()
-    return [Problem(int(r), str(c), str(v), str(why)) for r, c, v, why in found]
-
-
-def _why(kind: Kind, v: str) -> str:
-    """SQL for the reason a text value is not of `kind` (NULL when it is)."""
-    if kind is Kind.DECIMAL:
-        return (
-            f"CASE WHEN TRY_CAST({v} AS {DECIMAL}) IS NOT NULL THEN NULL "
-            f"WHEN regexp_full_match(trim({v}), '{NUMBER}') THEN "
-            "'is out of range for DECIMAL(38, 12) (at most 26 digits before the point)' "
-            "ELSE 'is not a number' END"
-        )
-    if kind in (Kind.TIME, Kind.DAY):
-        what = "an ISO 8601 date-time" if kind is Kind.TIME else "a date (M/D/YYYY or YYYY-MM-DD)"
-        t = _time(kind, v)
-        return (
-            f"CASE WHEN {_kept(t)} THEN NULL WHEN isfinite({t}) THEN 'is outside the years 1 "
-            f"to 9998 (UTC) that the warehouse keeps' ELSE 'is not {what}' END"
-        )
-    shape = "ARRAY" if kind is Kind.JSON_ARRAY else "OBJECT"
-    return (
-        f"CASE WHEN json_valid({v}) AND json_type({v}::JSON) = '{shape}' THEN NULL "
-        f"ELSE 'is not a JSON {shape.lower()}' END"
-    )
+    return [Problem(int(r), str(c), str(v), str(w)) for r, c, v, w in found]
 
 
 def _source(column: Column, present: dict[str, str]) -> str:
-    found = [_value(present[s], column.path) for s in column.sources if s in present]
+    found = [value_of(present[s], column.path) for s in column.sources if s in present]
     if not found:
         return "NULL"
     return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
-
-
-def _typed(kind: Kind, value: str) -> str:
-    if kind is Kind.DECIMAL:
-        return f"TRY_CAST({value} AS {DECIMAL})"
-    if kind in (Kind.TIME, Kind.DAY):
-        t = _time(kind, value)
-        return f"(CASE WHEN {_kept(t)} THEN {t} END)"
-    return f"{value}::VARCHAR"
-
-
-def _kept(t: str) -> str:
-    """SQL: the time `t` lies in YEARS (NULL for a NULL `t`)."""
-    return f"({t} >= TIMESTAMPTZ '{YEARS[0]}+00' AND {t} < TIMESTAMPTZ '{YEARS[1]}+00')"
-
-
-def _time(kind: Kind, value: str) -> str:
-    if kind is Kind.TIME:
-        return f"TRY_CAST({value} AS TIMESTAMPTZ)"
-    if kind is Kind.DAY:  # the shape first: DuckDB reads '9/2/23' as a date in the year 9
-        v = f"trim({value})"
-        return (
-            rf"(CASE WHEN regexp_full_match({v}, '\d{{1,2}}/\d{{1,2}}/\d{{4}}') THEN "
-            f"TRY_STRPTIME({v}, '%m/%d/%Y') WHEN regexp_full_match({v}, "
-            rf"'\d{{4}}-\d{{2}}-\d{{2}}([T ].*)?') THEN date_trunc('day', "
-            f"TRY_CAST({v} AS TIMESTAMPTZ)) END)::TIMESTAMPTZ"
-        )
-    return f"{value}::VARCHAR"
-
-
-def _value(name: str, path: str | None) -> str:
-    """A source column's value as text, or its member at `path` (a nested column's)."""
-    if path is None:
-        return _q(name)
-    return (
-        f"json_extract_string(CASE WHEN json_valid({_q(name)}) THEN {_q(name)} END, {_lit(path)})"
-    )

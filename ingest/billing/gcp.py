@@ -31,6 +31,7 @@ from ingest.billing.formats import Read, Sink
 from ingest.billing.problems import flagged, rejected
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
+from warehouse.tabular_values import decimal
 
 NAME = "gcp"
 VERSION = "gcp-billing-export"
@@ -115,14 +116,14 @@ _AMOUNTS = "json_extract_string(\"credits\", '$[*].amount')"
 # The credits' sum: 0 for none (the appended 0), NULL only when the sum overflows.
 _CREDITS = (
     f"try(list_sum(list_append(list_transform(coalesce({_AMOUNTS}, []::VARCHAR[]), "
-    "lambda x: TRY_CAST(x AS DECIMAL(38, 12))), 0::DECIMAL(38, 12))))"
+    f"lambda x: {decimal('x')}), 0::DECIMAL(38, 12))))"
 )
 _BAD_CREDIT = (
     f"coalesce(list_bool_or(list_transform({_AMOUNTS}, "
-    "lambda x: x IS NOT NULL AND TRY_CAST(x AS DECIMAL(38, 12)) IS NULL)), false)"
+    f"lambda x: x IS NOT NULL AND {decimal('x')} IS NULL)), false)"
 )
 _NET = f'try("cost" + {_CREDITS})::DECIMAL(38, 12)'
-_MONTH = (  # in the years 1 to 9998, as every time read (`warehouse.tabular.YEARS`)
+_MONTH = (  # in the years 1 to 9998, as every time read (`warehouse.tabular_values.YEARS`)
     "CASE WHEN regexp_full_match(\"invoice.month\", '[0-9]{6}') "
     "AND \"invoice.month\" BETWEEN '000101' AND '999812' "
     "THEN try_strptime(\"invoice.month\", '%Y%m')::TIMESTAMPTZ END"

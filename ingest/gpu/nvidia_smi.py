@@ -152,7 +152,7 @@ class NvidiaSmiCsv:
                     continue
                 amount = _number(found[0], found[1], want)
                 if amount is None:
-                    parsed.skipped["nvidia-smi values in a unit not understood"] += 1
+                    parsed.skipped["nvidia-smi values that are not a number in a known unit"] += 1
                     continue
                 fields[name] = amount
             parsed.readings.append(Reading(ts, labels, fields, location))
@@ -188,6 +188,8 @@ def _number(cell: str, header_unit: str, want: str) -> float | None:
     in the header's unit (`nounits`)."""
     text, _, unit = cell.partition(" ")
     unit = unit.strip() or header_unit or want
+    if "_" in text:  # Python reads `1_00` as 100; nvidia-smi never groups digits
+        return None
     try:
         value = float(text)
     except ValueError:
