@@ -26,7 +26,11 @@ import duckdb
 from benchmarks.billing_ingest import generate
 from ingest.billing.focus import sources
 from warehouse.db import Warehouse
-from warehouse.tabular import _lit, _q, _raw, _source, _typed
+from warehouse.tabular import _source
+from warehouse.tabular_files import lit as _lit
+from warehouse.tabular_files import q as _q
+from warehouse.tabular_files import row_json, sql_names
+from warehouse.tabular_values import typed
 
 
 def reader(path: Path) -> str:
@@ -50,9 +54,10 @@ def select(path: Path, raw: bool) -> str:
     described = con.execute(f"DESCRIBE SELECT * FROM {reader(path)}('{path}')").fetchall()
     names = [str(d[0]) for d in described]
     con.close()
-    present = set(names)
-    cols = [f"{_typed(c.kind, _source(c, present))} AS {_q(c.name)}" for c in sources(names)]
-    cols += [f"{_raw(names)} AS x_SourceRow"] if raw else []
+    ids = sql_names(names)  # the generated file's names are unique: its own
+    present = dict(zip(names, ids, strict=True))
+    cols = [f"{typed(c.kind, _source(c, present))} AS {_q(c.name)}" for c in sources(names)]
+    cols += [f"{row_json(names, ids)} AS x_SourceRow"] if raw else []
     cols += [
         "'billed/' || ProviderName || '/' || BillingAccountId || '/' || BillingPeriodStart "
         "|| '/focus' AS x_ReplaceUnit",
