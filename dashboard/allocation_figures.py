@@ -5,6 +5,7 @@ weekly report draws the same panels."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import plotly.graph_objects as go
@@ -32,11 +33,16 @@ def _money(value: Any, digits: int = 2) -> str:
 
 
 def _unit(value: Any) -> str:
-    """A unit cost: four significant places below 1 (a cent per request is common)."""
+    """A unit cost: four significant places below 1 (a cent per request is common), in
+    plain decimals with their trailing zeros, so a column reads 0.4677 above 0.1950 and
+    never 1.234e-05."""
     if value is None:
         return DASH
     number = float(value)
-    return f"{number:,.2f}" if abs(number) >= 1 else f"{number:.4g}"
+    if abs(number) >= 1 or number == 0:
+        return f"{number:,.2f}"
+    places = min(12, 3 - math.floor(math.log10(abs(number))))
+    return f"{number:.{places}f}"
 
 
 def allocation_shares(by_method: pl.DataFrame) -> dict[str, float]:

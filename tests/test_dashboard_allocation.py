@@ -129,3 +129,12 @@ def test_what_an_environment_keeps_is_not_called_unallocated_beside_the_card() -
         "search",
         "(no cost center)",
     ]
+
+
+def test_unit_costs_below_one_keep_four_places_in_plain_decimals() -> None:
+    from dashboard.allocation_figures import _unit
+
+    # a column read 0.4677 above 0.195, and a tiny cost came out as 1.234e-05
+    assert [_unit(v) for v in (0.4677, 0.195, 0.0000123, 0.0, 12.3456, -0.5, None)] == [
+        "0.4677", "0.1950", "0.00001230", "0.00", "12.35", "-0.5000", "—",
+    ]  # fmt: skip
