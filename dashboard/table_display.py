@@ -53,6 +53,9 @@ COUNT_COLUMNS = frozenset({"Requests", "Errors", "Evaluations", "Down minutes"})
 # right is still read against its environment and model.
 ROW_NAMES = frozenset({"Status", "Environment", "Model", "Version"})
 WIDE = 9
+# Columns whose longest value may sit in any row: Streamlit sizes a column from the rows it
+# first measures, and cut "p95 latency" to "p95 latenc" when "accuracy" came first.
+MEDIUM = frozenset({"Missed"})
 
 
 def styled(table: pl.DataFrame) -> Any:
@@ -94,8 +97,8 @@ NUMBER_LABEL = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?( ?%| [A-Z]{3}| pp| d| h| m
 def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
     """Counts with thousands separators, and numbers-as-text right-aligned like the numeric
     columns beside them (the RIGHT_ALIGNED names, and any text column whose every value is
-    a number label or "—"), the leading ROW_NAMES columns of a WIDE table pinned, plus
-    `extra`."""
+    a number label or "—"), MEDIUM columns of a fixed width, the leading ROW_NAMES columns
+    of a WIDE table pinned, plus `extra`."""
     import streamlit as st
 
     config: dict[str, Any] = {}
@@ -104,6 +107,8 @@ def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
             config[column] = st.column_config.NumberColumn(format="localized")
         elif column in RIGHT_ALIGNED or _numbers_as_text(table[column]):
             config[column] = st.column_config.TextColumn(alignment="right")
+        elif column in MEDIUM:
+            config[column] = st.column_config.TextColumn(width="medium")
     if len(table.columns) >= WIDE:
         for column in table.columns:
             if column not in ROW_NAMES:

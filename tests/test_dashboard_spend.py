@@ -321,8 +321,9 @@ def test_a_wide_table_pins_the_columns_that_name_its_rows() -> None:
     wide = column_config(pl.DataFrame(names | figures | {"Version": ["1.0"]}))
     assert {c for c, v in wide.items() if v.get("pinned")} == set(names)  # not a late Version
     assert wide["Figure 0"]["alignment"] == "right" and not wide["Figure 0"].get("pinned")
-    narrow = column_config(pl.DataFrame(names | {"Requests": [1]}))
+    narrow = column_config(pl.DataFrame(names | {"Requests": [1], "Missed": ["accuracy"]}))
     assert not any(v.get("pinned") for v in narrow.values())
+    assert narrow["Missed"]["width"] == "medium"  # "p95 latency" in a later row fits too
 
 
 def test_the_budget_figure_is_valid_plotly_and_escapes_names() -> None:
