@@ -220,13 +220,19 @@ def metric_rows(
     named = [m for m in config.models if m.evaluation]
     with reading(warehouse) as s:
         counts = s.rows("metrics_counts", read_sql("metrics_counts").format(group=cols), params)
-        latency = [  # its `requests` is the histogram's count: `counts` has the real one
-            {k: v for k, v in r.items() if k != "requests"}
-            for r in s.rows(
-                "latency_percentiles", _latency_sql(group), _latency_params(group, params, "hour")
-            )
+        # its `requests` is the histogram's count: `counts` has the real one
+        latency = (
+            [
+                {k: v for k, v in r.items() if k != "requests"}
+                for r in s.rows(
+                    "latency_percentiles",
+                    _latency_sql(group),
+                    _latency_params(group, params, "hour"),
+                )
+            ]
             if "latency" in figures
-        ]
+            else []
+        )
         accuracy = (
             []
             if "accuracy" not in figures
