@@ -129,7 +129,8 @@ def _cells(c: Charge, day: Day, n: int) -> dict[str, str]:
         line_item_usage_account_name=ACCOUNT_NAME, line_item_usage_amount=money(c.amount),
         line_item_usage_start_date=iso(day.start), line_item_usage_end_date=iso(day.end),
         line_item_usage_type=c.usage_type,
-        pricing_public_on_demand_cost=money(c.amount * c.rate) if usage else "",
+        # AWS writes 0, not an empty cell, where a line item has no on-demand price
+        pricing_public_on_demand_cost=money(c.amount * c.rate) if usage else "0.0",
         pricing_public_on_demand_rate=money(c.rate) if usage else "",
         pricing_rate_code=short_hash("rate", c.usage_type, n=10).upper() if usage else "",
         pricing_term="OnDemand" if c.item_type == "Usage" else "",
