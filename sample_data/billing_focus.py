@@ -129,7 +129,9 @@ def line(
 
 
 COMPUTE = ("Compute Engine", "Compute", "Virtual Machines")
-DISKS = ("Compute Engine", "Storage", "Block Storage")
+# FOCUS gives a service one category (ServiceName-C-005-C): Compute Engine bills its
+# persistent disks as Compute, and the spend-by-category view follows the service
+DISKS = ("Compute Engine", "Compute", "Virtual Machines")
 STORAGE = ("Cloud Storage", "Storage", "Object Storage")
 NETWORK = ("Networking", "Networking", "Network Connectivity")
 LOGGING = ("Cloud Logging", "Management and Governance", "Observability")
