@@ -188,6 +188,21 @@ def test_credits_are_negative_and_untagged_rows_exist(
     assert snapshots == [(2 * DAYS,)]
 
 
+def test_the_demo_bills_meet_focus_rules_the_validator_checks(
+    loaded: tuple[Warehouse, list[Any]],
+) -> None:
+    """The validator's ListCost-C-003-M (not null) and ServiceName-C-005-C (one category per
+    service) failed on the demo's own export: its CUR left the public on-demand cost empty
+    on fee, negation and credit lines, and its FOCUS file filed Compute Engine's disks as
+    Storage beside its instances' Compute."""
+    wh = loaded[0]
+    assert rows(wh, "SELECT count(*) FROM billing WHERE NOT x_Modelled AND ListCost IS NULL") == [
+        (0,)
+    ]
+    assert rows(wh, "SELECT ServiceName FROM billing GROUP BY 1 "
+                    "HAVING count(DISTINCT ServiceCategory) > 1") == []  # fmt: skip
+
+
 def test_gpu_hours_are_the_pools_and_tagged_by_deployment(
     loaded: tuple[Warehouse, list[Any]],
 ) -> None:
