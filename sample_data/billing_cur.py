@@ -241,7 +241,7 @@ def charges(
         upfront = SP_COMMITMENT * SP_TERM_HOURS
         out.append(Charge("SavingsPlanUpfrontFee", EC2, "ComputeSP:1yrAllUpfront", "",
                           "1 year All Upfront EC2 Instance Savings Plan, paid up front", SP_ARN,
-                          Decimal(1), "", Decimal(0), upfront, Decimal(0), {},
+                          SP_TERM_HOURS, "Hrs", SP_COMMITMENT, upfront, Decimal(0), {},
                           {"savings_plan_savings_plan_a_r_n": SP_ARN},
                           kind="purchase"))  # fmt: skip
     if first:

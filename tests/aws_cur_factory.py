@@ -60,6 +60,15 @@ CATEGORY = {
     "SavingsPlanUpfrontFee": "Purchase", "RIFee": "Purchase", "Fee": "Purchase", "Tax": "Tax",
     "Credit": "Credit", "Refund": "Credit", "EdpDiscount": "Credit",
 }  # fmt: skip
+# FOCUS's ChargeFrequency may not be null: a credit or refund happens once (AWS's own FOCUS
+# export gives its credits `One-Time`), a tax or discount follows the usage it is levied on.
+FREQUENCY = {
+    "Usage": "Usage-Based", "SavingsPlanCoveredUsage": "Usage-Based",
+    "SavingsPlanNegation": "Usage-Based", "DiscountedUsage": "Usage-Based",
+    "SavingsPlanRecurringFee": "Recurring", "RIFee": "Recurring",
+    "SavingsPlanUpfrontFee": "One-Time", "Fee": "One-Time", "Credit": "One-Time",
+    "Refund": "One-Time", "Tax": "Usage-Based", "EdpDiscount": "Usage-Based",
+}  # fmt: skip
 # CUR 2.0 columns, in the order of the table dictionary's sections (a subset: an export's
 # query may select any subset of them).
 CUR2 = (  # noqa: SIM905 (a list literal would be 50 lines)

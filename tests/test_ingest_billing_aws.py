@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from aws_cur_factory import (
     CATEGORY,
+    FREQUENCY,
     ITEMS,
     PAYER,
     RI,
@@ -89,14 +90,18 @@ def test_the_legacy_cur_sample_loads_and_its_totals_match_a_decimal_sum(
         source = {n: r for n, r in enumerate(csv.DictReader(fh), 1)}
     mapped = rows(
         warehouse,
-        "SELECT x_SourceRowNumber, ServiceName, ServiceCategory, RegionId, PricingUnit, SkuId "
-        "FROM billing",
+        "SELECT x_SourceRowNumber, ServiceName, ServiceCategory, RegionId, PricingUnit, SkuId, "
+        "PricingQuantity, ChargeFrequency FROM billing",
     )
-    for number, service, category, region, unit, sku in mapped:
+    for number, service, category, region, unit, sku, quantity, frequency in mapped:
         row = source[number]
         assert service == row["product/ProductName"], number
         assert region == (row["product/regionCode"] or row["product/region"] or None), number
         assert (unit, sku) == (row["pricing/unit"] or None, row["product/sku"] or None), number
+        assert frequency == "Usage-Based", number
+        # its Tax lines have a quantity of 1 and no unit: FOCUS wants both or neither
+        tax = row["lineItem/LineItemType"] == "Tax"
+        assert quantity == (None if tax else Decimal(row["lineItem/UsageAmount"])), number
         if row["lineItem/ProductCode"] == "AmazonS3":
             assert category == "Storage"
 
@@ -149,6 +154,45 @@ def test_legacy_tag_columns_become_one_tags_object_with_keys_as_delivered(
     ]
 
 
+@pytest.mark.parametrize(
+    ("delivered", "focus"),
+    [("Hrs", "Hours"), ("GB-Mo", "GB-Months"), ("LCU-Hrs", "LCU-Hours"), ("ACU-Hr", "ACU-Hours"),
+     ("IOPS-Mo", "IOPS-Months"), ("vCPU-Hours", "vCPU-Hours"), ("Requests", "Requests"),
+     ("Hour", "Hour"), ("GB", "GB")],
+)  # fmt: skip
+def test_aws_time_abbreviations_in_units_are_spelled_as_focus_unit_format_wants(
+    warehouse: Warehouse, tmp_path: Path, delivered: str, focus: str
+) -> None:
+    """The pairs on the left are CUR's, those on the right AWS's own FOCUS export's (the
+    FinOps Foundation's FOCUS 1.0 sample data): the raw row keeps what was delivered."""
+    items = [r | {"pricing_unit": delivered} for r in cur2_rows()[:1]]
+    write_csv_gz(tmp_path / "cur-00001.csv.gz", items)
+    assert load(warehouse, tmp_path / "cur-00001.csv.gz").ok
+    assert rows(
+        warehouse, "SELECT PricingUnit, ConsumedUnit, x_SourceRow->>'pricing_unit' FROM billing"
+    ) == [(focus, focus, delivered)]
+
+
+def test_a_credit_without_a_unit_has_no_quantity_but_a_usage_line_keeps_its_own(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """FOCUS: PricingUnit is null exactly when PricingQuantity is, and a Usage or Purchase
+    line's quantity may not be null, so only the other categories lose a unitless one."""
+    items = [r | {"pricing_unit": ""} for r in cur2_rows() if r["line_item_line_item_type"]
+             in ("Usage", "Fee", "Credit", "Tax")]  # fmt: skip
+    write_csv_gz(tmp_path / "cur-00001.csv.gz", items)
+    assert load(warehouse, tmp_path / "cur-00001.csv.gz").ok
+    found = rows(
+        warehouse,
+        "SELECT x_SourceRow->>'line_item_line_item_type', PricingQuantity, PricingUnit "
+        "FROM billing ORDER BY 1",
+    )
+    assert found == [
+        ("Credit", None, None), ("Fee", Decimal(24), None), ("Tax", None, None),
+        ("Usage", Decimal(24), None),
+    ]  # fmt: skip
+
+
 # -- CUR 2.0 deliveries ---------------------------------------------------------------------
 @pytest.mark.parametrize("parquet", [False, True], ids=["csv.gz", "parquet"])
 def test_a_cur2_delivery_maps_every_line_item_type_onto_focus(
@@ -162,12 +206,14 @@ def test_a_cur2_delivery_maps_every_line_item_type_onto_focus(
     found = rows(
         warehouse,
         "SELECT x_SourceRow->>'line_item_line_item_type', ChargeCategory, ChargeClass, "
-        "BilledCost, EffectiveCost, CommitmentDiscountId, CommitmentDiscountType FROM billing",
+        "BilledCost, EffectiveCost, CommitmentDiscountId, CommitmentDiscountType, "
+        "ChargeFrequency, PricingUnit FROM billing",
     )
     by_type = {t: rest for t, *rest in found}
     for kind, cost, _, extra in ITEMS:
-        category, charge_class, billed, eff, commitment, commitment_type = by_type[kind]
+        category, charge_class, billed, eff, commitment, commitment_type, freq, unit = by_type[kind]
         assert (category, billed, eff) == (CATEGORY[kind], Decimal(cost), effective(kind)), kind
+        assert (freq, unit) == (FREQUENCY[kind], "Hours"), kind  # `Hrs` as FOCUS spells it
         assert charge_class == ("Correction" if kind == "Refund" else None), kind
         sp, ri = (
             extra.get(f"{c}_a_r_n")

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_export_focus import failed_mandatory, validate
 
+from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
 from sample_data.billing_items import PURCHASE_AT
 from sample_data.fleet import FLEET
@@ -194,13 +196,43 @@ def test_the_demo_bills_meet_focus_rules_the_validator_checks(
     """The validator's ListCost-C-003-M (not null) and ServiceName-C-005-C (one category per
     service) failed on the demo's own export: its CUR left the public on-demand cost empty
     on fee, negation and credit lines, and its FOCUS file filed Compute Engine's disks as
-    Storage beside its instances' Compute."""
+    Storage beside its instances' Compute. ChargeFrequency-C-002-M (not null) and
+    PricingUnit-C-000-M (a unit exactly where there is a quantity, in FOCUS's UnitFormat)
+    failed on the CUR's credit, on its upfront fee's quantity without a unit and on AWS's
+    `GB-Mo`."""
     wh = loaded[0]
+    assert rows(wh, "SELECT count(*) FROM billing WHERE ChargeFrequency IS NULL") == [(0,)]
+    assert rows(wh, "SELECT count(*) FROM billing WHERE "
+                    "(PricingQuantity IS NULL) <> (PricingUnit IS NULL)") == [(0,)]  # fmt: skip
+    units = {u for (u,) in rows(wh, "SELECT DISTINCT PricingUnit FROM billing")}
+    assert {"Hours", "GB-Months"} <= units and not units & {"Hrs", "GB-Mo"}
+    upfront = "x_SourceRow->>'line_item_line_item_type' = 'SavingsPlanUpfrontFee'"
+    assert rows(wh, f"SELECT PricingUnit, ChargeFrequency FROM billing WHERE {upfront}") == [
+        ("Hours", "One-Time")
+    ]
     assert rows(wh, "SELECT count(*) FROM billing WHERE NOT x_Modelled AND ListCost IS NULL") == [
         (0,)
     ]
     assert rows(wh, "SELECT ServiceName FROM billing GROUP BY 1 "
                     "HAVING count(DISTINCT ServiceCategory) > 1") == []  # fmt: skip
+
+
+@pytest.mark.parametrize("month", ["2026-10", "2026-11"])
+def test_the_validator_fails_the_demo_export_only_where_it_fails_aws_own_focus_data(
+    loaded: tuple[Warehouse, list[Any]], tmp_path: Path, month: str
+) -> None:
+    """BilledCost-C-005-C takes a ProviderName unlike the InvoiceIssuerName for a
+    marketplace charge that must bill 0; AWS's own FOCUS rows say `AWS` beside `Amazon Web
+    Services, Inc.` too and fail it alike (docs/export.md). Every other mandatory rule
+    passes on the demo's months, the October one with its restatement, commitment purchase
+    and credit."""
+    out = tmp_path / f"{month}.parquet"
+    args = ["export", "focus", "--warehouse", str(loaded[0].path), "--month", month]
+    assert main([*args, "--out", str(out)]) == 0
+    report = validate(out)
+    failures = [line for line in report.splitlines() if "❌" in line]
+    assert failed_mandatory(report) == ["BilledCost-C-000-M"], "\n".join(failures)
+    assert "failed child rules: [BilledCost-C-005-C]" in report, "\n".join(failures)
 
 
 def test_gpu_hours_are_the_pools_and_tagged_by_deployment(

@@ -140,6 +140,21 @@ CATEGORY = f"""CASE
     WHEN item_type = 'Tax' THEN 'Tax'
     WHEN item_type IN ('Credit', 'Refund', {DISCOUNTS}) THEN 'Credit'
     END"""
+# AWS abbreviates the time in a unit (`Hrs`, `GB-Mo`, `LCU-Hrs`); FOCUS's UnitFormat spells
+# it out (`Hours`, `GB-Months`), as AWS's own FOCUS export does. Other units are as delivered.
+TIME_UNITS = {"Hours": "Hrs|Hr|Hour", "Months": "Mo|Month", "Days": "Day",
+              "Minutes": "Min|Minute", "Seconds": "Sec|Second"}  # fmt: skip
+
+
+def _focus_unit() -> str:
+    sql = "nullif(unit, '')"
+    for plural, spellings in TIME_UNITS.items():
+        sql = f"regexp_replace({sql}, '^(.+-)({spellings})$', '\\1{plural}')"
+    alone = "WHEN unit IN ('Hrs', 'Hr') THEN 'Hours' WHEN unit = 'Mo' THEN 'Months'"
+    return f"CASE {alone} ELSE {sql} END"
+
+
+UNIT = _focus_unit()
 # AWS's amortized cost (module docstring); a fee of a reservation is its upfront payment.
 EFFECTIVE = """CASE item_type
     WHEN 'DiscountedUsage' THEN ri_effective
@@ -207,22 +222,21 @@ MAPPING: dict[str, str] = {
     "ChargeCategory": CATEGORY,
     "ChargeClass": "CASE WHEN usage_start < period_start THEN 'Correction' END",
     "ChargeDescription": "description",
-    "ChargeFrequency": """CASE
-        WHEN item_type IN ('SavingsPlanUpfrontFee', 'Fee') THEN 'One-Time'
+    "ChargeFrequency": f"""CASE
+        WHEN item_type IN ('SavingsPlanUpfrontFee', 'Fee', 'Credit', 'Refund') THEN 'One-Time'
         WHEN item_type IN ('RIFee', 'SavingsPlanRecurringFee') THEN 'Recurring'
-        WHEN item_type IN ("""
-    + USAGE
-    + """) THEN 'Usage-Based' END""",
+        WHEN item_type IN ({USAGE}, {DISCOUNTS}, 'Tax') THEN 'Usage-Based' END""",
     "BilledCost": "unblended_cost",
     "EffectiveCost": EFFECTIVE,
     "ListCost": "public_cost",
     "ListUnitPrice": "public_rate",
     "ContractedCost": "coalesce(net_cost, unblended_cost)",
     "ContractedUnitPrice": "coalesce(net_rate, unblended_rate)",
-    "PricingQuantity": "usage_amount",
-    "PricingUnit": "nullif(unit, '')",
+    "PricingQuantity": f"""CASE WHEN nullif(unit, '') IS NOT NULL
+        OR item_type IN ({USAGE}, {FEES}) THEN usage_amount END""",
+    "PricingUnit": UNIT,
     "ConsumedQuantity": f"CASE WHEN item_type IN ({USAGE}) THEN usage_amount END",
-    "ConsumedUnit": f"CASE WHEN item_type IN ({USAGE}) THEN nullif(unit, '') END",
+    "ConsumedUnit": f"CASE WHEN item_type IN ({USAGE}) THEN {UNIT} END",
     "PricingCategory": """CASE
         WHEN item_type IN ('DiscountedUsage', 'SavingsPlanCoveredUsage') THEN 'Committed'
         WHEN term = 'Spot' THEN 'Dynamic'
