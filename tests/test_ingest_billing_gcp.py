@@ -53,7 +53,8 @@ def records(path: Path) -> list[dict[str, str]]:
 
 def decimal_sums(path: Path) -> dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]]:
     """(BilledCost, EffectiveCost, ListCost) per (account, invoice month), computed with
-    csv + Decimal: cost plus the credits' amounts (parsed from their JSON), cost_at_list."""
+    csv + Decimal: cost plus the credits' amounts (parsed from their JSON), cost_at_list
+    (the cost where a row has none)."""
     totals: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
     for record in records(path):
         credits = json.loads(record.get("credits") or "[]", parse_float=Decimal)
@@ -62,7 +63,7 @@ def decimal_sums(path: Path) -> dict[tuple[str, str], tuple[Decimal, Decimal, De
         key = (record["billing_account_id"], f"{month[:4]}-{month[4:]}-01")
         totals[key][0] += net
         totals[key][1] += net
-        totals[key][2] += Decimal(record.get("cost_at_list") or 0)
+        totals[key][2] += Decimal(record.get("cost_at_list") or record["cost"])
     return {k: (v[0], v[1], v[2]) for k, v in totals.items()}
 
 
@@ -187,6 +188,37 @@ def test_an_export_maps_onto_focus_as_googles_focus_view_does(warehouse: Warehou
         ("EUR",),
         ("USD",),
     ]
+
+
+def test_every_row_gets_the_focus_columns_that_may_not_be_null(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """The validator failed ChargeFrequency-C-002-M, ServiceCategory-C-002-M and
+    ListCost-C-003-M (not null) on the public koku sample, which the mapping left null: the
+    export has no frequency or category, and an older one no `cost_at_list`."""
+    found = records(SMALL)
+    commitment = found[0] | {"sku.description": "Commitment v1: Nvidia H100 GPU in Iowa"}
+    path = tmp_path / "export.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(found[0]))
+        writer.writeheader()
+        writer.writerows([*found, commitment])
+    assert load(warehouse, path).ok
+    d = Decimal
+    assert rows(
+        warehouse,
+        "SELECT x_SourceRow->>'cost_type', ChargeFrequency, ServiceName, ServiceCategory, "
+        "ListCost FROM billing ORDER BY x_SourceRowNumber",
+    ) == [
+        ("regular", "Usage-Based", "Compute Engine", "Compute", d("14.5")),
+        ("regular", "Usage-Based", "Compute Engine", "Compute", d("0.000001")),
+        ("tax", "Usage-Based", "Tax", "Other", d("0.9")),  # no cost_at_list: the cost
+        ("regular", "Usage-Based", "Compute Engine", "Compute", d("12.875")),
+        ("adjustment", "One-Time", "Compute Engine", "Compute", d("-2.4")),
+        ("rounding_error", "One-Time", "Invoice", "Other", d("-0.000000000001")),
+        ("regular", "Usage-Based", "BigQuery", "Analytics", d("5.0")),
+        ("regular", "Recurring", "Compute Engine", "Compute", d("14.5")),
+    ]  # fmt: skip
 
 
 ALL_ROWS = f"SELECT {FOCUS}, x_ReplaceUnit FROM billing ORDER BY x_SourceRowNumber"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.billing.focus import RAW
-from ingest.billing.formats import Read, Sink
+from ingest.billing.formats import Read, Sink, service_category
 from ingest.billing.problems import rejected
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
@@ -186,14 +186,6 @@ SERVICE_CATEGORIES = {
 }  # fmt: skip
 
 
-def _service_category() -> str:
-    whens = "\n".join(
-        f"    WHEN product_code IN ({', '.join(repr(c) for c in codes)}) THEN '{category}'"
-        for category, codes in SERVICE_CATEGORIES.items()
-    )
-    return f"CASE\n{whens}\n    WHEN product_code IS NOT NULL THEN 'Other' END"
-
-
 TAGS_LEGACY = f"""nullif(to_json(map_from_entries(list_transform(list_filter(
     map_entries(CAST({RAW}::JSON AS MAP(VARCHAR, VARCHAR))),
     lambda e: e.value IS NOT NULL AND e.value <> ''
@@ -249,7 +241,7 @@ MAPPING: dict[str, str] = {
         "coalesce(nullif(product_name, ''), "
         "nullif(json_extract_string(product_map, '$.product_name'), ''), product_code)"
     ),
-    "ServiceCategory": _service_category(),
+    "ServiceCategory": service_category("product_code", SERVICE_CATEGORIES),
     "SkuId": "nullif(sku, '')",
     "SkuPriceId": "coalesce(nullif(rate_code, ''), nullif(rate_id, ''))",
     "CommitmentDiscountId": "coalesce(nullif(sp_arn, ''), nullif(ri_arn, ''))",

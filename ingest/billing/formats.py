@@ -9,12 +9,13 @@ are made once, by `ingest.billing.ledger`, for every format alike.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ingest.contract import Rejected
+from warehouse.tabular_files import lit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,3 +73,15 @@ class Datasets(Protocol):
     def given(self, dataset: str, uri: str) -> BillingFormat:
         """This format, reading one input of that dataset (`auto`: told from its name)."""
         ...
+
+
+def service_category(key: str, table: Mapping[str, Sequence[str]]) -> str:
+    """SQL for FOCUS's ServiceCategory from a provider's service `key` (an SQL expression):
+    the category whose list names the service, `Other` (FOCUS's catch-all) for any other,
+    null only where a row names no service. One table per provider gives each service
+    exactly one category, as FOCUS requires (the validator's ServiceName-C-005-C)."""
+    whens = "\n".join(
+        f"    WHEN {key} IN ({', '.join(lit(k) for k in keys)}) THEN {lit(category)}"
+        for category, keys in table.items()
+    )
+    return f"CASE\n{whens}\n    WHEN {key} IS NOT NULL THEN 'Other' END"

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.billing.formats import Read, Sink
+from ingest.billing.formats import Read, Sink, service_category
 from ingest.billing.problems import flagged, rejected
 from warehouse.focus_spec import COLUMNS
 from warehouse.tabular import Column, Derived, Kind, read
@@ -136,6 +136,26 @@ _TAGS = (
     "lambda e: to_json(coalesce(e->>'key', '')) || ':' || coalesce(to_json(e->>'value'), "
     "'null')), ',') || '}' END"
 )
+# FOCUS's ServiceCategory by `service.description`, for common services; `Other` for the
+# rest. Google's own view takes it from the pricing export's product taxonomy, a table the
+# billing export does not hold.
+SERVICE_CATEGORIES = {
+    "AI and Machine Learning": ("Vertex AI", "Gemini API", "Cloud Vision API",
+                                "Cloud Natural Language API", "Cloud Speech API",
+                                "Cloud Translation API", "Document AI"),
+    "Compute": ("Compute Engine", "Kubernetes Engine", "Cloud Run", "Cloud Run functions",
+                "Cloud Functions", "App Engine", "Batch"),
+    "Storage": ("Cloud Storage", "Filestore", "Backup and DR Service"),
+    "Databases": ("Cloud SQL", "Cloud Spanner", "Cloud Bigtable", "Cloud Firestore",
+                  "Cloud Memorystore for Redis", "AlloyDB for PostgreSQL"),
+    "Networking": ("Networking", "Cloud DNS", "Cloud CDN", "Cloud Load Balancing"),
+    "Analytics": ("BigQuery", "Dataflow", "Dataproc", "Cloud Composer", "Looker"),
+    "Integration": ("Cloud Pub/Sub", "Cloud Tasks", "Cloud Scheduler", "Eventarc"),
+    "Management and Governance": ("Cloud Logging", "Cloud Monitoring", "Cloud Trace"),
+    "Security": ("Secret Manager", "Cloud Key Management Service (KMS)",
+                 "Security Command Center"),
+    "Developer Tools": ("Cloud Build", "Artifact Registry", "Container Registry"),
+}  # fmt: skip
 # Every FOCUS column the export fills; the rest are null.
 MAPPING: dict[str, str] = {
     "AvailabilityZone": '"location.zone"',
@@ -153,6 +173,13 @@ MAPPING: dict[str, str] = {
         '"adjustment_info.type", "adjustment_info.mode") IS NOT NULL THEN \'Correction\' END'
     ),
     "ChargeDescription": '"sku.description"',
+    # FOCUS lets no row's be null: a committed-use fee recurs, a correction happens once,
+    # usage and the tax on it follow use (the CUR mapping reads taxes the same way)
+    "ChargeFrequency": (
+        f"CASE WHEN {_REGULAR} AND lower(\"sku.description\") LIKE 'commitment%' THEN "
+        "'Recurring' WHEN lower(\"cost_type\") IN ('adjustment', 'rounding_error') THEN "
+        "'One-Time' WHEN lower(\"cost_type\") IN ('regular', 'tax') THEN 'Usage-Based' END"
+    ),
     "ChargePeriodStart": '"usage_start_time"',
     "ChargePeriodEnd": '"usage_end_time"',
     "CommitmentDiscountCategory": (
@@ -167,7 +194,9 @@ MAPPING: dict[str, str] = {
     "ContractedUnitPrice": '"price.effective_price"',
     "EffectiveCost": _NET,
     "InvoiceIssuerName": f"'{PROVIDER}'",
-    "ListCost": '"cost_at_list"',
+    # FOCUS lets it not be null; an export without `cost_at_list` has no better figure
+    # than the cost at the account's price, before credits
+    "ListCost": 'coalesce("cost_at_list", "cost")',
     "PricingCategory": (
         f"CASE WHEN {_REGULAR} THEN CASE WHEN lower(\"sku.description\") LIKE 'commitment%' "
         f"OR {_CUD} IS NOT NULL THEN 'Committed' ELSE 'Standard' END END"
@@ -183,6 +212,7 @@ MAPPING: dict[str, str] = {
     "ResourceId": '"resource.global_name"',
     "ResourceName": '"resource.name"',
     "ServiceName": '"service.description"',
+    "ServiceCategory": service_category('"service.description"', SERVICE_CATEGORIES),
     "SkuId": '"sku.id"',
     "SubAccountId": '"project.id"',
     "SubAccountName": '"project.name"',
