@@ -176,6 +176,37 @@ def test_an_mca_export_maps_its_charge_types_as_microsoft_does(warehouse: Wareho
     )
 
 
+def test_block_units_are_spelled_as_focus_unit_format_wants(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """`10K` and `1/Month` failed the validator's PricingUnit-C-000-M (through the UnitFormat
+    rule) on the public EA samples; the right-hand spellings are Microsoft's own FOCUS rows'
+    (FinOps Foundation FOCUS 1.0 sample) or FOCUS's `<count> <units>`. The quantity stays in
+    the blocks Azure counts, and the raw row keeps the unit as delivered."""
+    units = {"10K": "10000 Units", "1/Month": "Units/Month", "1 GB/Month": "GB/Month",
+             "1 Hour": "1 Hour", "100 Hours": "100 Hours", "1/Day": "Units/Day",
+             "1 GB": "1 GB"}  # fmt: skip
+    with MCA.open(encoding="utf-8-sig", newline="") as fh:
+        source = list(csv.DictReader(fh))
+    path = tmp_path / "x-ActualCost-2026-10.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(source[0]))
+        writer.writeheader()
+        writer.writerows(r | {"unitOfMeasure": u} for r, u in zip(source, units, strict=True))
+    assert load(warehouse, path).ok
+    found = rows(
+        warehouse,
+        "SELECT x_SourceRow->>'unitOfMeasure', PricingUnit, PricingQuantity::VARCHAR, "
+        "x_SourceRow->>'quantity' FROM billing ORDER BY x_SourceRowNumber",
+    )
+    assert [(u, unit) for u, unit, *_ in found] == list(units.items())
+
+    def number(text: str | None) -> Decimal | None:
+        return Decimal(text) if text else None
+
+    assert [number(q) for *_, q, _ in found] == [number(raw) for *_, raw in found]
+
+
 # -- which dataset -------------------------------------------------------------------------
 def cad_rate(folder: Path) -> Path:
     """A config with a rate for the sample's Canadian dollars: without one, a load of it

@@ -127,6 +127,18 @@ _SQL_TYPES = {
     Kind.DECIMAL: "DECIMAL(38, 12)",
     Kind.TIME: "TIMESTAMPTZ",
 }
+# Azure's units are blocks (`10K`, `1/Month`, `1 GB/Month`); FOCUS's UnitFormat spells a
+# block `<count> <units>` and a rate `<units>/<time>` (`10000 Units`, `Units/Month`,
+# `GB/Month`, as Microsoft's own FOCUS rows have them). The quantity stays in blocks, as
+# delivered; a unit already in the format (`1 Hour`, `100 Hours`, `1 GB`) is kept.
+_UNIT = (
+    "CASE WHEN regexp_full_match(unit, '[0-9]+K') THEN replace(unit, 'K', '000') || ' Units' "
+    "WHEN regexp_full_match(unit, '[0-9]+M') THEN replace(unit, 'M', '000000') || ' Units' "
+    "WHEN regexp_full_match(unit, '1 ?/(Hour|Day|Month|Year)') "
+    "THEN 'Units/' || regexp_extract(unit, '/(.+)', 1) "
+    "WHEN regexp_full_match(unit, '1 [A-Za-z]+/(Hour|Day|Month|Year)') THEN substr(unit, 3) "
+    "ELSE unit END"
+)
 _UNUSED = "charge_type IN ('UnusedReservation', 'UnusedSavingsPlan')"
 _COMMITMENT = (
     "CASE WHEN lower(benefit_id) LIKE '%/microsoft.capacity/%' THEN '{r}' "
@@ -191,7 +203,7 @@ def _mapping(mca: bool) -> dict[str, str]:
         ),
         "CommitmentDiscountType": _COMMITMENT.format(r="Reservation", s="Savings Plan"),
         "ConsumedQuantity": f"CASE WHEN {usage} THEN quantity END",
-        "ConsumedUnit": f"CASE WHEN {usage} THEN unit END",
+        "ConsumedUnit": f"CASE WHEN {usage} THEN {_UNIT} END",
         "ContractedCost": f"coalesce({_product('unit_price', 'quantity')}, cost)",
         "ContractedUnitPrice": "unit_price",
         "EffectiveCost": "cost",
@@ -206,7 +218,7 @@ def _mapping(mca: bool) -> dict[str, str]:
         ),
         "PricingCurrency": "pricing_currency",
         "PricingQuantity": "quantity",
-        "PricingUnit": "unit",
+        "PricingUnit": _UNIT,
         "ProviderName": "'Microsoft'",
         "PublisherName": "coalesce(publisher, 'Microsoft')",
         "RegionId": "lower(replace(location, ' ', ''))",
