@@ -25,6 +25,8 @@ FOCUS_SAMPLE = {
 }  # fmt: skip
 CASES = [
     ("aws-cur-legacy-sample-excerpt.csv", "2023-11", AS_AWS_DOES),
+    # its name says no dataset; its costs are in Canadian dollars (the config's rate)
+    ("azure-ea-export-sample-focus-converters.csv", "2023-09", []),
     ("azure-EA_ActualCost_Small.csv", "2023-09", []),
     ("azure-EA_AmortizedCost_Small.csv", "2023-09", []),
     ("gcp-billing-export-koku-2024-03-01_5.csv", "2024-02", []),
@@ -37,12 +39,16 @@ CASES = [
 def test_the_validator_fails_a_sample_s_export_only_where_its_source_does(
     fixtures_dir: Path, tmp_path: Path, sample: str, month: str, failing: list[str]
 ) -> None:
-    warehouse = str(tmp_path / "w.duckdb")
+    config = tmp_path / "hybridlens.toml"
+    config.write_text(
+        '[billing]\nrates = [{ currency = "CAD", rate = 0.74, since = 2023-01-01 }]\n'
+    )
+    common = ["--warehouse", str(tmp_path / "w.duckdb"), "--config", str(config)]
     source = fixtures_dir / "billing" / sample
-    assert main(["ingest", "billing", "--warehouse", warehouse, str(source)]) == 0
+    dataset = ["--dataset", "actual"] if sample.startswith("azure-ea-export") else []
+    assert main(["ingest", "billing", *common, *dataset, str(source)]) == 0
     out = tmp_path / f"{month}.parquet"
-    assert main(["export", "focus", "--warehouse", warehouse, "--month", month,
-                 "--out", str(out)]) == 0  # fmt: skip
+    assert main(["export", "focus", *common, "--month", month, "--out", str(out)]) == 0
     report = validate(out)
     assert failed_mandatory(report) == sorted(failing), "\n".join(
         line for line in report.splitlines() if "❌" in line
