@@ -142,16 +142,21 @@ CATEGORY = f"""CASE
     END"""
 # AWS abbreviates the time in a unit (`Hrs`, `GB-Mo`, `LCU-Hrs`); FOCUS's UnitFormat spells
 # it out (`Hours`, `GB-Months`), as AWS's own FOCUS export does. Other units are as delivered.
-TIME_UNITS = {"Hours": "Hrs|Hr|Hour", "Months": "Mo|Month", "Days": "Day",
-              "Minutes": "Min|Minute", "Seconds": "Sec|Second"}  # fmt: skip
+TIME_UNITS = {"Hours": ("Hrs", "Hr", "Hour"), "Months": ("Mo", "Month"), "Days": ("Day",),
+              "Minutes": ("Min", "Minute"), "Seconds": ("Sec", "Second")}  # fmt: skip
 
 
 def _focus_unit() -> str:
-    sql = "nullif(unit, '')"
+    """Suffix tests, not regular expressions: a CUR has millions of rows and a handful of
+    units: on 3M rows this took 0.13 s where five regular expressions took 1.45 s."""
+    whens = ["WHEN unit IN ('Hrs', 'Hr') THEN 'Hours'", "WHEN unit = 'Mo' THEN 'Months'"]
     for plural, spellings in TIME_UNITS.items():
-        sql = f"regexp_replace({sql}, '^(.+-)({spellings})$', '\\1{plural}')"
-    alone = "WHEN unit IN ('Hrs', 'Hr') THEN 'Hours' WHEN unit = 'Mo' THEN 'Months'"
-    return f"CASE {alone} ELSE {sql} END"
+        whens += [
+            f"WHEN suffix(unit, '-{s}') AND length(unit) > {len(s) + 1} "
+            f"THEN left(unit, -{len(s)}) || '{plural}'"
+            for s in spellings
+        ]
+    return f"CASE WHEN unit = '' THEN NULL {' '.join(whens)} ELSE unit END"
 
 
 UNIT = _focus_unit()
