@@ -253,6 +253,20 @@ def test_the_config_takes_a_dataset(fixtures_dir: Path, tmp_path: Path) -> None:
     assert units(Warehouse(wh)) == ["amortized"]
 
 
+def test_dataset_given_for_a_format_that_says_its_own_is_reported_not_applied(
+    warehouse: Warehouse,
+) -> None:
+    """A FOCUS file's dataset is its own; `--dataset amortized` on it used to pass in
+    silence, as if it had been applied."""
+    report = load(warehouse, CASES / "focus-1.2-small.csv", dataset="amortized")
+    assert report.ok
+    assert report.skipped == {
+        "files read without --dataset amortized, which only Azure's cost details take "
+        "(focus says its own dataset)": 1
+    }
+    assert set(units(warehouse)) == {"focus"}
+
+
 # -- actual and amortized together ---------------------------------------------------------
 @pytest.mark.parametrize("order", ["actual first", "amortized first"])
 def test_actual_and_amortized_share_a_month_and_count_each_measure_once(

@@ -86,6 +86,7 @@ class BillingCollector:
         fmt = self._format_of(columns)
         if fmt is None:
             return Collected(error=self._unknown(unit.uri, columns), resumable=False)
+        takes_dataset = isinstance(fmt, Datasets)
         if isinstance(fmt, Datasets):
             fmt = fmt.given(self.dataset, unit.uri)
         missing = fmt.missing(columns)
@@ -116,6 +117,9 @@ class BillingCollector:
         noted.update(read.noted)
         for hint in hints(columns) if fmt.name == Focus.name else []:  # GCP has its own `tags`
             noted[f"columns kept only in x_SourceRow: {hint}"] += 1
+        if self.dataset != AUTO and not takes_dataset:
+            noted[f"files read without --dataset {self.dataset}, which only Azure's cost "
+                  f"details take ({fmt.name} says its own dataset)"] += 1  # fmt: skip
         return Collected(
             frames={TABLE: rows} if rows is not None else {},
             files={TABLE: staged} if staged is not None else {},
