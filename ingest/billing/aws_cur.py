@@ -147,8 +147,8 @@ TIME_UNITS = {"Hours": ("Hrs", "Hr", "Hour"), "Months": ("Mo", "Month"), "Days":
 
 
 def _focus_unit() -> str:
-    """Suffix tests, not regular expressions: a CUR has millions of rows and a handful of
-    units: on 3M rows this took 0.13 s where five regular expressions took 1.45 s."""
+    """Suffix tests rather than regular expressions, because a CUR has millions of rows:
+    on 3M rows this took 0.13 s, five regular expressions 1.45 s."""
     whens = ["WHEN unit IN ('Hrs', 'Hr') THEN 'Hours'", "WHEN unit = 'Mo' THEN 'Months'"]
     for plural, spellings in TIME_UNITS.items():
         whens += [

@@ -140,18 +140,17 @@ _TAGS = (
 # rest. Google's own view takes it from the pricing export's product taxonomy, a table the
 # billing export does not hold.
 SERVICE_CATEGORIES = {
-    "AI and Machine Learning": ("Vertex AI", "Gemini API", "Cloud Vision API",
-                                "Cloud Natural Language API", "Cloud Speech API",
-                                "Cloud Translation API", "Document AI"),
-    "Compute": ("Compute Engine", "Kubernetes Engine", "Cloud Run", "Cloud Run functions",
-                "Cloud Functions", "App Engine", "Batch"),
-    "Storage": ("Cloud Storage", "Filestore", "Backup and DR Service"),
+    "AI and Machine Learning": ("Vertex AI", "Cloud Vision API", "Cloud Natural Language API",
+                                "Cloud Speech API", "Cloud Translation API", "Document AI"),
+    "Compute": ("Compute Engine", "Kubernetes Engine", "Cloud Run", "Cloud Functions",
+                "App Engine"),
+    "Storage": ("Cloud Storage", "Filestore"),
     "Databases": ("Cloud SQL", "Cloud Spanner", "Cloud Bigtable", "Cloud Firestore",
-                  "Cloud Memorystore for Redis", "AlloyDB for PostgreSQL"),
-    "Networking": ("Networking", "Cloud DNS", "Cloud CDN", "Cloud Load Balancing"),
-    "Analytics": ("BigQuery", "Dataflow", "Dataproc", "Cloud Composer", "Looker"),
-    "Integration": ("Cloud Pub/Sub", "Cloud Tasks", "Cloud Scheduler", "Eventarc"),
-    "Management and Governance": ("Cloud Logging", "Cloud Monitoring", "Cloud Trace"),
+                  "Cloud Memorystore for Redis"),
+    "Networking": ("Networking", "Cloud DNS"),
+    "Analytics": ("BigQuery", "Dataflow", "Dataproc", "Cloud Composer"),
+    "Integration": ("Cloud Pub/Sub", "Cloud Tasks", "Cloud Scheduler"),
+    "Management and Governance": ("Cloud Logging", "Cloud Monitoring"),
     "Security": ("Secret Manager", "Cloud Key Management Service (KMS)",
                  "Security Command Center"),
     "Developer Tools": ("Cloud Build", "Artifact Registry", "Container Registry"),
@@ -173,8 +172,8 @@ MAPPING: dict[str, str] = {
         '"adjustment_info.type", "adjustment_info.mode") IS NOT NULL THEN \'Correction\' END'
     ),
     "ChargeDescription": '"sku.description"',
-    # FOCUS lets no row's be null: a committed-use fee recurs, a correction happens once,
-    # usage and the tax on it follow use (the CUR mapping reads taxes the same way)
+    # never null in FOCUS: a committed-use fee recurs, a correction happens once, usage
+    # and the tax on it follow use (the CUR mapping reads taxes the same way)
     "ChargeFrequency": (
         f"CASE WHEN {_REGULAR} AND lower(\"sku.description\") LIKE 'commitment%' THEN "
         "'Recurring' WHEN lower(\"cost_type\") IN ('adjustment', 'rounding_error') THEN "
