@@ -32,9 +32,16 @@ SNAPSHOT_TTL_S = 5  # how long before a new load or config is noticed
 FIGURE_TTL_S = 900  # figures are keyed by load id, so this only bounds memory
 MAX_ENTRIES = 64
 FILTERS_KEY = "hybridlens_filters"
+# The request pages' note when only bills or GPU samples are loaded, not a filter's fault.
+NO_REQUESTS = (
+    "No request spans are loaded yet: this page is built from traces (`hybridlens ingest "
+    "traces PATH`, or the OTLP receiver `hybridlens serve-otlp`). What is loaded so far is "
+    "on the GPUs and Spend pages."
+)
 LOAD_HINT = (
-    "Load the demo scenario with `hybridlens demo`, or your own OTLP traces with "
-    "`hybridlens ingest traces PATH`, then reload this page."
+    "Load the demo scenario with `hybridlens demo`, or your own data with `hybridlens ingest "
+    "traces PATH`, `hybridlens ingest billing PATH` or `hybridlens ingest gpu PATH`, then reload "
+    "this page."
 )
 
 State = Literal["ok", "empty", "missing", "error"]
@@ -161,19 +168,23 @@ def _snapshot(path: str, config_stamp: str) -> Snapshot:
             "Reload in a moment, or check the file with `hybridlens metrics`.",
             detail=str(exc),
         )
-    requests = int(row["request_spans"] or 0)
-    if not requests or row["first_request"] is None:
-        return Snapshot(
-            path, "empty", f"The warehouse at `{path}` has no requests yet. {LOAD_HINT}"
-        )
+    if row["first_data"] is None:
+        return Snapshot(path, "empty", f"The warehouse at `{path}` holds no data yet. {LOAD_HINT}")
+    # the requests' span where there are requests (every page reads them), else that of the
+    # bills or GPU samples, which finance or a GPU collector may load before any traces
+    first, last = (
+        (row["first_request"], row["last_request"])
+        if row["first_request"] is not None
+        else (row["first_data"], row["last_data"])
+    )
     key = f"{row['load_id']}|{row['config_stored_at']}|{config_stamp}"
     return Snapshot(
         path,
         "ok",
-        first=_utc(row["first_request"]),
-        last=_utc(row["last_request"]),
+        first=_utc(first),
+        last=_utc(last),
         load_id=row["load_id"],
-        requests=requests,
+        requests=int(row["request_spans"] or 0),
         key=key,
     )
 

@@ -40,14 +40,17 @@ from otlp_factory import BASE_NS, NS, SpanSpec, jsonl, traces_request
 from streamlit.testing.v1 import AppTest
 
 from dashboard import data
+from hybridlens.ingest_billing import ingest_billing
 from ingest.traces import ingest_paths
 from warehouse import slo
+from warehouse.config import Config
 from warehouse.db import Warehouse, read_sql, run
 from warehouse.metrics import metrics
 from warehouse.uptime import slo_params
 
 START = datetime(2026, 10, 22, tzinfo=UTC)  # the scenario's first day; 10 days < default 30
 END = datetime(2026, 11, 1, tzinfo=UTC)
+BILLS = Path(__file__).parent / "cases" / "billing" / "focus-1.2-small.csv"
 
 
 @pytest.fixture(scope="module")
@@ -456,8 +459,37 @@ def test_empty_warehouse_is_a_sentence(
     monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
     at = run_app(page)
     (info,) = at.info
-    assert "no requests yet" in info.value and "hybridlens demo" in info.value
+    assert "holds no data yet" in info.value and "hybridlens demo" in info.value
     assert not at.metric and not plotly_specs(at)
+
+
+@pytest.fixture(scope="module")
+def bills_only(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """A warehouse that holds one FOCUS delivery and nothing else: finance loads its bills
+    before any traces arrive."""
+    wh = Warehouse(tmp_path_factory.mktemp("bills") / "w.duckdb")
+    report = ingest_billing(wh, [BILLS], Config())
+    assert report.ok, report.failures
+    return wh
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_warehouse_of_bills_alone_shows_them_and_says_what_needs_traces(
+    bills_only: Warehouse, monkeypatch: pytest.MonkeyPatch, page: str | None
+) -> None:
+    """Every page said "no requests yet" here, the Spend page too, over 5 loaded bills."""
+    monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(bills_only.path))
+    monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
+    at = run_app(page)
+    assert not at.exception and [t.value for t in at.title] == [PAGES[page]]
+    infos = [i.value for i in at.info]
+    if PAGES[page] in ("Fleet overview", "Environments"):
+        assert infos == [data.NO_REQUESTS]
+    elif PAGES[page] == "Spend":
+        with bills_only.read() as con:
+            (total,) = con.execute("SELECT sum(EffectiveCost) FROM billing").fetchone() or (0,)
+        assert metric(at, "Spend").value == f"{total:,.2f} USD"
+    assert not any("no data yet" in i or "no requests yet" in i for i in infos)
 
 
 # -- freshness ----------------------------------------------------------------------------------

@@ -40,10 +40,11 @@ def _check_grain(grain: str) -> str:
 
 
 def bounds(warehouse: Source, *, horizon: datetime | None = None) -> pl.DataFrame:
-    """One row: first/last request start, request span count, newest load id and config time.
+    """One row: first/last request start, request span count, first/last time of any data
+    (requests, GPU samples, billing charges), newest load id and config time.
 
-    Requests starting after `horizon` (now + the ingest clock skew, say) do not count as
-    first or last, so a span from the future cannot move a default range. The newest load
+    Rows after `horizon` (now + the ingest clock skew, say) do not count as first or last,
+    so a row from the future cannot move a default range. The newest load
     id and config time are the dashboard's cache key: a new load or a newly stored config
     changes them, so cached figures are recomputed.
     """

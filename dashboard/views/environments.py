@@ -124,6 +124,9 @@ def main() -> None:
     snap = data.require_data()
     if snap is None:
         return
+    if not snap.requests:
+        st.info(data.NO_REQUESTS)
+        return
     f = data.current_filters()
     picked = _pickers(f)
     if picked is None:

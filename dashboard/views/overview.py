@@ -118,6 +118,9 @@ def main() -> None:
         f" (UTC, {f.days} days). Every figure is computed from the warehouse rollups with the "
         "definitions `hybridlens metrics` uses."
     )
+    if not snap.requests:
+        st.info(data.NO_REQUESTS)
+        return
     o = data.overview(f)
     if o.report.is_empty():
         st.info("No requests match these filters. Widen the time range or clear a filter.")
