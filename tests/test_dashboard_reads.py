@@ -25,6 +25,13 @@ def test_bounds_and_dimensions(scenario: Scenario) -> None:
     assert START <= row["first_request"] < START + timedelta(hours=1)
     assert END - timedelta(hours=1) <= row["last_request"] < END
     assert row["load_id"] >= 1 and row["request_spans"] > 0
+    with scenario.warehouse.read() as con:
+        times = con.execute(
+            "SELECT min(t), max(t) FROM (SELECT start_time AS t FROM spans WHERE is_request "
+            "UNION ALL SELECT ts FROM gpu_samples UNION ALL SELECT ChargePeriodStart FROM billing)"
+        ).fetchone()
+    assert times is not None and (row["first_data"], row["last_data"]) == times
+    assert row["first_data"] <= row["first_request"] and row["last_data"] >= row["last_request"]
     dims = reads.dimensions(scenario.warehouse)
     expected = metrics(scenario.warehouse, scenario.config)
     expected = expected.filter(pl.col("requests") > 0)  # not the GPU-only environment's row
