@@ -109,6 +109,37 @@ def test_a_period_that_ends_before_it_starts_loads_and_is_counted(
     }
 
 
+def test_values_outside_focus_s_lists_load_as_delivered_and_are_counted(
+    warehouse: Warehouse, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FOCUS's values are case-sensitive: Oracle's `Usage-based` (the public FOCUS sample)
+    or a `usage` matches no page's `Usage`, and used to load in silence."""
+    header, body = table(SMALL)
+    category, frequency = header.index("ChargeCategory"), header.index("ChargeFrequency")
+    body[0][category] = "usage"
+    body[1][frequency] = "Usage-based"
+    body[2][frequency] = "\x1b[31mweekly\n"
+    path = write(tmp_path / "cases.csv", header, body)
+    report = load(warehouse, path)
+    assert report.ok and report.quarantined == 0
+    assert billed(warehouse) == billed_of(tmp_path, SMALL)  # every row, as delivered
+    plain = load(Warehouse(tmp_path / "plain.duckdb"), SMALL).skipped
+    assert report.skipped - plain == {
+        'rows whose ChargeCategory is none of FOCUS\'s values ("usage"), loaded as delivered': 1,
+        'rows whose ChargeFrequency is none of FOCUS\'s values ("\\u001b[31mweekly\\n", '
+        '"Usage-based"), loaded as delivered': 2,
+    }
+    assert rows(warehouse, "SELECT count(*) FROM billing WHERE ChargeCategory = 'usage'") == [(1,)]
+    main(["ingest", "billing", "--warehouse", str(tmp_path / "cli.duckdb"), str(path)])
+    assert "\x1b" not in capsys.readouterr().err
+
+
+def billed_of(tmp_path: Path, path: Path) -> tuple[int, Decimal]:
+    wh = Warehouse(tmp_path / f"{path.stem}-alone.duckdb")
+    load(wh, path)
+    return billed(wh)
+
+
 def test_columns_that_differ_only_in_case_are_two_columns(
     warehouse: Warehouse, fixtures_dir: Path, tmp_path: Path
 ) -> None:

@@ -110,6 +110,15 @@ MANDATORY = (
 NULLABLE = ("BillingAccountName", "ChargeClass", "ChargeDescription", "PricingQuantity",
             "PricingUnit")  # fmt: skip
 NOT_NULL = tuple(c for c in MANDATORY if c not in NULLABLE)
+# The values FOCUS allows in the enumerated columns hybridlens reads (the same in 1.0-1.4);
+# they are case-sensitive, so a provider's `usage` would match no page's `Usage`.
+ALLOWED = {
+    "ChargeCategory": ("Usage", "Purchase", "Tax", "Credit", "Adjustment"),
+    "ChargeClass": ("Correction",),
+    "ChargeFrequency": ("One-Time", "Recurring", "Usage-Based"),
+    "CommitmentDiscountCategory": ("Spend", "Usage"),
+    "CommitmentDiscountStatus": ("Used", "Unused"),
+}
 # A file must name its provider one way or the other: 1.0-1.3 `ProviderName`, 1.3-1.4
 # `ServiceProviderName`.
 PROVIDER = ("ProviderName", "ServiceProviderName")

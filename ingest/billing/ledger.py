@@ -15,6 +15,7 @@ counted.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections import Counter
@@ -26,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest.contract import Rejected
-from warehouse.focus_spec import NOT_NULL
+from warehouse.focus_spec import ALLOWED, NOT_NULL
 from warehouse.stage import StagedFile
 from warehouse.tables import replace_unit
 
@@ -133,6 +134,19 @@ class Ledger:
             if n and column not in UNIT:
                 self.noted[
                     f"rows with a null {column} (FOCUS says not null), loaded as delivered"
+                ] += n
+        for column, allowed in ALLOWED.items():
+            values = rows[column]
+            unknown = pc.and_kleene(
+                pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(allowed)))
+            )
+            if n := _count(unknown):
+                seen = sorted(set(values.filter(unknown).to_pylist()))
+                shown = ", ".join(json.dumps(v)[:40] for v in seen[:3])
+                more = f" and {len(seen) - 3} more" if len(seen) > 3 else ""
+                self.noted[
+                    f"rows whose {column} is none of FOCUS's values ({shown}{more}), "
+                    "loaded as delivered"
                 ] += n
         for start, end in PERIODS:  # a charge's day is its start's, so it still counts once
             if n := _count(pc.less(rows[end], rows[start])):
