@@ -8,6 +8,7 @@ GPU) from `warehouse.gpu_definitions`, so the page and `metrics` cannot disagree
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 import plotly.graph_objects as go
 import polars as pl
@@ -36,6 +37,9 @@ def gpu_label(row: Mapping[str, object]) -> str:
     return f"{row['environment']} · {row['host']} · {short}{mig}"
 
 
+GRAIN_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
 def utilization_heatmap(util: pl.DataFrame, grain: str) -> go.Figure:
     """Every GPU (rows, grouped by environment and host) × period, coloured by utilization."""
     title = f"Utilization per GPU and {grain} (percent)"
@@ -55,10 +59,14 @@ def utilization_heatmap(util: pl.DataFrame, grain: str) -> go.Figure:
     for r in frame.iter_rows(named=True):
         z[position[r["gpu"]]][index[r["period"]]] = r["util_mean"]
         sm[position[r["gpu"]]][index[r["period"]]] = r["sm_active_mean"]
+    # one period alone would be a cell as wide as plotly's default (a millisecond, with
+    # ticks to match): give it its period's edges instead, so it spans its day or hour
+    step = GRAIN_STEPS.get(grain)
+    x = [periods[0], periods[0] + step] if len(periods) == 1 and step else periods
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=periods,
+            x=x,
             y=[safe(g) for g in rows],
             customdata=sm,
             zmin=0,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from dashboard import formatting, overview_figures, tables
+from dashboard import formatting, gpu_figures, overview_figures, tables
 from warehouse import definitions, slo
 
 
@@ -261,3 +261,19 @@ def test_the_gpu_pages_half_width_charts_keep_their_legends_off_their_titles() -
     for fig in figures:
         assert (fig.layout.legend.yanchor, fig.layout.legend.y) == ("top", -0.2)
     assert figures[0].layout.height == figures[1].layout.height  # the plots line up
+
+
+@pytest.mark.parametrize(
+    ("grain", "step"), [("day", timedelta(days=1)), ("hour", timedelta(hours=1))]
+)
+def test_a_heatmap_of_one_period_spans_that_period(grain: str, step: timedelta) -> None:
+    """One sample's heatmap was a cell a millisecond wide, under ticks like 23:59:59.9996
+    (a GPU-only warehouse, seen in Chromium); several periods keep one x per period."""
+    day = datetime(2026, 12, 2)
+    gpu = {"environment": "e", "host": "h", "gpu_uuid": "GPU-1", "mig_instance": "",
+           "util_mean": 40.0, "sm_active_mean": 0.3}  # fmt: skip
+    one = gpu_figures.utilization_heatmap(pl.DataFrame([gpu | {"period": day}]), grain)
+    assert list(one.data[0].x) == [day, day + step]
+    two = pl.DataFrame([gpu | {"period": day}, gpu | {"period": day + step}])
+    assert list(gpu_figures.utilization_heatmap(two, grain).data[0].x) == [day, day + step]
+    assert len(gpu_figures.utilization_heatmap(two, grain).data[0].z[0]) == 2
