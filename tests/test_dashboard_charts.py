@@ -274,6 +274,7 @@ def test_a_heatmap_of_one_period_spans_that_period(grain: str, step: timedelta) 
            "util_mean": 40.0, "sm_active_mean": 0.3}  # fmt: skip
     one = gpu_figures.utilization_heatmap(pl.DataFrame([gpu | {"period": day}]), grain)
     assert list(one.data[0].x) == [day, day + step]
-    two = pl.DataFrame([gpu | {"period": day}, gpu | {"period": day + step}])
-    assert list(gpu_figures.utilization_heatmap(two, grain).data[0].x) == [day, day + step]
-    assert len(gpu_figures.utilization_heatmap(two, grain).data[0].z[0]) == 2
+    two = gpu_figures.utilization_heatmap(
+        pl.DataFrame([gpu | {"period": day}, gpu | {"period": day + step}]), grain
+    )
+    assert list(two.data[0].x) == [day, day + step] and len(two.data[0].z[0]) == 2

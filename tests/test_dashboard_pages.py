@@ -477,7 +477,7 @@ def bills_only(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
 def test_a_warehouse_of_bills_alone_shows_them_and_says_what_needs_traces(
     bills_only: Warehouse, monkeypatch: pytest.MonkeyPatch, page: str | None
 ) -> None:
-    """Every page said "no requests yet" here, the Spend page too, over 5 loaded bills."""
+    """Every page said "no requests yet" here, the Spend page too, over 4 loaded line items."""
     monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(bills_only.path))
     monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
     at = run_app(page)

@@ -130,7 +130,7 @@ def test_values_outside_focus_s_lists_load_as_delivered_and_are_counted(
         '"Usage-based"), loaded as delivered': 2,
     }
     assert rows(warehouse, "SELECT count(*) FROM billing WHERE ChargeCategory = 'usage'") == [(1,)]
-    main(["ingest", "billing", "--warehouse", str(tmp_path / "cli.duckdb"), str(path)])
+    assert main(["ingest", "billing", "--warehouse", str(tmp_path / "cli.duckdb"), str(path)]) == 0
     assert "\x1b" not in capsys.readouterr().err
 
 
