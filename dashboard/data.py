@@ -61,6 +61,10 @@ class Snapshot:
     load_id: int | None = None
     requests: int = 0
     key: str = ""
+    # every kind of data (requests, GPU samples, bills): the days a range may be picked in,
+    # so bills from before the first trace, say, can still be looked at
+    data_first: datetime | None = None
+    data_last: datetime | None = None
 
     @property
     def first_day(self) -> date | None:
@@ -69,6 +73,13 @@ class Snapshot:
     @property
     def last_day(self) -> date | None:
         return self.last.date() if self.last else None
+
+    @property
+    def pickable(self) -> tuple[date, date]:
+        """The first and last day a range may cover."""
+        assert self.first is not None and self.last is not None
+        first, last = self.data_first or self.first, self.data_last or self.last
+        return min(first, self.first).date(), max(last, self.last).date()
 
 
 Filters = page_data.Filters
@@ -186,6 +197,8 @@ def _snapshot(path: str, config_stamp: str) -> Snapshot:
         load_id=row["load_id"],
         requests=int(row["request_spans"] or 0),
         key=key,
+        data_first=_utc(row["first_data"]),
+        data_last=_utc(row["last_data"]),
     )
 
 

@@ -18,14 +18,14 @@ from dashboard.formatting import fmt_time
 def render(snap: data.Snapshot) -> data.Filters:
     """Draw the filters and return what they select (the default range when half-picked)."""
     first_default, last_default = data.default_range(snap)
-    assert snap.first_day is not None and snap.last_day is not None
+    lowest, highest = snap.pickable
     with st.sidebar:
         st.subheader("Filters")
         picked = st.date_input(
             "Time range (UTC days)",
             value=(first_default, last_default),
-            min_value=snap.first_day,
-            max_value=snap.last_day,
+            min_value=lowest,
+            max_value=highest,
             key="range",
             bind="query-params",
             format="YYYY-MM-DD",
@@ -46,7 +46,8 @@ def render(snap: data.Snapshot) -> data.Filters:
             bind="query-params",
         )
         st.caption(
-            f"Data from {fmt_time(snap.first)} to {fmt_time(snap.last)} UTC · "
+            f"Data from {fmt_time(snap.data_first or snap.first)} to "
+            f"{fmt_time(snap.data_last or snap.last)} UTC · "
             f"{snap.requests:,} request spans · load {snap.load_id or '—'}. "
             "The filters are kept in the URL, so a link shares this view."
         )
@@ -64,5 +65,5 @@ def _range(
     if not days:
         return first_default, last_default
     first, last = min(days), max(days)
-    assert snap.first_day is not None and snap.last_day is not None
-    return max(first, snap.first_day), min(last, snap.last_day)
+    lowest, highest = snap.pickable
+    return max(first, lowest), min(last, highest)

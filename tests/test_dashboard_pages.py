@@ -492,6 +492,27 @@ def test_a_warehouse_of_bills_alone_shows_them_and_says_what_needs_traces(
     assert not any("no data yet" in i or "no requests yet" in i for i in infos)
 
 
+def test_bills_from_before_the_first_trace_can_be_picked(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The range picker stopped at the first request (2026-10-22), so the scenario's bills
+    of October's first days could not be looked at; the default range is still the
+    requests' last days."""
+    copy = copy_scenario(scenario, tmp_path)
+    monkeypatch.setenv("HYBRIDLENS_WAREHOUSE", str(copy.warehouse.path))
+    monkeypatch.delenv("HYBRIDLENS_CONFIG", raising=False)
+    at = run_app("views/spend.py", range=["2026-10-01", "2026-10-03"])
+    assert not at.exception
+    assert at.date_input(key="range").value == (
+        datetime(2026, 10, 1).date(),
+        datetime(2026, 10, 3).date(),
+    )
+    start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 4, tzinfo=UTC)
+    expected = metrics(copy.warehouse, copy.config, start=start, end=end)["cost"].sum()
+    assert expected > 0 and abs(number(metric(at, "Spend").value) - expected) < 0.5
+    assert run_app("views/spend.py").date_input(key="range").value[0] == START.date()
+
+
 # -- freshness ----------------------------------------------------------------------------------
 def test_a_new_load_shows_up_without_clearing_caches(
     scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
