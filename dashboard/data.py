@@ -76,10 +76,10 @@ class Snapshot:
 
     @property
     def pickable(self) -> tuple[date, date]:
-        """The first and last day a range may cover."""
-        assert self.first is not None and self.last is not None
+        """The first and last day a range may cover (the any-data span holds the requests')."""
         first, last = self.data_first or self.first, self.data_last or self.last
-        return min(first, self.first).date(), max(last, self.last).date()
+        assert first is not None and last is not None
+        return first.date(), last.date()
 
 
 Filters = page_data.Filters

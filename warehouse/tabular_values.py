@@ -76,15 +76,14 @@ def _kept(t: str) -> str:
 def _time(kind: Kind, value: str) -> str:
     if kind is Kind.TIME:
         return f"TRY_CAST({value} AS TIMESTAMPTZ)"
-    if kind is Kind.DAY:  # the shape first: DuckDB reads '9/2/23' as a date in the year 9
-        v = f"trim({value})"
-        return (
-            rf"(CASE WHEN regexp_full_match({v}, '\d{{1,2}}/\d{{1,2}}/\d{{4}}') THEN "
-            f"TRY_STRPTIME({v}, '%m/%d/%Y') WHEN regexp_full_match({v}, "
-            rf"'\d{{4}}-\d{{2}}-\d{{2}}([T ].*)?') THEN date_trunc('day', "
-            f"TRY_CAST({v} AS TIMESTAMPTZ)) END)::TIMESTAMPTZ"
-        )
-    return f"{value}::VARCHAR"
+    # a DAY: the shape first, since DuckDB reads '9/2/23' as a date in the year 9
+    v = f"trim({value})"
+    return (
+        rf"(CASE WHEN regexp_full_match({v}, '\d{{1,2}}/\d{{1,2}}/\d{{4}}') THEN "
+        f"TRY_STRPTIME({v}, '%m/%d/%Y') WHEN regexp_full_match({v}, "
+        rf"'\d{{4}}-\d{{2}}-\d{{2}}([T ].*)?') THEN date_trunc('day', "
+        f"TRY_CAST({v} AS TIMESTAMPTZ)) END)::TIMESTAMPTZ"
+    )
 
 
 def value_of(name: str, path: str | None) -> str:

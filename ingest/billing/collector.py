@@ -87,7 +87,7 @@ class BillingCollector:
         if fmt is None:
             return Collected(error=self._unknown(unit.uri, columns), resumable=False)
         takes_dataset = isinstance(fmt, Datasets)
-        if isinstance(fmt, Datasets):
+        if isinstance(fmt, Datasets):  # again, so the type checker narrows it
             fmt = fmt.given(self.dataset, unit.uri)
         missing = fmt.missing(columns)
         ledger = Ledger(unit.uri)
