@@ -177,7 +177,8 @@ def shown(text: str) -> str:
 def quarantine_hint(count: int, warehouse: object, what: str = "records") -> str:
     """The line every load command ends with when it set records aside: how many, and the
     query that shows them (the warehouse is named as the user gave it)."""
+    said = f"{count:,} bad {what} were" if count != 1 else f"1 bad {what.removesuffix('s')} was"
     return (
-        f"{count:,} bad {what} were quarantined; see them with: duckdb {warehouse} "
+        f"{said} quarantined; see them with: duckdb {warehouse} "
         '"SELECT uri, location, error FROM quarantine ORDER BY load_id DESC LIMIT 50"'
     )

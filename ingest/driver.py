@@ -106,8 +106,9 @@ def stage_collected(
     report.skipped.update(collected.skipped)
     if collected.error:
         stage.reject(index, "file", collected.error, "")
+        if report.status is not Status.FAILED:  # a later piece's failure is not the cause
+            report.message = collected.error
         report.status = Status.FAILED
-        report.message = collected.error
 
 
 def finish_input(

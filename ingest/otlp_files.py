@@ -16,12 +16,13 @@ from typing import Any, BinaryIO
 
 from ingest.contract import Collected, Rejected, Unit
 from ingest.files import printable
-from ingest.framing import GZIP_MAGIC, ZSTD_MAGIC, Framing, iter_records
+from ingest.framing import GZIP_MAGIC, MAX_EMPTY_RUN, ZSTD_MAGIC, Framing, iter_records
 from ingest.otlp import EVALUATION_SCHEMA, SPAN_SCHEMA, Batch, Mapping
 from warehouse.config import Config
 
 CHUNK_BYTES = 32 * 1024 * 1024  # a big plain file is parsed in pieces of about this size
 _MAPPINGS: dict[int, tuple[Config, Mapping]] = {}  # one Mapping per config, per process
+_EMPTY_FRAME = bytes(4)  # a zero-length frame: its length header alone
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,10 @@ class OtlpFiles:
         return units
 
     def _plan_frames(self, unit: Unit, fh: io.BufferedReader, size: int) -> list[Unit]:
-        """Cut at frame boundaries by hopping over the 4-byte length headers."""
+        """Cut at frame boundaries by hopping over the 4-byte length headers. A run of
+        zero-length frames is hopped in bulk, and past one that the collector refuses
+        (`MAX_EMPTY_RUN`) nothing is cut: a frame followed by gigabytes of zeros is one
+        refusal in a moment, not millions of hops and a refusal per piece."""
         units: list[Unit] = []
         chunk_start = pos = unit.start
         while pos < size:
@@ -75,6 +79,12 @@ class OtlpFiles:
             prefix = fh.read(4)
             if len(prefix) < 4:
                 break
+            if prefix == _EMPTY_FRAME:
+                run = 4 + _zero_bytes(fh, MAX_EMPTY_RUN) // 4 * 4
+                if run > MAX_EMPTY_RUN:
+                    break  # the last unit starts before the run and is refused in it
+                pos += run
+                continue
             nxt = pos + 4 + int.from_bytes(prefix, "big")
             if nxt > size:
                 break  # an incomplete last frame: the final unit reports it
@@ -125,6 +135,17 @@ def batch_collected(batch: Batch) -> Collected:
 
 
 SCHEMAS = {"spans": SPAN_SCHEMA, "evaluations": EVALUATION_SCHEMA}
+
+
+def _zero_bytes(fh: io.BufferedReader, limit: int) -> int:
+    """How many zero bytes follow the current position, counting up to just past `limit`."""
+    count = 0
+    while count <= limit and (block := fh.read(1 << 16)):
+        zeros = len(block) - len(block.lstrip(b"\x00"))
+        count += zeros
+        if zeros < len(block):
+            break
+    return count
 
 
 def _piece(unit: Unit, start: int, end: int | None, *, first: bool, last: bool) -> Unit:

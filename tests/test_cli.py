@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from otlp_factory import BASE_NS, NS, SpanSpec, jsonl, traces_request
 from test_boundaries import commands
 
-from hybridlens.output import write_csv, write_json
+from hybridlens.output import quarantine_hint, write_csv, write_json
 from warehouse.metrics import METRIC_COLUMNS
 
 HOUR_NS = 3600 * NS
@@ -481,3 +481,9 @@ def test_every_format_prints_exactly_what_the_polars_frame_printed(
         )
         assert got_json.stdout == want.write_json() + "\n"
         assert got_csv.stdout == want.write_csv()
+
+
+def test_the_quarantine_line_counts_in_english() -> None:
+    assert quarantine_hint(1, "w.duckdb").startswith("1 bad record was quarantined; see them")
+    assert quarantine_hint(1, "w.duckdb", "rows").startswith("1 bad row was quarantined")
+    assert quarantine_hint(2_500, "w.duckdb").startswith("2,500 bad records were quarantined")

@@ -11,6 +11,7 @@ import base64
 import functools
 import gzip
 import http.server
+import io
 import os
 import socket
 import subprocess
@@ -42,8 +43,9 @@ from otlp_factory import (
     traces_request,
 )
 
+from ingest import driver
 from ingest.contract import Unit
-from ingest.files import discover
+from ingest.files import Refused, discover
 from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
 from ingest.otlp_files import OtlpFiles
 from ingest.traces import ingest_paths
@@ -907,6 +909,67 @@ def test_zero_length_frames_are_skipped_and_a_run_of_them_refused(
     assert "not OTLP: more than 262144 zero-length frames in a row" in failure
 
 
+def test_a_big_file_padded_with_zero_frames_is_one_refusal(
+    tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+):
+    """A frame, a frame-aligned run of zero-length frames past the refusal limit, then
+    more: the planner hops the run in bulk and cuts nothing past it (it used to hop 4 bytes
+    at a time: 52 s for 200 MiB), so the file is one refusal with the run's reason and
+    one quarantine record, not one per piece with the last piece's reason."""
+    requests, _ = _requests()
+    first = frame(to_proto(requests[0]))
+    path = tmp_path / "padded.bin"
+    path.write_bytes(first + bytes(4 << 20) + frame(to_proto(requests[1])) * 2)
+    collector = OtlpFiles(chunk_bytes=1 << 20)
+    reads: list[int | None] = []
+
+    class Counting(io.BufferedReader):
+        def read(self, n: int | None = -1) -> bytes:
+            reads.append(n)
+            return super().read(n)
+
+    monkeypatch.setattr(Path, "open", lambda self, mode="r": Counting(io.FileIO(self, mode)))
+    units = collector.plan(Unit(str(path), path), path.stat().st_size)
+    monkeypatch.undo()
+    assert [(u.start, u.end) for u in units] == [(0, None)]
+    assert len(reads) < 100  # the 4 MiB run is read in blocks, not a frame at a time
+
+    sources, _ = discover(warehouse, [path])
+    summary = driver.load(warehouse, sources, Config(), collector, workers=1)
+    run = "more than 262144 zero-length frames in a row"
+    (failure,) = summary.failures
+    assert run in failure
+    ((error,),) = sql(warehouse, "SELECT error FROM quarantine")
+    assert run in error
+    alone = tmp_path / "first.bin"
+    alone.write_bytes(first)
+    assert summary.rows("spans") == ingest(Warehouse(tmp_path / "w.duckdb"), alone).rows("spans")
+
+
+def test_the_first_failed_piece_names_the_cause(tmp_path: Path, warehouse: Warehouse):
+    """Pieces after a failed one are still read (their good records load), but the input's
+    reason stays the first failure's: here a run of blank lines in the first piece, not the
+    zeros the second starts with."""
+    requests, _ = _requests()
+    line = jsonl(requests[1])
+    chunk = 2 << 20
+    head = line + b"\n" * (3 << 19)  # 1.5 MiB of blank lines: past the refusal limit
+    lines = (chunk - len(head)) // len(line) + 1  # the planner's first cut is after these
+    path = tmp_path / "blank-then-zeros.jsonl"
+    path.write_bytes(head + line * lines + bytes(3 << 20) + b"\n" + line)
+    collector = OtlpFiles(chunk_bytes=chunk)
+    sources, _ = discover(warehouse, [path])
+    source = sources[0]
+    assert not isinstance(source, Refused)
+    units = collector.plan(source.unit, source.size)
+    assert units[1].start == len(head) + len(line) * lines  # the second piece: the zeros
+    summary = driver.load(warehouse, sources, Config(), collector, workers=1)
+    (failure,) = summary.failures
+    assert failure.endswith("not OTLP: more than 1048576 bytes of blank lines from line 2")
+    errors = [e for (e,) in sql(warehouse, "SELECT error FROM quarantine ORDER BY location")]
+    assert any("64 zero bytes" in e for e in errors)  # the later piece's refusal is recorded
+
+
 def _cut_zstd(lines: list[bytes]) -> tuple[bytes, int]:
     """Each line its own zstd frame, as the Collector's native compression flushes them,
     with the last frame cut in half; and the decompressed bytes of the complete frames."""
@@ -1054,8 +1117,6 @@ def test_a_file_published_in_pieces_gives_the_figures_of_one_publish(
     """Pieces split traces across loads: a request whose GenAI child comes in a later piece
     gets its model, an outer entry span in a later piece demotes the nested one, a late
     duplicate adds nothing, so every table and rollup is what one publish gives."""
-    from ingest import driver
-
     root = SpanSpec(name="POST /v1/chat", events=[evaluation_event("accuracy", label="pass")])
     child = SpanSpec(
         trace_id=root.trace_id,
