@@ -226,6 +226,10 @@ class _Group:
         stage_collected(self.stage, self._index, report, collected, line_base=self._line_base)
         self._line_base += collected.lines
         self._reached = collected.complete_offset or 0
+        if not (unit.first and unit.last) and collected.resumable:
+            # hashed piece by piece while the workers parse the next ones, not all at the end
+            self._hash = self._hash or _PrefixHash(source.unit)
+            self._hash.advance(self._reached)
         if unit.last:
             hash_of = self._hash.digest if self._hash else None
             finish_input(
@@ -323,8 +327,15 @@ class _PrefixHash:
         self._pos = 0
 
     def digest(self, upto: int) -> str | None:
-        if self._h is None or upto < self._pos:
+        if not self.advance(upto):
             return unit_hash(self._unit, upto)
+        return str(self._h.copy().hexdigest())
+
+    def advance(self, upto: int) -> bool:
+        """Hash on up to byte `upto`; False where that cannot be done (then `digest`
+        hashes from the start)."""
+        if self._h is None or upto < self._pos:
+            return False
         h, unit = self._h, self._unit
         try:
             if unit.body is not None:
@@ -340,9 +351,9 @@ class _PrefixHash:
                     raise OSError(f"{printable(unit.uri)} is shorter than {upto} bytes")
         except OSError:
             self._h = None  # half-fed: start over from the file next time
-            return unit_hash(unit, upto)
+            return False
         self._pos = upto
-        return str(h.copy().hexdigest())
+        return True
 
 
 def _collect_all(

@@ -20,7 +20,7 @@ from ingest.framing import GZIP_MAGIC, MAX_EMPTY_RUN, ZSTD_MAGIC, Framing, iter_
 from ingest.otlp import EVALUATION_SCHEMA, SPAN_SCHEMA, Batch, Mapping
 from warehouse.config import Config
 
-CHUNK_BYTES = 32 * 1024 * 1024  # a big plain file is parsed in pieces of about this size
+CHUNK_BYTES = 8 * 1024 * 1024  # a big plain file is parsed in pieces of about this size
 _MAPPINGS: dict[int, tuple[Config, Mapping]] = {}  # one Mapping per config, per process
 _EMPTY_FRAME = bytes(4)  # a zero-length frame: its length header alone
 
