@@ -14,7 +14,6 @@ a poisoned input is FAILED and every other loads (`whole`: a billing delivery fa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -23,10 +22,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any
 
 from ingest.contract import Collected, Collector, Unit
-from ingest.files import Refused, Source, printable, unit_hash
+from ingest.files import PrefixHash, Refused, Source, printable, unit_hash
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.publish import publish_each
@@ -203,7 +201,7 @@ class _Group:
         self._line_base = 0
         self._open: Source | None = None  # the input whose last unit is still to come
         self._dead = False  # a piece of the open input failed: drop its remaining units
-        self._hash: _PrefixHash | None = None
+        self._hash: PrefixHash | None = None
         self._reached = 0  # where the open input's last staged unit ends
         self._carried: dict[int, InputReport] = {}  # id(report) -> its earlier pieces' figures
 
@@ -228,7 +226,7 @@ class _Group:
         self._reached = collected.complete_offset or 0
         if not (unit.first and unit.last) and collected.resumable:
             # hashed piece by piece while the workers parse the next ones, not all at the end
-            self._hash = self._hash or _PrefixHash(source.unit)
+            self._hash = self._hash or PrefixHash(source.unit)
             self._hash.advance(self._reached)
         if unit.last:
             hash_of = self._hash.digest if self._hash else None
@@ -290,7 +288,7 @@ class _Group:
         source = self._open
         assert source is not None
         if self._hash is None:
-            self._hash = _PrefixHash(source.unit)
+            self._hash = PrefixHash(source.unit)
         report.byte_offset = self._reached
         report.content_hash = self._hash.digest(self._reached)
         report.message = (
@@ -314,46 +312,6 @@ def _fold(entry: InputReport, earlier: InputReport) -> None:
     entry.skipped.update(earlier.skipped)
     if entry.status is Status.OK and earlier.quarantined:
         entry.status = Status.PARTIAL
-
-
-class _PrefixHash:
-    """The content hash of an input's first n bytes, for n growing piece by piece: each byte
-    is hashed once, however many pieces log a hash (`ingest.files.unit_hash` is the same
-    digest, computed from the start each time)."""
-
-    def __init__(self, unit: Unit) -> None:
-        self._unit = unit
-        self._h: Any = hashlib.blake2b(digest_size=16)
-        self._pos = 0
-
-    def digest(self, upto: int) -> str | None:
-        if not self.advance(upto):
-            return unit_hash(self._unit, upto)
-        return str(self._h.copy().hexdigest())
-
-    def advance(self, upto: int) -> bool:
-        """Hash on up to byte `upto`; False where that cannot be done (then `digest`
-        hashes from the start)."""
-        if self._h is None or upto < self._pos:
-            return False
-        h, unit = self._h, self._unit
-        try:
-            if unit.body is not None:
-                h.update(unit.body[self._pos : upto])
-            elif unit.path is not None:
-                with unit.path.open("rb") as fh:
-                    fh.seek(self._pos)
-                    left = upto - self._pos
-                    while left and (chunk := fh.read(min(1 << 20, left))):
-                        h.update(chunk)
-                        left -= len(chunk)
-                if left:
-                    raise OSError(f"{printable(unit.uri)} is shorter than {upto} bytes")
-        except OSError:
-            self._h = None  # half-fed: start over from the file next time
-            return False
-        self._pos = upto
-        return True
 
 
 def _collect_all(

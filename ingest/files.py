@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from ingest.contract import Unit
 from warehouse.db import Warehouse
@@ -197,6 +198,46 @@ def unit_hash_strict(unit: Unit, limit: int | None) -> str | None:
     if unit.path is None:
         return None
     return content_hash(unit.path, limit)
+
+
+class PrefixHash:
+    """The content hash of an input's first n bytes, for n growing piece by piece: each byte
+    is hashed once, however many pieces log a hash (`unit_hash` is the same digest,
+    computed from the start each time)."""
+
+    def __init__(self, unit: Unit) -> None:
+        self._unit = unit
+        self._h: Any = hashlib.blake2b(digest_size=16)
+        self._pos = 0
+
+    def digest(self, upto: int) -> str | None:
+        if not self.advance(upto):
+            return unit_hash(self._unit, upto)
+        return str(self._h.copy().hexdigest())
+
+    def advance(self, upto: int) -> bool:
+        """Hash on up to byte `upto`; False where that cannot be done (then `digest`
+        hashes from the start)."""
+        if self._h is None or upto < self._pos:
+            return False
+        h, unit = self._h, self._unit
+        try:
+            if unit.body is not None:
+                h.update(unit.body[self._pos : upto])
+            elif unit.path is not None:
+                with unit.path.open("rb") as fh:
+                    fh.seek(self._pos)
+                    left = upto - self._pos
+                    while left and (chunk := fh.read(min(1 << 20, left))):
+                        h.update(chunk)
+                        left -= len(chunk)
+                if left:
+                    raise OSError(f"{printable(unit.uri)} is shorter than {upto} bytes")
+        except OSError:
+            self._h = None  # half-fed: start over from the file next time
+            return False
+        self._pos = upto
+        return True
 
 
 def fetch(url: str) -> tuple[str, bytes] | Refused:
