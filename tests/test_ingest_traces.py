@@ -45,7 +45,7 @@ from otlp_factory import (
 
 from ingest import driver
 from ingest.contract import Unit
-from ingest.files import Refused, discover
+from ingest.files import Refused, discover, unit_hash
 from ingest.framing import MAX_RECORD_BYTES, Framing, iter_records
 from ingest.otlp_files import OtlpFiles
 from ingest.traces import ingest_paths
@@ -946,8 +946,29 @@ def test_a_big_file_padded_with_zero_frames_is_one_refusal(
     assert summary.rows("spans") == ingest(Warehouse(tmp_path / "w.duckdb"), alone).rows("spans")
 
 
+def test_a_file_read_in_pieces_logs_the_whole_file_hash(tmp_path: Path, warehouse: Warehouse):
+    """The hash taken piece by piece, as the workers parse, is the hash of the whole file:
+    the next run skips the file, and one that grew is read on from its offset."""
+    requests, _ = _requests()
+    path = tmp_path / "pieces.jsonl"
+    path.write_bytes(b"".join(jsonl(r) for r in requests) * 40)
+    collector = OtlpFiles(chunk_bytes=path.stat().st_size // 5)
+    sources, _ = discover(warehouse, [path])
+    source = sources[0]
+    assert not isinstance(source, Refused)
+    assert len(collector.plan(source.unit, source.size)) >= 4
+    assert driver.load(warehouse, sources, Config(), collector, workers=1).ok
+    logged = sql(warehouse, "SELECT byte_offset, content_hash FROM ingest_log")
+    assert logged == [(path.stat().st_size, unit_hash(Unit(str(path), path), None))]
+    assert discover(warehouse, [path]) == ([], 1)
+    with path.open("ab") as out:
+        out.write(jsonl(requests[0]))
+    sources, skipped = discover(warehouse, [path])
+    assert skipped == 0 and sources[0].unit.start == logged[0][0]  # type: ignore[union-attr]
+
+
 def test_the_first_failed_piece_names_the_cause(tmp_path: Path, warehouse: Warehouse):
-    """Pieces after a failed one are still read (their good records load), but the input's
+    """Pieces after a failed one are still read and their failures recorded, but the input's
     reason stays the first failure's: here a run of blank lines in the first piece, not the
     zeros the second starts with."""
     requests, _ = _requests()
