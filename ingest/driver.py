@@ -21,7 +21,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 from ingest.contract import Collected, Collector, Unit
 from ingest.files import PrefixHash, Refused, Source, printable, unit_hash
@@ -117,10 +117,9 @@ def finish_input(
     collected: Collected,
     config: Config,
     now: float,
-    hash_of: Callable[[int], str | None] | None = None,
 ) -> None:
-    """Set an input's resume offset, hash and status once its last unit is staged;
-    `hash_of(n)` is the content hash of its first n bytes (`unit_hash` by default)."""
+    """Set an input's resume offset and status once its last unit is staged (its content
+    hash, of the bytes up to that offset, is the caller's to take)."""
     unit = source.unit
     if collected.resumable and collected.complete_offset is not None:
         report.byte_offset = collected.complete_offset
@@ -156,9 +155,6 @@ def finish_input(
             if not report.quarantined:
                 report.status = Status.PENDING
     report.content_hash = None
-    if report.byte_offset is not None:
-        offset = report.byte_offset
-        report.content_hash = hash_of(offset) if hash_of else unit_hash(unit, offset)
 
 
 def publish_isolating(
@@ -167,14 +163,15 @@ def publish_isolating(
     *,
     source: str,
     whole: bool = False,
+    settle: Callable[[], None] | None = None,
 ) -> LoadReport:
     """Publish `stage`; if that fails, its inputs one by one (`publish_each`), so an input
     that cannot be published is FAILED with one sentence and the others still load; with
     `whole`, they fail together (one billing delivery's files: alone, each would replace
-    the other's rows)."""
+    the other's rows). `settle`: as `publish_each`'s."""
     try:
         return publish_each(warehouse, stage, source=source, reason=_cannot, location="file",
-                            whole=whole)  # fmt: skip
+                            whole=whole, settle=settle)  # fmt: skip
     finally:
         stage.close()
 
@@ -191,6 +188,11 @@ class _Group:
     the load returns. A piece that cannot be published fails its input there: its later
     units are dropped, and the next run reads it again from the offset the previous piece
     logged.
+
+    The content hashes are taken on a thread of their own once the publish starts, and the
+    publish waits for them just before it writes `ingest_log`: while the workers parse,
+    both cores are theirs, and while DuckDB writes the rows (on one core, mostly) the other
+    hashes the file. A big input's prefix is hashed once, piece by piece (`PrefixHash`).
     """
 
     def __init__(self, warehouse: Warehouse, collector: Collector, config: Config) -> None:
@@ -204,6 +206,8 @@ class _Group:
         self._hash: PrefixHash | None = None
         self._reached = 0  # where the open input's last staged unit ends
         self._carried: dict[int, InputReport] = {}  # id(report) -> its earlier pieces' figures
+        self._hasher: ThreadPoolExecutor | None = None  # one thread: a PrefixHash goes in order
+        self._hashing: list[tuple[InputReport, Future[str | None]]] = []
 
     def refuse(self, uri: str, reason: str) -> None:
         report = InputReport(uri, status=Status.FAILED, message=reason)
@@ -224,16 +228,16 @@ class _Group:
         stage_collected(self.stage, self._index, report, collected, line_base=self._line_base)
         self._line_base += collected.lines
         self._reached = collected.complete_offset or 0
-        if not (unit.first and unit.last) and collected.resumable:
-            # hashed piece by piece while the workers parse the next ones, not all at the end
-            self._hash = self._hash or PrefixHash(source.unit)
-            self._hash.advance(self._reached)
         if unit.last:
-            hash_of = self._hash.digest if self._hash else None
-            finish_input(
-                self.stage, self._index, report, source, collected, self.config, time.time(),
-                hash_of,
-            )  # fmt: skip
+            finish_input(self.stage, self._index, report, source, collected, self.config,
+                         time.time())  # fmt: skip
+            if report.byte_offset is not None:
+                offset, whole = report.byte_offset, source.unit
+                if unit.first or not collected.resumable:
+                    self._hash_later(report, lambda: unit_hash(whole, offset))
+                else:
+                    prefix = self._hash = self._hash or PrefixHash(whole)
+                    self._hash_later(report, lambda: prefix.digest(offset))
             self._open = None
 
     def can_cut(self, unit: Unit, collected: Collected) -> bool:
@@ -259,8 +263,11 @@ class _Group:
             self._mark_piece(self.reports[-1])
         try:
             name = self.collector.name
-            loaded = publish_isolating(self.warehouse, self.stage, source=name, whole=whole)
+            loaded = publish_isolating(
+                self.warehouse, self.stage, source=name, whole=whole, settle=self._settle
+            )
         finally:
+            self._settle()
             self.stage = Stage()
             self.reports = []
         for entry in loaded.inputs:
@@ -287,10 +294,9 @@ class _Group:
         """Log the open input as read up to the end of its last staged unit."""
         source = self._open
         assert source is not None
-        if self._hash is None:
-            self._hash = PrefixHash(source.unit)
-        report.byte_offset = self._reached
-        report.content_hash = self._hash.digest(self._reached)
+        prefix = self._hash = self._hash or PrefixHash(source.unit)
+        offset = report.byte_offset = self._reached
+        self._hash_later(report, lambda: prefix.digest(offset))
         report.message = (
             f"published up to byte {self._reached} of {source.size} in pieces; "
             "a later piece of this load or the next run reads the rest"
@@ -298,8 +304,21 @@ class _Group:
         if not report.quarantined:
             report.status = Status.PENDING
 
+    def _hash_later(self, report: InputReport, digest: Callable[[], str | None]) -> None:
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="hybridlens-hash")
+        self._hashing.append((report, self._hasher.submit(digest)))
+
+    def _settle(self) -> None:
+        """Wait for the hashes of the inputs being published and put them in their reports."""
+        for report, digest in self._hashing:
+            report.content_hash = digest.result()
+        self._hashing = []
+
     def close(self) -> None:
         self.stage.close()
+        if self._hasher is not None:
+            self._hasher.shutdown(cancel_futures=True)
 
 
 def _fold(entry: InputReport, earlier: InputReport) -> None:

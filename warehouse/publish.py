@@ -102,16 +102,19 @@ def publish_each(
     reason: Callable[[InputReport, Exception], str] | None = None,
     location: str = "publish",
     whole: bool = False,
+    settle: Callable[[], None] | None = None,
 ) -> LoadReport:
     """`publish`, and when it fails, each input alone: the failing ones end FAILED (with a
     quarantine row at `location` saying why — `reason(input, error)`, else the error — and
     nothing written), the others are published. `whole`: every input ends FAILED with that
     sentence and nothing is written (inputs that only make sense together). A busy
     warehouse is no input's fault: that error propagates. The inputs are published again
-    from the stage they are in, so nothing is read or parsed twice."""
+    from the stage they are in, so nothing is read or parsed twice. `settle()` runs in each
+    publish just before `ingest_log` is written: what the inputs' reports still wait for
+    (the driver's content hashes, computed while DuckDB writes the rows)."""
     specs = specs or TABLES
     try:
-        return _publish(warehouse, stage, source, specs, None)
+        return _publish(warehouse, stage, source, specs, None, settle)
     except WarehouseBusyError:
         raise  # not an input's fault: the caller waits or retries
     except Exception as exc:  # a statement, the staged frames, or a hook (tests raise)
@@ -125,7 +128,7 @@ def publish_each(
     report = LoadReport()
     for index in range(len(stage.inputs)):
         try:
-            report.add(_publish(warehouse, stage, source, specs, index))
+            report.add(_publish(warehouse, stage, source, specs, index, settle))
         except WarehouseBusyError:
             raise
         except Exception as exc:
@@ -160,6 +163,7 @@ def _publish(
     source: str,
     specs: Mapping[str, TableSpec],
     only: int | None,
+    settle: Callable[[], None] | None = None,
 ) -> LoadReport:
     unknown = [t for t in stage.tables() if t not in specs]
     if unknown:
@@ -191,6 +195,8 @@ def _publish(
                     name = getattr(hook, "__name__", repr(hook))
                     _took(f"hook {name} over {len(hours)} hours", hook_started, hook_cpu)
         _quarantine(load, source)
+        if settle is not None:
+            settle()
         duration_ms = (time.perf_counter() - started) * 1000
         _log_inputs(load, source, fresh, started_at, duration_ms)
     return LoadReport(
