@@ -189,10 +189,11 @@ class _Group:
     units are dropped, and the next run reads it again from the offset the previous piece
     logged.
 
-    The content hashes are taken on a thread of their own once the publish starts, and the
-    publish waits for them just before it writes `ingest_log`: while the workers parse,
-    both cores are theirs, and while DuckDB writes the rows (on one core, mostly) the other
-    hashes the file. A big input's prefix is hashed once, piece by piece (`PrefixHash`).
+    The content hashes are taken on a thread of their own, each once its input's last unit
+    (or a piece's) is staged, and the publish waits for them just before it writes
+    `ingest_log`: a big file is hashed while DuckDB writes its rows (on one core, mostly),
+    not while the workers parse it, when both cores are theirs. A big input's prefix is
+    hashed once, piece by piece (`PrefixHash`).
     """
 
     def __init__(self, warehouse: Warehouse, collector: Collector, config: Config) -> None:
