@@ -5,7 +5,9 @@
 
 The limit is DuckDB's own `read_json` with an explicit OTLP schema,
 format='newline_delimited', records=true, UNNESTed into a flat table with the mapped
-columns (attribute extraction included). Prints figures; asserts nothing. Quote the
+columns (attribute extraction included). hybridlens is timed through the command's own
+`main` (`hybridlens ingest traces FILE`) in this process, from the command's start, as the
+limit is timed from its first statement. Prints figures; asserts nothing. Quote the
 ratios: the machines are shared and noisy.
 
 The parse path alone (the collector in this process, no worker pool, no publish) is
