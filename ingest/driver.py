@@ -163,7 +163,7 @@ def publish_isolating(
     *,
     source: str,
     whole: bool = False,
-    settle: Callable[[], None] | None = None,
+    settle: Callable[[], None] = lambda: None,
 ) -> LoadReport:
     """Publish `stage`; if that fails, its inputs one by one (`publish_each`), so an input
     that cannot be published is FAILED with one sentence and the others still load; with

@@ -102,16 +102,15 @@ def publish_each(
     reason: Callable[[InputReport, Exception], str] | None = None,
     location: str = "publish",
     whole: bool = False,
-    settle: Callable[[], None] | None = None,
+    settle: Callable[[], None] = lambda: None,
 ) -> LoadReport:
     """`publish`, and when it fails, each input alone: the failing ones end FAILED (with a
     quarantine row at `location` saying why — `reason(input, error)`, else the error — and
     nothing written), the others are published. `whole`: every input ends FAILED with that
     sentence and nothing is written (inputs that only make sense together). A busy
     warehouse is no input's fault: that error propagates. The inputs are published again
-    from the stage they are in, so nothing is read or parsed twice. `settle()` runs in each
-    publish just before `ingest_log` is written: what the inputs' reports still wait for
-    (the driver's content hashes, computed while DuckDB writes the rows)."""
+    from the stage they are in, so nothing is read or parsed twice. Each publish calls
+    `settle()` before it writes `ingest_log` (the driver's hashes finish meanwhile)."""
     specs = specs or TABLES
     try:
         return _publish(warehouse, stage, source, specs, None, settle)
@@ -121,8 +120,7 @@ def publish_each(
         if len(stage.inputs) == 1 or whole:
             failed = LoadReport()
             for index in range(len(stage.inputs)):
-                why = _why(stage, index, exc, reason)
-                failed.add(_failed(warehouse, stage, source, index, why, location))
+                failed.add(_failed(warehouse, stage, source, index, reason, exc, location))
             return failed
         log.warning("a publish of %d inputs failed; publishing them one by one", len(stage.inputs))
     report = LoadReport()
@@ -132,24 +130,21 @@ def publish_each(
         except WarehouseBusyError:
             raise
         except Exception as exc:
-            why = _why(stage, index, exc, reason)
-            report.add(_failed(warehouse, stage, source, index, why, location))
+            report.add(_failed(warehouse, stage, source, index, reason, exc, location))
     return report
 
 
-def _why(
-    stage: Stage,
-    index: int,
-    exc: Exception,
-    reason: Callable[[InputReport, Exception], str] | None,
-) -> str:
-    return reason(stage.inputs[index], exc) if reason else str(exc)
-
-
 def _failed(
-    warehouse: Warehouse, stage: Stage, source: str, index: int, error: str, location: str
+    warehouse: Warehouse,
+    stage: Stage,
+    source: str,
+    index: int,
+    reason: Callable[[InputReport, Exception], str] | None,
+    exc: Exception,
+    location: str,
 ) -> LoadReport:
     entry = stage.inputs[index]
+    error = reason(entry, exc) if reason else str(exc)
     entry.status, entry.message = Status.FAILED, error
     entry.rows, entry.duplicates = {}, {}
     entry.quarantined = 1  # the row saying why; its records are read again next time
@@ -163,7 +158,7 @@ def _publish(
     source: str,
     specs: Mapping[str, TableSpec],
     only: int | None,
-    settle: Callable[[], None] | None = None,
+    settle: Callable[[], None] = lambda: None,
 ) -> LoadReport:
     unknown = [t for t in stage.tables() if t not in specs]
     if unknown:
@@ -195,8 +190,7 @@ def _publish(
                     name = getattr(hook, "__name__", repr(hook))
                     _took(f"hook {name} over {len(hours)} hours", hook_started, hook_cpu)
         _quarantine(load, source)
-        if settle is not None:
-            settle()
+        settle()
         duration_ms = (time.perf_counter() - started) * 1000
         _log_inputs(load, source, fresh, started_at, duration_ms)
     return LoadReport(
