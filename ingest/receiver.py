@@ -33,12 +33,13 @@ from ingest.http_server import Handler, Server, Server6
 from ingest.otlp import Mapping
 from ingest.otlp_http import MAX_BODY_BYTES, Decoded
 from ingest.otlp_metrics_http import MetricsDecoded
-from ingest.spool import DEFAULT_MAX_CACHED_SPANS, ReceiverError, Segment, Spool, read_segment
+from ingest.spool import DEFAULT_MAX_CACHED_BYTES, ReceiverError, Segment, Spool, read_segment
 from ingest.spool_loader import SOURCE, SpoolLoader
 from warehouse.config import Config
 from warehouse.db import Warehouse
 from warehouse.errors import WarehouseBusyError
 from warehouse.report import LoadReport
+from warehouse.stage import warm_arrow
 
 __all__ = ["SOURCE", "Receiver", "ReceiverError", "Stats", "read_segment"]
 
@@ -103,7 +104,7 @@ class Receiver:
         max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
-        max_cached_spans: int = DEFAULT_MAX_CACHED_SPANS,
+        max_cached_bytes: int = DEFAULT_MAX_CACHED_BYTES,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
         body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
@@ -128,7 +129,7 @@ class Receiver:
         self.flush_interval_s = flush_interval_s
         self.max_backlog_bytes = max_backlog_bytes
         self.max_body_bytes = max_body_bytes
-        self.max_cached_spans = max_cached_spans
+        self.max_cached_bytes = max_cached_bytes
         self.retry_after_s = max(1, math.ceil(flush_interval_s))
         # Memory is bounded by bytes: bodies held while read and inflated, and bodies being
         # decoded (about 10x their size in Python objects; docs/receiver.md has the figures).
@@ -173,7 +174,8 @@ class Receiver:
     def start(self) -> int:
         """Take the spool, listen, start the loader (which first loads any earlier backlog)."""
         self.closing = False
-        self._spool = Spool(self.spool_dir, self.mapping, self.max_cached_spans)
+        warm_arrow()  # the handlers turn rows into Arrow: its one-time setup before the first
+        self._spool = Spool(self.spool_dir, self.max_cached_bytes)
         try:
             cls = Server6 if ":" in self.host else Server
             self._server = cls((self.host, self.port), Handler)

@@ -35,11 +35,17 @@ import orjson
 
 from ingest.contract import Collected
 from ingest.errors import IngestError
-from ingest.otlp import Batch, Mapping
+from ingest.otlp import Batch
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_CACHED_SPANS = 100_000  # ~1.5 KB each (measured): mapped rows kept for the loader
+# Memory for the rows mapped at accept time that are kept for the loader, all segments
+# together. A GenAI span is ~0.36 KB in an Arrow frame, which also costs ~26 KB of its own
+# whatever its length (measured by RSS); as a Python row it is ~1.5 KB. Before the frames,
+# the bound was 100,000 rows.
+DEFAULT_MAX_CACHED_BYTES = 128 * 1024 * 1024
+ROW_BYTES = 1536  # one span or evaluation kept as a Python row
+FRAME_BYTES = 32 * 1024  # one Arrow frame's fixed cost, beside its buffers
 SEGMENT_SUFFIX = ".spool"
 FAILED_DIR = "failed"  # segments that could not be published, kept for replay
 _SEGMENT = re.compile(r"^(\d{12})-\d+\.spool$")
@@ -63,8 +69,14 @@ class Segment:
     recovered: bool = False  # left by an earlier process: parse it from disk
     failures: int = 0  # publishes that failed; the loader sets it aside after a few
     started: float = field(default_factory=time.monotonic)  # no record in it is older
-    batch: Batch | None = None  # rows mapped at accept time; None: parse from disk
-    gpu: list[Collected] = field(default_factory=list)  # metrics requests' GPU rows, likewise
+    # what the records before `cached_end` mapped to at accept time, in record order: Arrow
+    # frames (a request of many spans, a metrics request's GPU rows) and runs of small
+    # requests' rows merged into one Batch; the loader parses the records after `cached_end`
+    # from disk (all of a recovered segment's)
+    cached: list[Collected | Batch] = field(default_factory=list)
+    cached_end: int = 0
+    cached_records: int = 0
+    caching: bool = False  # False once a record could not be cached: the rest are read again
     digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
     sync_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,13 +89,10 @@ class Spool:
     behind one fsync each.
     """
 
-    def __init__(
-        self, directory: Path, mapping: Mapping, max_cached_spans: int = DEFAULT_MAX_CACHED_SPANS
-    ) -> None:
+    def __init__(self, directory: Path, max_cached_bytes: int = DEFAULT_MAX_CACHED_BYTES) -> None:
         self.directory = directory
-        self._mapping = mapping
-        self._max_cached = max_cached_spans
-        self._cached = 0
+        self._max_cached = max_cached_bytes
+        self._cached = 0  # bytes held by every segment's `cached`
         self._cond = threading.Condition()
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -124,6 +133,12 @@ class Spool:
         with self._cond:
             return len(self._sealed)
 
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes of mapped rows the segments hold for the loader (at most the bound)."""
+        with self._cond:
+            return self._cached
+
     def oldest_wait_s(self) -> float:
         """How long the oldest unloaded record may have waited; inf for an earlier run's."""
         with self._cond:
@@ -141,7 +156,7 @@ class Spool:
         path = self.directory / f"{seq:012d}-{time.time_ns() // 1_000_000}{SEGMENT_SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._sync_directory()  # the new name must survive a crash with the data it holds
-        return Segment(seq, path, fd=fd, batch=Batch(self._mapping))
+        return Segment(seq, path, fd=fd, caching=True)
 
     def _sync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)
@@ -151,16 +166,13 @@ class Spool:
             os.close(fd)
 
     def append(
-        self,
-        meta: bytes,
-        body: bytes | bytearray,
-        batch: Batch | None,
-        gpu: Collected | None = None,
+        self, meta: bytes, body: bytes | bytearray, mapped: Collected | Batch | None
     ) -> None:
         """Write one record and return once it is on stable storage (raises OSError).
 
-        `batch` (spans, evaluations) and `gpu` (a metrics request's rows) are what the
-        record mapped to at accept time, kept for the loader; `batch` None: parse it again."""
+        `mapped` is what the record mapped to at accept time (Arrow frames, or the rows of
+        a small request, which the spool copies), kept for the loader while the cache bound
+        allows; None: the loader parses it again."""
         record = (
             _HEADER.pack(_MAGIC, len(meta), len(body), zlib.crc32(body, zlib.crc32(meta)))
             + meta
@@ -181,7 +193,7 @@ class Spool:
             seg.records += 1
             seg.digest.update(record)
             self.backlog += len(record)
-            self._cache(seg, batch, gpu)
+            self._cache(seg, mapped)
             seg.writers += 1
             end = seg.size
         try:
@@ -191,29 +203,35 @@ class Spool:
                 seg.writers -= 1
                 self._cond.notify_all()
 
-    def _cache(self, seg: Segment, batch: Batch | None, gpu: Collected | None) -> None:
-        """Keep the mapped rows for the loader, until the cache bound says parse from disk."""
-        if seg.batch is None:
+    def _cache(self, seg: Segment, mapped: Collected | Batch | None) -> None:
+        """Keep a just-written record's mapped rows for the loader (caller holds the lock).
+
+        The records cached so far stay cached when one does not fit under the bound; from
+        it on, the segment's records are read again from disk (a backlog past the bound
+        costs a second parse of what is past it, not of everything before it)."""
+        if not seg.caching:
             return
-        size = (len(batch) if batch is not None else 0) + _gpu_rows([gpu] if gpu else [])
-        if batch is None or self._cached + size > self._max_cached:
-            self._forget(seg)
+        size = cached_bytes(mapped) if mapped is not None else 0
+        if mapped is None or self._cached + size > self._max_cached:
+            seg.caching = False
             return
-        seg.batch.rows.extend(batch.rows)
-        for name, values in batch.evaluations.items():
-            seg.batch.evaluations[name].extend(values)
-        seg.batch.quarantine.extend(batch.quarantine)
-        seg.batch.skipped.update(batch.skipped)
-        if gpu is not None:
-            seg.gpu.append(gpu)
+        if isinstance(mapped, Batch):  # the handler still counts its own: copy the rows
+            run = seg.cached[-1] if seg.cached else None
+            if not isinstance(run, Batch):
+                run = Batch(mapped.mapping)
+                seg.cached.append(run)
+            run.extend(mapped)
+        else:
+            seg.cached.append(mapped)
+        seg.cached_end = seg.size
+        seg.cached_records += 1
         self._cached += size
 
     def _forget(self, seg: Segment) -> None:
         """Drop a segment's mapped rows (caller holds the lock): the loader reads the file."""
-        if seg.batch is not None:
-            self._cached -= len(seg.batch) + _gpu_rows(seg.gpu)
-            seg.batch = None
-            seg.gpu = []
+        self._cached -= sum(cached_bytes(c) for c in seg.cached)
+        seg.cached, seg.cached_end, seg.cached_records = [], 0, 0
+        seg.caching = False
 
     def _sync(self, seg: Segment, end: int) -> None:
         with seg.sync_lock:
@@ -312,8 +330,11 @@ class Spool:
         os.close(self._lock_fd)
 
 
-def _gpu_rows(collected: list[Collected]) -> int:
-    return sum(t.num_rows for c in collected for t in c.frames.values())
+def cached_bytes(mapped: Collected | Batch) -> int:
+    """The memory a record's mapped rows hold, as the cache bound counts it."""
+    if isinstance(mapped, Batch):
+        return (len(mapped) + mapped.evaluation_count) * ROW_BYTES
+    return sum(FRAME_BYTES + t.get_total_buffer_size() for t in mapped.frames.values())
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
@@ -331,14 +352,16 @@ class SpoolRecord:
     body: bytes
 
 
-def read_segment(path: Path) -> Iterator[SpoolRecord | tuple[int, str]]:
-    """Every record of a segment, streamed; a damaged one comes back as (offset, reason).
+def read_segment(path: Path, start: int = 0) -> Iterator[SpoolRecord | tuple[int, str]]:
+    """Every record of a segment from byte `start` (a record boundary), streamed; a
+    damaged one comes back as (offset, reason).
 
     A torn last record (the process died inside a write) was never acknowledged and is
     skipped silently; damage before the end is reported so the loader can quarantine it.
     """
     with path.open("rb") as fh:
-        pos = 0
+        fh.seek(start)
+        pos = start
         while True:
             head = fh.read(_HEADER.size)
             if len(head) < _HEADER.size:

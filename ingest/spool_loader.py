@@ -86,7 +86,7 @@ class SpoolLoader:
             report = InputReport(uri=uri, content_hash=digest, byte_offset=seg.size)
             index = stage.begin(report)
             fill = functools.partial(self._fill, stage, report, index, seg)
-            requests = run_niced(fill, nice if seg.batch is not None else 0)
+            requests = run_niced(fill, nice if seg.cached_end >= seg.size else 0)
             if stage.rows() == 0 and not report.quarantined:
                 return LoadReport(inputs=[report]), requests
             return publish(self.warehouse, stage, source=SOURCE), requests
@@ -110,24 +110,27 @@ class SpoolLoader:
             stage.close()
 
     def _fill(self, stage: Stage, report: InputReport, index: int, seg: Segment) -> int:
-        """Stage a segment's rows, from the accept-time cache or from disk; its request count."""
-        batch = seg.batch
-        if batch is None:
-            return self._stage_from_disk(stage, report, index, seg)
-        self._stage(stage, report, index, batch)
-        for collected in seg.gpu:
+        """Stage a segment's rows: the records mapped at accept time from the cache, the
+        rest from disk; its request count."""
+        for mapped in seg.cached:
+            collected = batch_collected(mapped) if isinstance(mapped, Batch) else mapped
             stage_collected(stage, index, report, collected)
-        return seg.records
+        requests = seg.cached_records
+        if seg.cached_end < seg.size:
+            requests += self._stage_from_disk(stage, report, index, seg, seg.cached_end)
+        return requests
 
     def _stage(self, stage: Stage, report: InputReport, index: int, batch: Batch) -> None:
         stage_collected(stage, index, report, batch_collected(batch))
 
-    def _stage_from_disk(self, stage: Stage, report: InputReport, index: int, seg: Segment) -> int:
-        """Parse a segment again from its file, staging it in bounded pieces."""
-        self.spool.drop_cache(seg)
+    def _stage_from_disk(
+        self, stage: Stage, report: InputReport, index: int, seg: Segment, start: int
+    ) -> int:
+        """Parse a segment's records from byte `start` again from its file, staging them in
+        bounded pieces."""
         batch = Batch(self.mapping)
         requests = 0
-        for record in read_segment(seg.path):
+        for record in read_segment(seg.path, start):
             if isinstance(record, tuple):
                 offset, reason = record
                 batch.quarantine.append((f"spool byte {offset}", reason, ""))

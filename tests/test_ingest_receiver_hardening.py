@@ -45,7 +45,6 @@ from test_ingest_receiver import (
 
 import ingest.spool_loader as loader_module
 from ingest.admission import ByteBudget
-from ingest.otlp import Mapping
 from ingest.receiver import Receiver
 from ingest.spool import Spool
 from warehouse.config import Config
@@ -471,12 +470,12 @@ def test_an_earlier_runs_segments_count_as_lagging(
     saved = segment.read_bytes()
     receiver.stop()
     segment.write_bytes(saved)  # as a crash before the load leaves it
-    spool = Spool(tmp_path / "spool", Mapping.from_config(Config()))
+    spool = Spool(tmp_path / "spool")
     try:
         assert spool.pending == 1 and spool.oldest_wait_s() == float("inf")
     finally:
         spool.close()
-    empty = Spool(tmp_path / "other", Mapping.from_config(Config()))
+    empty = Spool(tmp_path / "other")
     assert empty.oldest_wait_s() == 0.0
     empty.close()
 
@@ -486,18 +485,18 @@ def test_only_the_staging_is_niced_never_the_publish_that_holds_the_lock(
     start: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, int] = {}
-    real_publish, real_stage = loader_module.publish, loader_module.SpoolLoader._stage
+    real_publish, real_stage = loader_module.publish, loader_module.stage_collected
 
     def publish(*a: Any, **kw: Any) -> Any:
         seen["publish"] = _niceness()
         return real_publish(*a, **kw)
 
-    def stage(self: Any, *a: Any) -> None:
+    def stage(*a: Any, **kw: Any) -> None:
         seen["stage"] = _niceness()
-        real_stage(self, *a)
+        real_stage(*a, **kw)
 
     monkeypatch.setattr(loader_module, "publish", publish)
-    monkeypatch.setattr(loader_module.SpoolLoader, "_stage", stage)
+    monkeypatch.setattr(loader_module, "stage_collected", stage)
     receiver = start(flush_interval_s=3600, loader_nice=7, loader_max_lag_s=3600)
     body = orjson.dumps(traces_request(RESOURCE, [SpanSpec(attributes=GEN_AI)]))
     assert post(receiver.port, "/v1/traces", body, JSON)[0] == 200

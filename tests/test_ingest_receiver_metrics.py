@@ -195,7 +195,7 @@ def test_mapped_rows_and_rows_parsed_from_disk_agree(
     assert post(cached.port, "/v1/metrics", body, JSON)[0] == 200
     cached.stop()
     on_disk = Warehouse(tmp_path / "disk.duckdb")
-    receiver = Receiver(on_disk, cached.config, spool_dir=tmp_path / "disk", max_cached_spans=0)
+    receiver = Receiver(on_disk, cached.config, spool_dir=tmp_path / "disk", max_cached_bytes=0)
     receiver.start()
     try:
         assert post(receiver.port, "/v1/metrics", body, JSON)[0] == 200

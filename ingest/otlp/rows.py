@@ -301,6 +301,18 @@ class Rows:
     def counts(self) -> Counts:
         return Counts(self.accepted, self.ignored, self.rejected)
 
+    def extend(self, other: Rows) -> None:
+        """Add what `other` staged after what this holds (the spool's run of small requests)."""
+        self.rows.extend(other.rows)
+        for name, values in other.evaluations.items():
+            self.evaluations[name].extend(values)
+        self.quarantine.extend(other.quarantine)
+        self.skipped.update(other.skipped)
+        self.warnings.update(other.warnings)
+        self.accepted += other.accepted
+        self.ignored += other.ignored
+        self.rejected += other.rejected
+
     def to_arrow(self) -> tuple[pa.Table, pa.Table]:
         if self.rows:
             arrays = [
