@@ -312,10 +312,6 @@ class Spool:
         seg.path = target
         return target
 
-    def drop_cache(self, seg: Segment) -> None:
-        with self._cond:
-            self._forget(seg)
-
     def close(self) -> None:
         """Stop taking records; an empty active segment is removed, a full one stays sealed."""
         with self._cond:
