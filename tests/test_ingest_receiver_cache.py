@@ -16,34 +16,26 @@ from typing import Any
 import orjson
 import pytest
 from otlp_factory import SpanSpec, traces_request
-from test_ingest_receiver import GEN_AI, JSON, RESOURCE, post, rows, span_count
+from test_ingest_receiver import (
+    GEN_AI,
+    JSON,
+    RESOURCE,
+    post,
+    rows,
+    span_count,
+    start,  # noqa: F401 (the fixture)
+)
 
 import ingest.spool as spool_module
 import ingest.spool_loader as loader_module
+from ingest.http_server import _for_loader
+from ingest.otlp import Batch, Mapping
 from ingest.receiver import Receiver
+from ingest.spool import cached_bytes
 from warehouse.config import Config
 from warehouse.db import Warehouse
 
 SIZES = pytest.mark.parametrize("n", [20, 100], ids=["rows", "arrow"])
-
-
-@pytest.fixture
-def start(warehouse: Warehouse, tmp_path: Path) -> Iterator[Callable[..., Receiver]]:
-    started: list[Receiver] = []
-
-    def make(name: str = "spool", **kwargs: Any) -> Receiver:
-        into = warehouse if name == "spool" else Warehouse(tmp_path / f"{name}.duckdb")
-        receiver = Receiver(
-            into, Config(), spool_dir=tmp_path / name, flush_interval_s=3600, **kwargs
-        )
-        receiver.start()
-        started.append(receiver)
-        return receiver
-
-    yield make
-    for receiver in started:
-        if receiver.running:
-            receiver.stop()
 
 
 @pytest.fixture
@@ -52,10 +44,10 @@ def disk_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     seen: list[tuple[int, int]] = []
     real = spool_module.read_segment
 
-    def reading(path: Path, start: int = 0) -> Iterator[Any]:
-        seen.append((start, 0))
-        for record in real(path, start):
-            seen[-1] = (start, seen[-1][1] + 1)
+    def reading(path: Path, offset: int = 0) -> Iterator[Any]:
+        seen.append((offset, 0))
+        for record in real(path, offset):
+            seen[-1] = (offset, seen[-1][1] + 1)
             yield record
 
     monkeypatch.setattr(loader_module, "read_segment", reading)
@@ -67,22 +59,23 @@ def request(n: int) -> bytes:
     return orjson.dumps(traces_request(RESOURCE, spans))
 
 
-def one_request_bytes(start: Callable[..., Receiver], n: int) -> int:
-    """What one request's rows take in the cache, measured on a receiver (and warehouse)
-    of its own."""
-    probe = start("probe")
-    assert post(probe.port, "/v1/traces", request(n), JSON)[0] == 200
-    size = probe.spool.cache_bytes
-    probe.stop()
-    assert size > 0
-    return size
+def one_request_bytes(n: int) -> int:
+    """What the cache charges for one request's rows, as the handler keeps them."""
+    batch = Batch(Mapping.from_config(Config()))
+    batch.add_json(orjson.loads(request(n)), "request", signal="traces")
+    mapped = _for_loader(batch)
+    assert mapped is not None
+    return cached_bytes(mapped)
 
 
 @SIZES
 def test_a_segment_within_the_bound_is_loaded_from_the_cache_alone(
-    n: int, start: Callable[..., Receiver], warehouse: Warehouse, disk_reads: list[tuple[int, int]]
+    n: int,
+    start: Callable[..., Receiver],  # noqa: F811
+    warehouse: Warehouse,
+    disk_reads: list[tuple[int, int]],
 ) -> None:
-    receiver = start()
+    receiver = start(flush_interval_s=3600)
     for _ in range(4):
         assert post(receiver.port, "/v1/traces", request(n), JSON)[0] == 200
     assert receiver.flush().rows("spans") == 4 * n
@@ -92,13 +85,17 @@ def test_a_segment_within_the_bound_is_loaded_from_the_cache_alone(
 
 @SIZES
 def test_past_the_bound_only_the_records_that_did_not_fit_are_parsed_again(
-    n: int, start: Callable[..., Receiver], warehouse: Warehouse, disk_reads: list[tuple[int, int]]
+    n: int,
+    start: Callable[..., Receiver],  # noqa: F811
+    warehouse: Warehouse,
+    disk_reads: list[tuple[int, int]],
 ) -> None:
-    size = one_request_bytes(start, n)
-    receiver = start(max_cached_bytes=int(size * 2.5))  # room for two requests' rows
+    size = one_request_bytes(n)
+    bound = int(size * 2.5)  # room for two requests' rows
+    receiver = start(flush_interval_s=3600, max_cached_bytes=bound)
     for _ in range(5):
         assert post(receiver.port, "/v1/traces", request(n), JSON)[0] == 200
-        assert receiver.spool.cache_bytes <= int(size * 2.5)
+        assert receiver.spool.cache_bytes <= bound
     assert receiver.spool.cache_bytes == 2 * size
     loaded = receiver.flush()
     assert loaded.rows("spans") == 5 * n
@@ -111,12 +108,12 @@ def test_past_the_bound_only_the_records_that_did_not_fit_are_parsed_again(
 @SIZES
 def test_a_partly_cached_segment_that_fails_to_publish_loads_once_when_retried(
     n: int,
-    start: Callable[..., Receiver],
+    start: Callable[..., Receiver],  # noqa: F811
     warehouse: Warehouse,
     disk_reads: list[tuple[int, int]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    size = one_request_bytes(start, n)
+    size = one_request_bytes(n)
     real, calls = loader_module.publish, []
 
     def fail_once(*a: Any, **kw: Any) -> Any:
@@ -126,7 +123,7 @@ def test_a_partly_cached_segment_that_fails_to_publish_loads_once_when_retried(
         return real(*a, **kw)
 
     monkeypatch.setattr(loader_module, "publish", fail_once)
-    receiver = start(max_cached_bytes=int(size * 1.5))
+    receiver = start(flush_interval_s=3600, max_cached_bytes=int(size * 1.5))
     for _ in range(3):
         assert post(receiver.port, "/v1/traces", request(n), JSON)[0] == 200
     assert receiver.flush().rows("spans") == 0  # failed: retried at the next flush
@@ -139,9 +136,12 @@ def test_a_partly_cached_segment_that_fails_to_publish_loads_once_when_retried(
 
 @SIZES
 def test_with_no_cache_every_record_is_parsed_again(
-    n: int, start: Callable[..., Receiver], warehouse: Warehouse, disk_reads: list[tuple[int, int]]
+    n: int,
+    start: Callable[..., Receiver],  # noqa: F811
+    warehouse: Warehouse,
+    disk_reads: list[tuple[int, int]],
 ) -> None:
-    receiver = start(max_cached_bytes=0)
+    receiver = start(flush_interval_s=3600, max_cached_bytes=0)
     for _ in range(3):
         assert post(receiver.port, "/v1/traces", request(n), JSON)[0] == 200
     assert receiver.spool.cache_bytes == 0
@@ -150,11 +150,13 @@ def test_with_no_cache_every_record_is_parsed_again(
 
 
 def test_runs_of_small_requests_share_their_rows_and_a_large_one_has_a_frame(
-    start: Callable[..., Receiver], warehouse: Warehouse, disk_reads: list[tuple[int, int]]
+    start: Callable[..., Receiver],  # noqa: F811
+    warehouse: Warehouse,
+    disk_reads: list[tuple[int, int]],
 ) -> None:
     """The cache keeps record order (small requests in a row are one run of rows, a large
     request its own Arrow frame), and everything loads once: a span sent twice is one."""
-    receiver = start()
+    receiver = start(flush_interval_s=3600)
     twice = SpanSpec(attributes=GEN_AI)
     big = [SpanSpec(attributes=GEN_AI) for _ in range(99)]
     for spans in ([SpanSpec(attributes=GEN_AI)], [twice], [twice, *big], [twice],
