@@ -359,4 +359,9 @@ def _for_loader(batch: Batch) -> Collected | Batch | None:
     the decode budget)."""
     if len(batch) > CACHE_REQUEST_SPANS:
         return None
-    return batch_collected(batch) if len(batch) >= ARROW_REQUEST_SPANS else batch
+    if len(batch) < ARROW_REQUEST_SPANS:
+        return batch
+    collected = batch_collected(batch)
+    # an empty evaluations frame beside every request's spans would cost ~26 KB each
+    collected.frames = {t: f for t, f in collected.frames.items() if f.num_rows}
+    return collected
