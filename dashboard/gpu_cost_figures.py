@@ -1,11 +1,11 @@
-"""The GPUs page's cost panels: what the on-prem and edge capacity cost, and how much of it
-sat idle.
+"""The GPUs page's cost panels: what the GPU capacity costs, and how much of it sat idle.
 
-The figures are the cost model's rows in `billing` (`x_Modelled`), read by
+On-prem and edge figures are the cost model's rows in `billing` (`x_Modelled`), read by
 `warehouse.gpu_reads.modelled_costs`: amortization, energy and fixed cost per environment
-and day, split by GPU-hours into busy, idle-held, idle-free and unmonitored. Cloud
-environments have no modelled rows; their cost is their bill (issue [4]). Nothing here
-reads the warehouse or imports Streamlit.
+and day, split by GPU-hours into busy, idle-held, idle-free and unmonitored. A cloud has no
+modelled rows; its cost is its bill as the allocation placed it, on the days its GPUs
+reported (`warehouse.gpu_reads.billed_costs`), so both kinds have a cost per GPU-hour to
+compare. Nothing here reads the warehouse or imports Streamlit.
 """
 
 from __future__ import annotations
@@ -24,10 +24,16 @@ COST_PARTS = (  # column, label, colour
 )
 
 
-def cost_table(costs: pl.DataFrame) -> pl.DataFrame:
-    """Per environment and currency: full cost, cost per capacity GPU-hour, idle cost."""
+def cost_table(costs: pl.DataFrame, billed: pl.DataFrame) -> pl.DataFrame:
+    """Per environment and currency: full cost, cost per GPU-hour (a modelled pool's
+    capacity, a cloud's sampled hours), idle cost; modelled pools first, then clouds."""
+    out = _modelled_rows(costs) + _billed_rows(billed)
+    return pl.DataFrame(out) if out else pl.DataFrame()
+
+
+def _modelled_rows(costs: pl.DataFrame) -> list[dict[str, str]]:
     if costs.is_empty():
-        return pl.DataFrame()
+        return []
     money = [c for c, _, _ in COST_PARTS] + ["cost"]
     totals = (
         costs.with_columns([pl.col(c).cast(pl.Float64) for c in money])
@@ -61,7 +67,43 @@ def cost_table(costs: pl.DataFrame) -> pl.DataFrame:
                 "CO₂e (kg)": f"{r['co2e_kg']:,.1f}" if not r["no_co2"] else DASH,
             }
         )
-    return pl.DataFrame(out)
+    return out
+
+
+def _money(value: float | None) -> str:
+    return DASH if value is None else f"{value:,.2f}"
+
+
+def _billed_rows(billed: pl.DataFrame) -> list[dict[str, str]]:
+    """A cloud's bill over the GPU-hours its samples cover, its idle share split by those
+    hours as a modelled pool's is. In the billing currency when every day has one and the
+    same, else in the reporting currency (dashes where a day has no rate)."""
+    out = []
+    for (env,), days in billed.sort("environment").group_by("environment", maintain_order=True):
+        currencies = days["currency"].unique().to_list()
+        native = len(currencies) == 1 and currencies[0] is not None
+        column, currency = ("cost", currencies[0]) if native else (
+            "reporting_cost", days["reporting_currency"][0])  # fmt: skip
+        hours = float(days["gpu_hours"].sum())
+        idle = float(days["idle_gpu_hours"].sum()) / hours
+        cost = (
+            float(days[column].cast(pl.Float64).sum()) if days[column].null_count() == 0 else None
+        )
+        energy = days["energy_kwh"].drop_nulls()
+        out.append(
+            {
+                "Environment": str(env),
+                "Basis": "cloud bill (full cost)",
+                "Currency": currency,
+                "Cost": _money(cost),
+                "Per GPU-hour": _money(cost / hours if cost is not None else None),
+                "Idle cost": _money(cost * idle if cost is not None else None),
+                "Idle share": f"{idle:.0%}",
+                "GPU energy (kWh)": f"{energy.sum():,.1f}" if len(energy) else DASH,
+                "CO₂e (kg)": DASH,
+            }
+        )
+    return out
 
 
 def idle_cost_figure(costs: pl.DataFrame) -> go.Figure:

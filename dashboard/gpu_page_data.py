@@ -18,6 +18,7 @@ class GpuPage:
     fleet: pl.DataFrame  # per GPU over the range
     daily: pl.DataFrame  # per environment and day
     costs: pl.DataFrame  # the cost model's rows per environment, day and currency
+    billed: pl.DataFrame  # clouds: the allocated bill per environment and day with samples
     idle_threshold: float  # percent
 
 
@@ -29,5 +30,6 @@ def gpu_page(warehouse: Source, config: Config, f: Filters) -> GpuPage:
             fleet=gpu_reads.fleet(s, f.start, f.end, envs),
             daily=gpu_reads.daily(s, f.start, f.end, envs),
             costs=gpu_reads.modelled_costs(s, f.start, f.end, envs),
+            billed=gpu_reads.billed_costs(s, f.start, f.end, envs),
             idle_threshold=config.gpu.idle_threshold_percent,
         )

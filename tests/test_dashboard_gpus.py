@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from dashboard_support import dataframe_cells, markdown_texts, open_page, plotly_specs
 from streamlit.testing.v1 import AppTest
+from test_allocation import bill
 
+from hybridlens.ingest_billing import ingest_billing
 from ingest.traces import ingest_paths
 from sample_data.generator import generate
 from warehouse.config import load_file
@@ -54,6 +56,12 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     report = ingest_paths(wh, [root / "data" / "traces"], config)
     assert report.ok
     rollup_rows(wh)
+    cloud = {"environment": "aws-us-east-1"}  # 30 October; the 31st is not billed yet
+    items = [
+        {"day": 30, "cost": "240.00", "tags": cloud},
+        {"day": 30, "cost": "120.00", "tags": cloud},
+    ]
+    assert ingest_billing(wh, [bill(root / "aws.csv", items)], config).ok
     return wh
 
 
@@ -104,12 +112,72 @@ def test_no_raw_missing_values_and_hostile_hosts_stay_text(page: AppTest) -> Non
 def test_the_modelled_cost_per_gpu_hour_is_the_cost_models(
     page: AppTest, warehouse: Warehouse
 ) -> None:
-    costs = next(df.value for df in page.dataframe if "Per GPU-hour" in df.value.columns)
+    table = next(df.value for df in page.dataframe if "Per GPU-hour" in df.value.columns)
+    costs = table[table["Basis"] == "modelled (full cost)"]
     assert costs["Environment"].tolist() == ["dc-frankfurt", "edge-munich"]
-    assert set(costs["Basis"]) == {"modelled (full cost)"}
     days = cost_days(warehouse, END - timedelta(days=3), END)
     for env, shown in zip(costs["Environment"], costs["Per GPU-hour"], strict=True):
         mine = days.filter(days["environment"] == env)
         want = float(mine["cost"].sum()) / float(mine["capacity_gpu_hours"].sum())
         assert shown == f"{want:,.2f}"
     assert any("Modelled on-prem and edge cost per day" in s for s in plotly_specs(page))
+
+
+def test_a_clouds_cost_per_gpu_hour_is_its_bill_over_its_sampled_hours(
+    page: AppTest, warehouse: Warehouse
+) -> None:
+    """360 USD billed for the one day of the two its GPU reported that has a bill (the
+    other is still inside the billing lag, so it is left out rather than priced at 0): 24
+    busy GPU-hours at 15.00, nothing idle. `metrics` gives the same figure, and adds it
+    into the fleet's."""
+    from warehouse.metrics import metrics
+
+    table = next(df.value for df in page.dataframe if "Per GPU-hour" in df.value.columns)
+    cloud = table[table["Basis"] == "cloud bill (full cost)"]
+    assert cloud["Environment"].tolist() == ["aws-us-east-1"]
+    row = cloud.iloc[0]
+    assert (row["Currency"], row["Cost"], row["Per GPU-hour"]) == ("USD", "360.00", "15.00")
+    assert (row["Idle cost"], row["Idle share"], row["CO₂e (kg)"]) == ("0.00", "0%", "—")
+    assert row["GPU energy (kWh)"] == f"{24 * 600 / 1000:,.1f}"
+
+    config = load_file(SCENARIO)
+    start = END - timedelta(days=3)
+    by_env = metrics(warehouse, config, by=("environment",), start=start, end=END)
+    per_hour = dict(zip(by_env["environment"], by_env["cost_per_gpu_hour"], strict=True))
+    assert per_hour["aws-us-east-1"] == pytest.approx(15.00)
+    # the fleet's: every environment's cost over every environment's hours (the pools'
+    # euros at the scenario's rate, 1.08)
+    days = cost_days(warehouse, start, END)
+    paid = 360.0 + 1.08 * float(days["cost"].cast(float).sum())
+    hours = 24.0 + float(days["capacity_gpu_hours"].sum())
+    fleet = metrics(warehouse, config, by=(), start=start, end=END).row(0, named=True)
+    assert fleet["cost_per_gpu_hour"] == pytest.approx(paid / hours)
+
+
+def test_a_cloud_billed_in_two_currencies_is_shown_in_the_reporting_one() -> None:
+    """A day with no single billing currency moves the cloud's row to the reporting
+    currency; a day without a rate leaves dashes, never a sum that misses it."""
+    import polars as pl
+
+    from dashboard.gpu_cost_figures import cost_table
+
+    def days(reporting: list[float | None]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "environment": ["gcp", "gcp"],
+                "day": [datetime(2026, 10, 1), datetime(2026, 10, 2)],
+                "currency": ["EUR", None],  # the 2nd day mixes EUR and USD
+                "cost": [10.0, None],
+                "reporting_cost": reporting,
+                "reporting_currency": ["USD", "USD"],
+                "gpu_hours": [4.0, 4.0],
+                "idle_gpu_hours": [0.0, 2.0],
+                "energy_kwh": [None, None],
+            }
+        )
+
+    row = cost_table(pl.DataFrame(), days([10.8, 21.2])).row(0, named=True)
+    assert (row["Currency"], row["Cost"], row["Per GPU-hour"]) == ("USD", "32.00", "4.00")
+    assert (row["Idle cost"], row["Idle share"], row["GPU energy (kWh)"]) == ("8.00", "25%", "—")
+    bare = cost_table(pl.DataFrame(), days([10.8, None])).row(0, named=True)
+    assert (bare["Cost"], bare["Per GPU-hour"], bare["Idle share"]) == ("—", "—", "25%")

@@ -6,9 +6,12 @@ environment`, or a row whose model and version are null) and the fleet row, and 
 rows split by model or version and under a model filter. An environment with GPU samples
 but no requests in the range still gets its row, so idle capacity is never out of sight.
 
-`co2e_kg` and `cost_per_gpu_hour` come from the on-prem/edge cost model's rows in
-`billing`; the cost is in the reporting currency, each day at its currency's rate (as
-`warehouse.money` converts), and null where a day has no rate.
+`co2e_kg` comes from the on-prem/edge cost model's rows in `billing`. `cost_per_gpu_hour`
+is what a GPU-hour of the environment cost on the full basis, so that a pool you own and a
+cloud compare: a modelled pool's cost over its capacity GPU-hours, and a cloud's allocated
+bill over the GPU-hours its samples cover, on the days that have samples. It is in the
+reporting currency, each day at its currency's rate (as `warehouse.money` converts), and
+null where a day has no rate.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ def gpu_rows(
                    {**params, "idle_held": IDLE_HELD, "idle_free": IDLE_FREE})  # fmt: skip
     costs = s.rows(
         "metrics_gpu_cost",
-        read_sql("metrics_gpu_cost").format(rates=read_sql("money_rates")),
+        read_sql("metrics_gpu_cost").format(
+            rates=read_sql("money_rates"), billed_days=read_sql("cost_billed_gpu_days")
+        ),
         {**params, "rates": rate_params(config), "reporting": config.billing.reporting_currency},
     )
     if not group:  # the fleet: every environment's sums added up (no samples: no row)

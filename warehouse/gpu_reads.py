@@ -74,3 +74,18 @@ def modelled_costs(
     if environments:
         frame = frame.filter(pl.col("environment").is_in(environments))
     return frame
+
+
+def billed_costs(
+    source: Source,
+    start: datetime | None,
+    end: datetime | None,
+    environments: list[str] | None = None,
+) -> pl.DataFrame:
+    """What each environment without a cost model (a cloud) paid per day with GPU samples,
+    beside the GPU-hours they cover (`cost_billed_gpu_days.sql`, which `metrics`' cost per
+    GPU-hour reads too)."""
+    frame = _query(source, "cost_billed_gpu_days", {"start": start, "end": end})
+    if environments:
+        frame = frame.filter(pl.col("environment").is_in(environments))
+    return frame

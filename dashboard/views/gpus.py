@@ -132,12 +132,12 @@ def main() -> None:
     with right:
         st.plotly_chart(energy_figure(g.daily, colors), config=PLOT_CONFIG)
     st.subheader("What the capacity costs")
-    costs = cost_table(g.costs)
+    costs = cost_table(g.costs, g.billed)
     if costs.is_empty():
         st.info(
-            "No selected environment has a cost model. Give an on-prem or edge pool a `cost` "
-            "table in the config (docs/cost-model.md) to see what its GPUs cost; a cloud's cost "
-            "is its bill."
+            "No selected environment has a cost model or a bill for its GPUs' days. Give an "
+            "on-prem or edge pool a `cost` table in the config (docs/cost-model.md), or load a "
+            "cloud's bill (`hybridlens ingest billing`), to see what its GPUs cost."
         )
     else:
         show_table(costs, csv_name("gpus-cost", *span), key="csv_gpus_cost")
@@ -145,9 +145,12 @@ def main() -> None:
             "Modelled for on-prem and edge pools: amortization from the purchase date, fixed "
             "monthly cost and energy × PUE × the power price, per day, split by GPU-hours into "
             "busy, idle-held, idle-free and unmonitored (hours with no samples keep their "
-            "cost). Per GPU-hour is the cost over the pools' whole capacity, so it compares "
-            "with a cloud's price per GPU-hour."
+            "cost); per GPU-hour is over the pools' whole capacity. A cloud's cost is its "
+            "bill as the allocation placed it, on the days its GPUs reported, over the "
+            "GPU-hours they cover: an idle cloud GPU costs what a busy one does. So both "
+            "read as a price per GPU-hour."
         )
+    if not g.costs.is_empty():
         st.plotly_chart(idle_cost_figure(g.costs), config=PLOT_CONFIG)
     st.subheader("Memory headroom and power by pool")
     headroom = headroom_table(g.fleet)

@@ -1,4 +1,4 @@
--- The cost model's keys of `metrics` per environment over [$start, $end): emissions (kg CO2e; NULL where no grid intensity is configured) and the modelled full cost per capacity GPU-hour in the reporting currency $reporting, each day's cost at its currency's rate that day (the `rates` of money_rates.sql; NULL when a day has no rate, counted in `unconverted`). An open end of the range stops at the environment's first or last day of GPU telemetry, so that with no range the cost covers the days the other keys cover, not every day since the purchase.
+-- The cost keys of `metrics`' GPU figures per environment over [$start, $end): emissions (kg CO2e, from the cost model; NULL where no grid intensity is configured) and the full cost per GPU-hour in the reporting currency $reporting: a modelled pool's cost over its capacity GPU-hours, each day's cost at its currency's rate that day (the `rates` of money_rates.sql; NULL when a day has no rate, counted in `unconverted`). An open end of the range stops at the environment's first or last day of GPU telemetry, so that with no range the cost covers the days the other keys cover, not every day since the purchase. An environment without a cost model (a cloud) has its allocated cost over the GPU-hours its samples cover, on the days that have samples (cost_billed_gpu_days.sql, spliced in).
 WITH {rates},
 seen AS (
     SELECT environment,
@@ -23,15 +23,27 @@ converted AS (
     SELECT i.*, r.rate
     FROM items i ASOF LEFT JOIN rates r
       ON i.BillingCurrency = r.currency AND i.ChargePeriodStart >= r.since
+),
+modelled AS (
+    SELECT environment,
+           sum(x_Co2eKg) AS co2e_kg,
+           sum(CAST(EffectiveCost * rate AS DECIMAL(38, 12))) AS cost,
+           sum(x_CapacityGpuHours) AS capacity_gpu_hours,
+           count(*) FILTER (WHERE rate IS NULL) AS unconverted
+    FROM converted
+    GROUP BY ALL
+),
+billed AS (
+    SELECT environment, NULL::DOUBLE AS co2e_kg, sum(reporting_cost) AS cost,
+           sum(gpu_hours) AS capacity_gpu_hours,
+           count(*) FILTER (WHERE reporting_cost IS NULL) AS unconverted
+    FROM ({billed_days}) AS b
+    WHERE len($environments) = 0 OR list_contains($environments, environment)
+    GROUP BY ALL
 )
-SELECT environment,
-       sum(x_Co2eKg) AS co2e_kg,
-       CASE WHEN count(*) FILTER (WHERE rate IS NULL) = 0
-            THEN (sum(CAST(EffectiveCost * rate AS DECIMAL(38, 12)))
-                  / nullif(sum(x_CapacityGpuHours), 0))::DOUBLE END AS cost_per_gpu_hour,
-       sum(CAST(EffectiveCost * rate AS DECIMAL(38, 12)))::DOUBLE AS cost,
-       sum(x_CapacityGpuHours) AS capacity_gpu_hours,
-       count(*) FILTER (WHERE rate IS NULL) AS unconverted
-FROM converted
-GROUP BY ALL
+SELECT environment, co2e_kg,
+       CASE WHEN unconverted = 0
+            THEN (cost / nullif(capacity_gpu_hours, 0))::DOUBLE END AS cost_per_gpu_hour,
+       cost::DOUBLE AS cost, capacity_gpu_hours, unconverted
+FROM (SELECT * FROM modelled UNION ALL BY NAME SELECT * FROM billed)
 ORDER BY environment
