@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 
 def add_parser(
@@ -63,6 +64,11 @@ def _run(args: argparse.Namespace) -> int:
         by = check_group(args.by.split(","))
     except ValueError as exc:  # a bad --by is the user's to fix, not a bug
         raise UsageError(str(exc)) from None
+    if args.start is not None and args.end is not None and args.start >= args.end:
+        raise UsageError(
+            f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}: "
+            "the range is empty"
+        )
     warehouse = _warehouse(args)
     # A config file is read before the warehouse is opened, so a bad one is named first.
     config = resolve(args.config)[0] if find_file(args.config) is not None else None
@@ -79,12 +85,39 @@ def _run(args: argparse.Namespace) -> int:
             models=args.model,
             basis=args.basis,
         )
+        notes = _unknown_names(args, config, s)
     if args.format == "json":
         sys.stdout.write(write_json(result.columns, result.rows) + "\n")
     elif args.format == "csv":
         sys.stdout.write(write_csv(result.columns, result.rows))
     else:
         print_table(result.columns, result.rows)
+    for note in notes:
+        print(f"hybridlens: note: {shown(note)}", file=sys.stderr)
     for problem in result.problems:  # after the rows, so a reader of the terminal sees it
         print(f"hybridlens: error: {shown(problem)}", file=sys.stderr)
     return EXIT_USAGE if result.problems else EXIT_OK  # a config to fix, as a UserError is
+
+
+def _unknown_names(args: argparse.Namespace, config: Any, s: Any) -> list[str]:
+    """A --environment or --model that neither the warehouse (at any time) nor the config
+    names: most likely a typo, which an empty answer alone would not tell."""
+    from warehouse.db import read_sql
+
+    asked = {"environment": args.environment or [], "model": args.model or []}
+    if not any(asked.values()):
+        return []
+    found = s.rows("metrics_names", read_sql("metrics_names"), {})
+    known = {
+        "environment": {e.name for e in config.environments},
+        "model": {m.name for m in config.models},
+    }
+    for r in found:
+        known[r["kind"]].add(r["name"])
+    return [
+        f"no {kind} named {name!r} in the warehouse or the config "
+        f"(known: {', '.join(sorted(str(k) for k in known[kind] if k is not None)) or 'none'})"
+        for kind, names in asked.items()
+        for name in names
+        if name not in known[kind]
+    ]

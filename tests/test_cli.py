@@ -296,6 +296,29 @@ def test_from_and_to_are_hour_filters(tmp_path: Path, loaded: Path) -> None:
     assert {r["environment"]: r["requests"] for r in later} == {"edge-1": 2, "prod-eu": 4}
 
 
+def test_a_name_that_matches_nothing_is_noted(tmp_path: Path, loaded: Path) -> None:
+    """A typo in --environment or --model is told apart from a quiet range: the answer is
+    still exit 0 (an empty range is no error), with a note naming what is known."""
+    done = hybridlens(
+        "metrics", "--warehouse", loaded, "--format", "json", "--environment", "prod-ue",
+        "--model", "llm-a", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0 and json.loads(done.stdout) == []
+    assert "no environment named 'prod-ue' in the warehouse or the config" in done.stderr
+    assert "(known: edge-1, prod-eu)" in done.stderr
+    assert "model" not in done.stderr  # llm-a is known: only the environment is a typo
+    fleet = hybridlens(
+        "metrics", "--warehouse", loaded, "--by", "none", "--format", "json", "--model",
+        "llm-b", cwd=tmp_path,
+    )  # fmt: skip
+    assert fleet.returncode == 0 and json.loads(fleet.stdout)[0]["requests"] == 2
+    assert fleet.stderr == ""
+    typo = hybridlens(
+        "metrics", "--warehouse", loaded, "--by", "none", "--model", "llm-c", cwd=tmp_path
+    )
+    assert "no model named 'llm-c'" in typo.stderr and "(known: llm-a, llm-b)" in typo.stderr
+
+
 # -- usage and config errors: exit 2 --------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "says"),
@@ -304,6 +327,8 @@ def test_from_and_to_are_hour_filters(tmp_path: Path, loaded: Path) -> None:
         (("--by", ","), "--by needs at least one of"),
         (("--format", "xml"), "invalid choice: 'xml'"),
         (("--from", "last tuesday"), "is not an ISO 8601 date"),
+        (("--from", "2026-10-27", "--to", "2026-10-26"), "is not before --to"),
+        (("--from", "2026-10-26", "--to", "2026-10-26"), "the range is empty"),
     ],
 )
 def test_bad_usage_is_exit_2(
