@@ -193,6 +193,7 @@ def test_every_read_query_binds_against_a_fresh_warehouse(tmp_path: Path) -> Non
             sql = sql.replace("{allocation_rows}", read_sql("allocation_rows"))
             sql = sql.replace("{billing_attribution}", read_sql("billing_attribution"))
             sql = sql.replace("{rates}", read_sql("money_rates"))
+            sql = sql.replace("{billed_days}", read_sql("cost_billed_gpu_days"))
             params = dict.fromkeys(set(re.findall(r"\$([a-z_][a-z0-9_]*)", sql)))
             for name in params:
                 if name.startswith(("slo_", "eval_", "minute_")) or name in (
