@@ -56,6 +56,10 @@ WIDE = 9
 # Columns whose longest value may sit in any row: Streamlit sizes a column from the rows it
 # first measures, and cut "p95 latency" to "p95 latenc" when "accuracy" came first.
 MEDIUM = frozenset({"Missed"})
+# Cloud resource ids (an ARN is up to 2,048 characters) sized to their content pushed the
+# columns after them off the table: they get a fixed large width, the whole id on hover and
+# in the CSV.
+LARGE = frozenset({"Resource", "Commitment"})
 
 
 def styled(table: pl.DataFrame) -> Any:
@@ -97,7 +101,7 @@ NUMBER_LABEL = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?( ?%| [A-Z]{3}| pp| d| h| m
 def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
     """Counts with thousands separators, and numbers-as-text right-aligned like the numeric
     columns beside them (the RIGHT_ALIGNED names, and any text column whose every value is
-    a number label or "—"), MEDIUM columns of a fixed width, the leading ROW_NAMES columns
+    a number label or "—"), MEDIUM and LARGE columns of a fixed width, the leading ROW_NAMES columns
     of a WIDE table pinned, plus `extra`."""
     import streamlit as st
 
@@ -109,6 +113,8 @@ def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
             config[column] = st.column_config.TextColumn(alignment="right")
         elif column in MEDIUM:
             config[column] = st.column_config.TextColumn(width="medium")
+        elif column in LARGE:
+            config[column] = st.column_config.TextColumn(width="large")
     if len(table.columns) >= WIDE:
         for column in table.columns:
             if column not in ROW_NAMES:

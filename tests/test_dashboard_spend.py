@@ -326,6 +326,16 @@ def test_a_wide_table_pins_the_columns_that_name_its_rows() -> None:
     assert narrow["Missed"]["width"] == "medium"  # "p95 latency" in a later row fits too
 
 
+def test_a_long_resource_id_does_not_push_the_columns_after_it_off_the_table() -> None:
+    import polars as pl
+
+    from dashboard.table_display import column_config
+
+    arn = "arn:aws:elasticloadbalancing:us-east-1:302118755612:loadbalancer/app/" + "x" * 200
+    config = column_config(pl.DataFrame({"Resource": [arn], "Commitment": [arn], "Cost": ["1"]}))
+    assert config["Resource"]["width"] == config["Commitment"]["width"] == "large"
+
+
 def test_the_budget_figure_is_valid_plotly_and_escapes_names() -> None:
     from decimal import Decimal
 

@@ -104,7 +104,10 @@ class BillingCollector:
                 f"column(s) {', '.join(missing)} are missing, so none of it was loaded"
             )
             if read.rejected:
-                error += f" (and {len(read.rejected)} rows have bad values, quarantined)"
+                n = len(read.rejected)
+                error += (
+                    f" (and {n} {'row has' if n == 1 else 'rows have'} bad values, quarantined)"
+                )
             return Collected(rejected=read.rejected, error=error, resumable=False)
         if read.error:
             ledger.discard()
