@@ -101,8 +101,8 @@ NUMBER_LABEL = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?( ?%| [A-Z]{3}| pp| d| h| m
 def column_config(table: pl.DataFrame, **extra: Any) -> dict[str, Any]:
     """Counts with thousands separators, and numbers-as-text right-aligned like the numeric
     columns beside them (the RIGHT_ALIGNED names, and any text column whose every value is
-    a number label or "—"), MEDIUM and LARGE columns of a fixed width, the leading ROW_NAMES columns
-    of a WIDE table pinned, plus `extra`."""
+    a number label or "—"), MEDIUM and LARGE columns of a fixed width, the leading
+    ROW_NAMES columns of a WIDE table pinned, plus `extra`."""
     import streamlit as st
 
     config: dict[str, Any] = {}

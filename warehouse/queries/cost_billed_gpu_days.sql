@@ -10,6 +10,8 @@ hours AS (
            sum(energy_wh) / 1000 AS energy_kwh
     FROM rollup_gpu_hours
     WHERE environment NOT IN (SELECT environment FROM modelled)
+      AND ($start::TIMESTAMPTZ IS NULL OR hour >= $start::TIMESTAMPTZ - INTERVAL 1 DAY)
+      AND ($end::TIMESTAMPTZ IS NULL OR hour < $end::TIMESTAMPTZ + INTERVAL 1 DAY)
     GROUP BY ALL
     HAVING sum(gpu_hours) > 0
 ),
@@ -22,11 +24,11 @@ cost AS (
            any_value(reporting_currency) AS reporting_currency
     FROM cost_allocation
     WHERE environment <> 'unallocated'
+      AND ($start::TIMESTAMPTZ IS NULL OR timezone('UTC', day::TIMESTAMP) >= $start)
+      AND ($end::TIMESTAMPTZ IS NULL OR timezone('UTC', day::TIMESTAMP) < $end)
     GROUP BY ALL
 )
 SELECT environment, day, currency, cost, reporting_cost, reporting_currency,
        gpu_hours, idle_gpu_hours, energy_kwh
 FROM cost JOIN hours USING (environment, day)
-WHERE ($start::TIMESTAMPTZ IS NULL OR timezone('UTC', day::TIMESTAMP) >= $start)
-  AND ($end::TIMESTAMPTZ IS NULL OR timezone('UTC', day::TIMESTAMP) < $end)
 ORDER BY environment, day
