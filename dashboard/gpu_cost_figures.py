@@ -10,11 +10,13 @@ compare. Nothing here reads the warehouse or imports Streamlit.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figure_parts import empty_figure, layout, naive_utc
-from dashboard.formatting import DASH, safe
+from dashboard.formatting import DASH, md_text, safe
 
 COST_PARTS = (  # column, label, colour
     ("busy_cost", "busy", "#0072B2"),
@@ -104,6 +106,23 @@ def _billed_rows(billed: pl.DataFrame) -> list[dict[str, str]]:
             }
         )
     return out
+
+
+def provisional_note(billed: pl.DataFrame, since: datetime, lag_hours: int) -> str | None:
+    """Which clouds' rows lean on days still inside the billing lag (from `since`, UTC),
+    which the provider may restate; None when none does."""
+    if billed.is_empty():
+        return None
+    recent = billed.filter(pl.col("day") >= since.date())
+    if recent.is_empty():
+        return None
+    per_env = recent.group_by("environment").len().sort("environment")
+    parts = ", ".join(f"{md_text(e)} {n} {'day' if n == 1 else 'days'}"
+                      for e, n in per_env.iter_rows())  # fmt: skip
+    return (
+        f"Provisional: the cloud rows include days inside the {lag_hours} h billing lag "
+        f"({parts}), which the provider may still restate."
+    )
 
 
 def idle_cost_figure(costs: pl.DataFrame) -> go.Figure:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -181,3 +181,22 @@ def test_a_cloud_billed_in_two_currencies_is_shown_in_the_reporting_one() -> Non
     assert (row["Idle cost"], row["Idle share"], row["GPU energy (kWh)"]) == ("8.00", "25%", "—")
     bare = cost_table(pl.DataFrame(), days([10.8, None])).row(0, named=True)
     assert (bare["Cost"], bare["Per GPU-hour"], bare["Idle share"]) == ("—", "—", "25%")
+
+
+def test_days_inside_the_billing_lag_are_marked_provisional(page: AppTest) -> None:
+    import polars as pl
+
+    from dashboard.gpu_cost_figures import provisional_note
+
+    days = pl.DataFrame(
+        {
+            "environment": ["gcp", "gcp", "gcp", "<b>aws</b>"],
+            "day": [date(2026, 11, 28), date(2026, 11, 29), date(2026, 11, 30), date(2026, 11, 30)],
+        }
+    )
+    note = provisional_note(days, datetime(2026, 11, 29, tzinfo=UTC), 72)
+    assert note is not None and "72 h billing lag" in note
+    assert "gcp 2 days" in note and "\\<b\\>aws\\<\\/b\\> 1 day" in note  # escaped, singular
+    assert provisional_note(days, datetime(2026, 12, 1, tzinfo=UTC), 72) is None
+    # the page's bill (30 October) is long past the lag: no mark
+    assert not any("Provisional:" in c.value for c in page.caption)

@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.figure_parts import environment_colors
 from dashboard.formatting import DASH, fmt_count, fmt_time
-from dashboard.gpu_cost_figures import cost_table, idle_cost_figure
+from dashboard.gpu_cost_figures import cost_table, idle_cost_figure, provisional_note
 from dashboard.gpu_figures import (
     BUSY_LOOKING_SM,
     BUSY_LOOKING_UTIL,
@@ -26,6 +26,7 @@ from dashboard.gpu_figures import (
 )
 from dashboard.gpu_page_data import GpuPage
 from dashboard.table_display import csv_name, show_table
+from warehouse.money import provisional_from
 
 PLOT_CONFIG = {"displaylogo": False}
 
@@ -150,6 +151,10 @@ def main() -> None:
             "GPU-hours they cover: an idle cloud GPU costs what a busy one does. So both "
             "read as a price per GPU-hour."
         )
+        lag = data.config().billing.lag_hours
+        note = provisional_note(g.billed, provisional_from(data.config()), lag)
+        if note:
+            st.caption(note)
     if not g.costs.is_empty():
         st.plotly_chart(idle_cost_figure(g.costs), config=PLOT_CONFIG)
     st.subheader("Memory headroom and power by pool")
