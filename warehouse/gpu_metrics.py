@@ -1,9 +1,10 @@
 """The GPU keys of `metrics`: per environment (and for the fleet), what its GPUs did.
 
-GPU time is not yet allocated to models (issue [4] does that), so the keys are figures of
-an environment as a whole: they fill the rows that stand for an environment (`--by
-environment`, or a row whose model and version are null) and the fleet row, and are null on
-rows split by model or version and under a model filter. An environment with GPU samples
+The keys are figures of an environment as a whole (a GPU's time is split to models only
+by the cost allocation, `warehouse.allocation`, for the unit costs): they fill the rows
+that stand for an environment (`--by environment`, or a row whose model and version are
+null) and the fleet row, and are null on rows split by model or version and under a model
+filter. An environment with GPU samples
 but no requests in the range still gets its row, so idle capacity is never out of sight.
 
 `co2e_kg` comes from the on-prem/edge cost model's rows in `billing`. `cost_per_gpu_hour`
