@@ -514,6 +514,7 @@ def test_unreadable_entries_fail_alone(
     assert done.returncode == 1
     assert "failed:" in done.stderr and "fifo.jsonl is not a regular file" in done.stderr
     assert "2 unchanged files skipped" in done.stderr
+    assert "bad record" not in done.stderr  # a file that failed is no bad record
 
 
 def test_path_tricks_name_the_same_file_once_in_the_warehouse(tmp_path: Path, warehouse: Warehouse):
