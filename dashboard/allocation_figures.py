@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figure_parts import color_of, empty_figure, environment_colors, layout
-from dashboard.formatting import DASH, fmt_count, fmt_pct, safe
+from dashboard.formatting import DASH, fmt_count, fmt_number, fmt_pct, safe
 from warehouse.allocation_reads import Counterfactual
 
 UNALLOCATED = "unallocated"
@@ -26,10 +26,6 @@ UNIT_COSTS = {
     "per correct answer": "cost_per_correct_answer",
 }
 KEPT = ("idle", "unmapped", "no-usage")
-
-
-def _money(value: Any, digits: int = 2) -> str:
-    return DASH if value is None else f"{float(value):,.{digits}f}"
 
 
 def _unit(value: Any) -> str:
@@ -72,7 +68,7 @@ def models_table(by_model: pl.DataFrame, currency: str) -> pl.DataFrame:
                 _model_label(env, model)
                 for env, model in zip(rows["environment"], rows["model"], strict=True)
             ],
-            f"Cost ({currency})": [_money(v) for v in rows["cost"].to_list()],
+            f"Cost ({currency})": [fmt_number(v) for v in rows["cost"].to_list()],
             "Requests": [fmt_count(v) for v in rows["requests"].to_list()],
             "Per 1k requests": [_unit(v) for v in rows["cost_per_1k_requests"].to_list()],
             "Per 1M tokens": [_unit(v) for v in rows["cost_per_1m_tokens"].to_list()],
@@ -129,7 +125,7 @@ def cost_center_table(by_cost_center: pl.DataFrame, currency: str) -> pl.DataFra
                 NO_COST_CENTER if c == UNALLOCATED else c
                 for c in by_cost_center["cost_center"].to_list()
             ],
-            f"Cost ({currency})": [_money(v) for v in costs],
+            f"Cost ({currency})": [fmt_number(v) for v in costs],
             "Share": [f"{(v or 0) / total:.1%}" if total else DASH for v in costs],
         }
     )
@@ -150,7 +146,7 @@ def kept_table(by_method: pl.DataFrame, currency: str) -> pl.DataFrame:
         {
             "Environment": rows["environment"].to_list(),
             "Why": [why.get(m, m) for m in rows["method"].to_list()],
-            f"Cost ({currency})": [_money(v) for v in rows["cost"].to_list()],
+            f"Cost ({currency})": [fmt_number(v) for v in rows["cost"].to_list()],
         }
     )
 
@@ -168,11 +164,14 @@ def counterfactual_table(what_if: Counterfactual, currency: str) -> pl.DataFrame
     return pl.DataFrame(
         {
             "If every model ran in": ["(as it ran)", *(x.name for x in s)],
-            f"Full ({currency})": [_money(what_if.actual_full), *(_money(x.full) for x in s)],
+            f"Full ({currency})": [
+                fmt_number(what_if.actual_full),
+                *(fmt_number(x.full) for x in s),
+            ],
             "Full vs actual": [DASH, *(change(x.full, what_if.actual_full) for x in s)],
             f"Marginal ({currency})": [
-                _money(what_if.actual_marginal),
-                *(_money(x.marginal) for x in s),
+                fmt_number(what_if.actual_marginal),
+                *(fmt_number(x.marginal) for x in s),
             ],
             "Marginal vs actual": [DASH, *(change(x.marginal, what_if.actual_marginal) for x in s)],
             "Priced there": [DASH, *(", ".join(x.priced) or DASH for x in s)],

@@ -24,6 +24,12 @@ def fmt_count(value: Any) -> str:
     return DASH if number is None else f"{round(number):,}"
 
 
+def fmt_number(value: Any, digits: int = 2) -> str:
+    """A number with thousands separators and fixed decimals ("48,554.17"), or "—"."""
+    number = finite(value)
+    return DASH if number is None else f"{number:,.{digits}f}"
+
+
 def fmt_pct(value: Any, digits: int = 2) -> str:
     """A fraction as a percent label: 0.99617 -> "99.62%"."""
     number = finite(value)

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figure_parts import empty_figure, layout, naive_utc
-from dashboard.formatting import DASH, md_text, safe
+from dashboard.formatting import DASH, fmt_number, md_text, safe
 
 COST_PARTS = (  # column, label, colour
     ("busy_cost", "busy", "#0072B2"),
@@ -72,10 +72,6 @@ def _modelled_rows(costs: pl.DataFrame) -> list[dict[str, str]]:
     return out
 
 
-def _money(value: float | None) -> str:
-    return DASH if value is None else f"{value:,.2f}"
-
-
 def _billed_rows(billed: pl.DataFrame) -> list[dict[str, str]]:
     """A cloud's bill over the GPU-hours its samples cover, its idle share split by those
     hours as a modelled pool's is. In the billing currency when every day has one and the
@@ -97,9 +93,9 @@ def _billed_rows(billed: pl.DataFrame) -> list[dict[str, str]]:
                 "Environment": str(env),
                 "Basis": "cloud bill (full cost)",
                 "Currency": currency,
-                "Cost": _money(cost),
-                "Per GPU-hour": _money(cost / hours if cost is not None else None),
-                "Idle cost": _money(cost * idle if cost is not None else None),
+                "Cost": fmt_number(cost),
+                "Per GPU-hour": fmt_number(cost / hours if cost is not None else None),
+                "Idle cost": fmt_number(cost * idle if cost is not None else None),
                 "Idle share": f"{idle:.0%}",
                 "GPU energy (kWh)": f"{energy.sum():,.1f}" if len(energy) else DASH,
                 "CO₂e (kg)": DASH,

@@ -321,10 +321,8 @@ def report_ingest(report: LoadReport, warehouse: Warehouse) -> int:
         print(f"  failed: {shown(failure)}", file=sys.stderr)
     for cut in report.truncated[:20]:
         print(f"  truncated: {shown(cut.message or cut.uri)}", file=sys.stderr)
-    # a failed input's own quarantine row is told by its "failed:" line, not as a bad record
-    bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
-    if bad:
-        print(quarantine_hint(bad, warehouse.path), file=sys.stderr)
+    if report.bad_records:
+        print(quarantine_hint(report.bad_records, warehouse.path), file=sys.stderr)
     return 0 if report.ok else 1
 
 

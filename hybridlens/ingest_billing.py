@@ -203,7 +203,7 @@ def summarize(report: LoadReport, warehouse: Warehouse, config: Config) -> int:
         print(f"  failed: {shown(failure)}", file=sys.stderr)
     unrated = _missing_rates(warehouse, config)
     doubled = _warn_doubled(report, warehouse)
-    bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
+    bad = report.bad_records
     if bad:
         print(quarantine_hint(bad, warehouse.path, "rows"), file=sys.stderr)
     if unrated:

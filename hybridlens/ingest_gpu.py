@@ -28,7 +28,7 @@ from ingest.gpu.readings import ReadOptions
 from ingest.gpu.samples import rows
 from warehouse.config import Config
 from warehouse.db import Warehouse
-from warehouse.report import LoadReport, Status
+from warehouse.report import LoadReport
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def summarize(done: GpuLoad, warehouse: Warehouse) -> int:
     for failure in report.failures[:20]:
         if not any(failure.startswith(f"could not pull {u}") for u in failed_urls):
             print(f"  failed: {shown(failure)}", file=sys.stderr)
-    bad = sum(i.quarantined for i in report.inputs if i.status is not Status.FAILED)
+    bad = report.bad_records
     if bad:
         print(quarantine_hint(bad, warehouse.path), file=sys.stderr)
     failed = done.failed_pulls

@@ -58,6 +58,12 @@ class LoadReport:
         return sum(i.quarantined for i in self.inputs)
 
     @property
+    def bad_records(self) -> int:
+        """The records quarantined by the inputs that loaded: a failed input's own quarantine
+        row is told by its failure, not counted as a bad record."""
+        return sum(i.quarantined for i in self.inputs if i.status is not Status.FAILED)
+
+    @property
     def failures(self) -> list[str]:
         return [i.message or i.uri for i in self.inputs if i.status is Status.FAILED]
 

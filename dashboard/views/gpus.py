@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.figure_parts import environment_colors
-from dashboard.formatting import DASH, fmt_count, fmt_time
+from dashboard.formatting import DASH, fmt_count, fmt_number, fmt_time
 from dashboard.gpu_cost_figures import cost_table, idle_cost_figure, provisional_note
 from dashboard.gpu_figures import (
     BUSY_LOOKING_SM,
@@ -29,12 +29,6 @@ from dashboard.table_display import csv_name, show_table
 from warehouse.money import provisional_from
 
 PLOT_CONFIG = {"displaylogo": False}
-
-
-def _number(value: object, digits: int = 0) -> str:
-    if value is None:
-        return DASH
-    return f"{float(value):,.{digits}f}"  # type: ignore[arg-type]
 
 
 def _kpis(g: GpuPage) -> None:
@@ -58,20 +52,20 @@ def _kpis(g: GpuPage) -> None:
     )
     cols[2].metric(
         "Busy GPU-hours",
-        _number(busy),
+        fmt_number(busy, 0),
         delta=f"{busy / hours:.0%} of {hours:,.0f} monitored" if hours else None,
         delta_color="off",
         delta_arrow="off",
         border=True,
         help=f"Hours whose mean utilization is at least {g.idle_threshold:g}%.",
     )
-    cols[3].metric("Idle-held GPU-hours", _number(fleet["idle_held_gpu_hours"].sum()),
+    cols[3].metric("Idle-held GPU-hours", fmt_number(fleet["idle_held_gpu_hours"].sum(), 0),
                    border=True, help="Idle hours of GPUs a workload holds.")  # fmt: skip
-    cols[4].metric("Idle-free GPU-hours", _number(fleet["idle_free_gpu_hours"].sum()),
+    cols[4].metric("Idle-free GPU-hours", fmt_number(fleet["idle_free_gpu_hours"].sum(), 0),
                    border=True, help="Idle hours of GPUs nobody holds.")  # fmt: skip
     cols[5].metric(
         "GPU energy (kWh)",
-        _number(energy / 1000 if energy is not None else None, 1),
+        fmt_number(energy / 1000 if energy is not None else None, 1),
         border=True,
         help="The GPUs' own measured energy, before PUE and the servers' other power.",
     )
