@@ -24,7 +24,7 @@ from hybridlens.cli import main
 from hybridlens.ingest_billing import ingest_billing
 from warehouse.config import Config, parse
 from warehouse.db import Warehouse
-from warehouse.focus_export import OURS, SPLIT_OURS, focus_columns
+from warehouse.focus_export import ISSUER_BILLED, OURS, SPLIT_OURS, focus_columns
 from warehouse.focus_split import ALLOCATED, EXACT
 from warehouse.load import store_config
 
@@ -83,7 +83,7 @@ def test_parquet_has_every_column_of_the_version_and_the_exact_money(
     out = tmp_path / "2026-10.parquet"
     assert export(ledger, out, "--month", "2026-10") == 0
     table = pq.read_table(out)
-    assert table.column_names == [*focus_columns("1.2"), *OURS, *SPLIT_OURS]
+    assert table.column_names == [*focus_columns("1.2"), *OURS, ISSUER_BILLED, *SPLIT_OURS]
     assert (
         "x_SourceRow" not in table.column_names and "ServiceProviderName" not in table.column_names
     )
@@ -112,7 +112,8 @@ def test_csv_and_1_3_carry_the_same_rows_as_focus_text(ledger: Warehouse, tmp_pa
     assert export(ledger, out, "--month", "2026-10", "--version", "1.3") == 0
     with out.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
-        assert reader.fieldnames == [*focus_columns("1.3"), *OURS]  # Allocated* are FOCUS's
+        # the Allocated* columns are FOCUS's own in 1.3
+        assert reader.fieldnames == [*focus_columns("1.3"), *OURS, ISSUER_BILLED]
         records = list(reader)
     assert len(records) == 33
     assert (
@@ -345,3 +346,39 @@ def test_a_row_the_allocation_does_not_split_is_exported_as_it_is(
         origin = ledger[tuple(row[k] for k in KEY)]
         assert all(row[c] == origin[c] for c in EXACT if c in row)
         assert all(row[c] is None for c in ALLOCATED)
+
+
+def _issued(cost: str, resource: str, provider: str, issuer: str) -> str:
+    line = _cloud_line(cost, "", resource)
+    line = line.replace(f"{cost},ExampleCloud,", f"{cost},{issuer},", 1)
+    return line.replace("Hours,ExampleCloud,ExampleCloud,", f"Hours,{provider},{provider},")
+
+
+def test_a_provider_s_own_legal_entity_is_exported_as_the_issuer_a_reseller_is_not(
+    tmp_path: Path,
+) -> None:
+    """AWS invoices as `Amazon Web Services EMEA SARL`: that is AWS itself, so the export
+    names the issuer `AWS` and the validator does not take the row for a marketplace
+    charge; a reseller stays the issuer. The billed name goes along either way."""
+    bill = (
+        CLOUD
+        + _issued("3.00", "i-eu", "AWS", '"Amazon Web Services EMEA SARL"')
+        + _issued("4.00", "vm-1", "Microsoft", '"Contoso Reseller, Ltd."')
+        + _issued("5.00", "vm-2", "Microsoft", "Microsoft")
+    )
+    wh = build_ledger(tmp_path, bill_text=bill)
+    got = {r["ResourceId"]: r for r in _exported(wh, tmp_path, "1.2")}
+    pairs = {
+        k: (got[k]["ProviderName"], got[k]["InvoiceIssuerName"], got[k][ISSUER_BILLED])
+        for k in ("i-eu", "vm-1", "vm-2", "i-0abc")
+    }
+    assert pairs == {
+        "i-eu": ("AWS", "AWS", "Amazon Web Services EMEA SARL"),
+        "vm-1": ("Microsoft", "Contoso Reseller, Ltd.", "Contoso Reseller, Ltd."),
+        "vm-2": ("Microsoft", "Microsoft", "Microsoft"),
+        "i-0abc": ("ExampleCloud", "ExampleCloud", "ExampleCloud"),
+    }
+    # the ledger keeps the names as billed
+    assert rows(wh, "SELECT InvoiceIssuerName FROM billing WHERE ResourceId = 'i-eu'") == [
+        ("Amazon Web Services EMEA SARL",)
+    ]

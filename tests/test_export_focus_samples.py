@@ -14,17 +14,16 @@ from test_export_focus import failed_mandatory, validate
 
 from hybridlens.cli import main
 
-AS_AWS_DOES = ["BilledCost-C-000-M"]  # `AWS` beside `Amazon Web Services, Inc.` (export.md)
 # Values the providers' own FOCUS rows carry, kept as delivered: ContractedCost null on
 # Oracle's rows, AWS's EC2 under both Compute and Storage, Oracle's `Usage-based`.
 FOCUS_SAMPLE = {
-    "2024-09": [*AS_AWS_DOES, "ContractedCost-C-000-M", "ContractedCost-C-003-M",
+    "2024-09": ["ContractedCost-C-000-M", "ContractedCost-C-003-M",
                 "ContractedCost-C-004-M", "ServiceName-C-000-M"],
     "2024-10": ["ChargeFrequency-C-003-M", "ContractedCost-C-000-M", "ContractedCost-C-003-M",
                 "ContractedCost-C-004-M"],
 }  # fmt: skip
 CASES = [
-    ("aws-cur-legacy-sample-excerpt.csv", "2023-11", AS_AWS_DOES),
+    ("aws-cur-legacy-sample-excerpt.csv", "2023-11", []),
     # its name says no dataset; its costs are in Canadian dollars (the config's rate)
     ("azure-ea-export-sample-focus-converters.csv", "2023-09", []),
     ("azure-EA_ActualCost_Small.csv", "2023-09", []),

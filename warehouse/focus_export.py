@@ -4,8 +4,9 @@ what hybridlens knows, above all the cost of hardware no cloud bills.
 
 Every column of the version is present, in the spec's spelling, whether or not a source
 filled it; the few a source may lack are derived as the spec allows (`ServiceSubcategory`
-`Other (<ServiceCategory>)`, the 1.3 provider pair from `ProviderName`), and nothing else
-is invented: `InvoiceId` stays null where there is no invoice. Money stays DECIMAL(38, 12)
+`Other (<ServiceCategory>)`, the 1.3 provider pair from `ProviderName`), a provider's own
+legal entity is named as the provider in `InvoiceIssuerName` (`OWN_ISSUERS`), and nothing
+else is invented: `InvoiceId` stays null where there is no invoice. Money stays DECIMAL(38, 12)
 in Parquet (a decimal type) and in CSV (its exact text). Our `x_` columns that say where a
 cost belongs and what a modelled cost is made of go along; the raw source rows do not.
 
@@ -44,8 +45,28 @@ OURS = (
 )
 # A 1.2 export's split cost allocation columns (1.3 has them as FOCUS columns)
 SPLIT_OURS = tuple(f"x_{c}" for c in ALLOCATED)
+# The invoicing legal entities of providers that invoice their own services. FOCUS's
+# ProviderName/InvoiceIssuerName pair tells a resale or marketplace charge by the two
+# differing (the validator's BilledCost-C-005-C), and AWS writes its legal entities
+# (`Amazon Web Services EMEA SARL`) beside the provider `AWS`: such an issuer is the
+# provider itself, so the export names it as the provider; the billed name goes along
+# as x_InvoiceIssuerBilledName. A reseller (an Azure partner) keeps its own name.
+OWN_ISSUERS = {
+    "AWS": ("aws", "amazon web services%"),
+    "Microsoft": ("microsoft%",),
+    "Google Cloud": ("google%",),
+    "Oracle": ("oracle%",),
+}
+_OWN = " OR ".join(
+    f"(ProviderName = '{provider}' AND ("
+    + " OR ".join(f"lower(InvoiceIssuerName) LIKE '{p}'" for p in patterns)
+    + "))"
+    for provider, patterns in OWN_ISSUERS.items()
+)
+ISSUER_BILLED = "x_InvoiceIssuerBilledName"
 # What a column holds when the ledger row has none, where the spec allows one.
 DERIVED = {
+    "InvoiceIssuerName": f"CASE WHEN {_OWN} THEN ProviderName ELSE InvoiceIssuerName END",
     "ServiceSubcategory": "coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')')",
     "ServiceProviderName": "coalesce(ServiceProviderName, ProviderName)",
     "HostProviderName": "coalesce(HostProviderName, ServiceProviderName, ProviderName)",
@@ -95,6 +116,7 @@ def export_focus(warehouse: Warehouse, month: date, out: Path, version: str = "1
     text = suffix == ".csv"
     select = [f"{_value(c, text)} AS {_q(c)}" for c in columns]
     select += [f"{_split(c, _q(c))} AS {_q(c)}" for c in OURS]
+    select.append(f"InvoiceIssuerName AS {ISSUER_BILLED}")
     if "AllocatedMethodId" not in columns:  # 1.2 has no split columns: ours carry them
         select += [
             f"{_q(PREFIX + c)} AS {_q(x)}" for c, x in zip(ALLOCATED, SPLIT_OURS, strict=True)
