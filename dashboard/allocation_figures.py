@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figure_parts import color_of, empty_figure, environment_colors, layout
-from dashboard.formatting import DASH, fmt_count, fmt_number, fmt_pct, safe
+from dashboard.formatting import DASH, fmt_count, fmt_number, fmt_pct, fmt_shares, safe
 from warehouse.allocation_reads import Counterfactual
 
 UNALLOCATED = "unallocated"
@@ -117,7 +117,6 @@ def unit_cost_figure(daily: pl.DataFrame, model: str, unit: str, currency: str) 
 def cost_center_table(by_cost_center: pl.DataFrame, currency: str) -> pl.DataFrame:
     if by_cost_center.is_empty():
         return pl.DataFrame()
-    total = float(by_cost_center["cost"].sum()) or None
     costs = by_cost_center["cost"].to_list()
     return pl.DataFrame(
         {
@@ -126,7 +125,7 @@ def cost_center_table(by_cost_center: pl.DataFrame, currency: str) -> pl.DataFra
                 for c in by_cost_center["cost_center"].to_list()
             ],
             f"Cost ({currency})": [fmt_number(v) for v in costs],
-            "Share": [f"{(v or 0) / total:.1%}" if total else DASH for v in costs],
+            "Share": fmt_shares(costs),
         }
     )
 

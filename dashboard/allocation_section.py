@@ -21,6 +21,7 @@ from dashboard.allocation_figures import (
     unit_cost_figure,
 )
 from dashboard.allocation_page_data import AllocationView
+from dashboard.formatting import DASH, fmt_shares
 from dashboard.page_data import Filters
 from dashboard.spend_figures import kpi_money
 from dashboard.table_display import csv_name, show_table
@@ -32,7 +33,7 @@ BASES = {"Full (hardware amortized)": "full", "Marginal (owned hardware: energy 
 
 def _shares(view: AllocationView) -> None:
     parts = allocation_shares(view.by_method)
-    total = sum(parts.values())
+    shares = dict(zip(parts, fmt_shares(list(parts.values())), strict=True))
     cols = st.columns(3)
     labels = (
         ("models", "Allocated to models", "Tagged to a model, or split by the allocation key."),
@@ -44,7 +45,7 @@ def _shares(view: AllocationView) -> None:
         ("unallocated", "Unallocated", "Line items no rule gave an environment."),
     )
     for col, (key, label, why) in zip(cols, labels, strict=True):
-        share = f"{parts[key] / total:.1%} of the total" if total else None
+        share = f"{shares[key]} of the total" if shares[key] != DASH else None
         col.metric(label, kpi_money(parts[key], view.currency), delta=share, delta_color="off",
                    delta_arrow="off", border=True, help=why)  # fmt: skip
 

@@ -36,6 +36,15 @@ def fmt_pct(value: Any, digits: int = 2) -> str:
     return DASH if number is None else f"{number * 100:.{digits}f}%"
 
 
+def fmt_shares(costs: list[Any]) -> list[str]:
+    """Each cost as a share of the charges, the positive costs. Over the net total, a
+    credit that nearly cancels the charges would put each far above 100%; so the charges'
+    shares sum to 100%, and a credit shows what part of them it took back."""
+    values = [finite(c) or 0.0 for c in costs]
+    charges = sum(v for v in values if v > 0)
+    return [f"{v / charges:.1%}" if charges else DASH for v in values]
+
+
 def fmt_ms(value: Any, unit: bool = True) -> str:
     """Milliseconds: one decimal below 100 ms, whole numbers above ("48.2 ms", "4,794 ms")."""
     number = finite(value)

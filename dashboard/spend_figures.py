@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figure_parts import PALETTE, empty_figure, layout
-from dashboard.formatting import DASH, safe
+from dashboard.formatting import DASH, fmt_shares, safe
 from warehouse.money import Commitment
 
 PROVISIONAL_OPACITY = 0.45
@@ -78,7 +78,6 @@ def services_table(services: pl.DataFrame, currency: str) -> pl.DataFrame:
     """Per provider, service and charge category, biggest first, with its share."""
     if services.is_empty():
         return pl.DataFrame()
-    total = float(services["cost"].sum()) or None
     ordered = services.sort("cost", descending=True)
     return pl.DataFrame(
         {
@@ -86,7 +85,7 @@ def services_table(services: pl.DataFrame, currency: str) -> pl.DataFrame:
             "Service": ordered["service"].to_list(),
             "Charge category": ordered["category"].to_list(),
             f"Cost ({currency})": [f"{c:,.2f}" for c in ordered["cost"].to_list()],
-            "Share": [f"{c / total:.1%}" if total else DASH for c in ordered["cost"].to_list()],
+            "Share": fmt_shares(ordered["cost"].to_list()),
             "Line items": [f"{n:,}" for n in ordered["line_items"].to_list()],
             "Billed in": [", ".join(b) for b in ordered["billed_in"].to_list()],
         }
@@ -117,8 +116,9 @@ def environments_table(environments: pl.DataFrame) -> pl.DataFrame:
     billed, with the rules that placed it; `unallocated` is what no rule placed."""
     if environments.is_empty():
         return pl.DataFrame()
-    totals = environments.group_by("BillingCurrency").agg(pl.col("cost").sum().alias("all"))
-    joined = environments.join(totals, on="BillingCurrency")
+    charges = pl.col("cost").filter(pl.col("cost") > 0).sum()  # the base of `fmt_shares`
+    totals = environments.group_by("BillingCurrency").agg(charges.alias("all"))
+    joined = environments.join(totals, on="BillingCurrency", maintain_order="left")
     return pl.DataFrame(
         {
             "Environment": joined["environment"].to_list(),

@@ -186,6 +186,38 @@ def test_cost_by_environment_is_attributed_and_nothing_is_dropped(
     assert set(unmodelled["Provider"]) >= {"ExampleCloud"}
 
 
+def test_a_credit_that_nearly_cancels_the_charges_does_not_inflate_their_shares() -> None:
+    """Shares are of the charges (the positive costs): over the net 10.00 the two
+    charges read 1000% and 500%; here they sum to 100% and the credit takes 93.3% back."""
+    import polars as pl
+
+    from dashboard.spend_figures import environments_table, services_table
+
+    services = pl.DataFrame(
+        {
+            "provider": ["AWS"] * 3,
+            "service": ["EC2", "S3", "EC2"],
+            "category": ["Usage", "Usage", "Credit"],
+            "cost": [100.0, 50.0, -140.0],
+            "line_items": [3, 2, 1],
+            "billed_in": [["USD"]] * 3,
+        }
+    )
+    assert services_table(services, "USD")["Share"].to_list() == ["66.7%", "33.3%", "-93.3%"]
+    environments = pl.DataFrame(
+        {
+            "environment": ["aws", "unallocated", "dc"],
+            "BillingCurrency": ["USD", "USD", "EUR"],
+            "cost": [150.0, -140.0, 0.0],
+            "line_items": [5, 1, 1],
+            "hows": [["tag"], ["none"], ["modelled"]],
+        }
+    )
+    table = environments_table(environments)
+    assert table["Environment"].to_list() == ["aws", "unallocated", "dc"]
+    assert table["Share of the currency"].to_list() == ["100.0%", "-93.3%", "—"]
+
+
 def test_budgets_show_their_month_to_date(page: AppTest, scenario: Scenario) -> None:
     from warehouse.budgets import month_to_date
 
