@@ -40,7 +40,7 @@ def rollup_rows(wh: Warehouse) -> None:
             ):  # fmt: skip
                 con.execute(
                     "INSERT INTO rollup_gpu_hours VALUES (?, ?, 'pool', ?, ?, '', 'NVIDIA H100', "
-                    "1.0, ?, 12, 1.0, ?, ?, ?, 1000, 79000, 300, ?, ?, NULL)",
+                    "1.0, ?, 12, 1.0, ?, ?, ?, 1000, 79000, 300, ?, ?, NULL, NULL)",
                     [t0 + timedelta(hours=h), env, host, uuid, workload, util, util, sm, energy,
                      state],
                 )  # fmt: skip

@@ -20,7 +20,7 @@ def rollup(wh: Warehouse, rows: list[tuple[object, ...]]) -> None:
             con.execute(
                 "INSERT INTO rollup_gpu_hours VALUES "
                 "(?, ?, 'pool-a', ?, ?, '', 'NVIDIA H100', 1.0, ?, 12, 1.0, ?, ?, ?, 1000, 79000, "
-                "300, ?, ?, NULL)",
+                "300, ?, ?, NULL, NULL)",
                 [T0 + timedelta(hours=h), env, host, uuid, workload, util, util, sm, wh_, state],
             )
 

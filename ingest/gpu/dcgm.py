@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ingest.contract import Rejected, Unit
 from ingest.gpu.exposition import metric_families
 from ingest.gpu.readings import FIELDS, Parsed, Reading, ReadOptions
+from ingest.gpu.samples import CONTAINER_LABELS, NAMESPACE_LABELS, POD_LABELS
 
 SCRAPED_AT = "# scraped at "
 _SNIFF_LINE = re.compile(rb"^(# (HELP|TYPE) [A-Za-z_:]|# scraped at |DCGM_FI_[A-Z0-9_]+[{ \t])")
@@ -30,8 +31,13 @@ _NAME_TIME = re.compile(
 _NAME_EPOCH = re.compile(r"(?<!\d)(1\d{9})(?:\d{3})?(?!\d)")  # 10- or 13-digit epoch
 _EPOCH_MIN, _EPOCH_MAX = 946_684_800.0, 32_503_680_000.0  # 2000-01-01 .. 3000-01-01
 # Series of one GPU at one time share these labels; the rest of a series' labels are
-# folded into its reading (the first series of a GPU wins where they differ).
-_IDENTITY = ("UUID", "uuid", "gpu_uuid", "GPU_I_ID", "Hostname", "hostname", "gpu")
+# folded into its reading (the first series of a GPU wins where they differ). The pod's
+# labels are part of it: a time-sliced GPU has its series once per pod, each pod's a
+# reading of its own, and the samples builder lists their workloads on the GPU's one row.
+_IDENTITY = (
+    *("UUID", "uuid", "gpu_uuid", "GPU_I_ID", "Hostname", "hostname", "gpu"),
+    *NAMESPACE_LABELS, *POD_LABELS, *CONTAINER_LABELS,
+)  # fmt: skip
 _WANTED = frozenset(FIELDS)
 
 

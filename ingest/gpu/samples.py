@@ -11,6 +11,7 @@ before 2000, is rejected with a sentence, so one bad series never turns into a r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -64,6 +65,7 @@ SCHEMA = pa.schema(
         ("temperature_c", pa.float64()),
         ("source", pa.string()),
         ("host_id", pa.string()),  # migration 011
+        ("workloads", pa.list_(pa.string())),  # migration 012
     ]
 )
 
@@ -112,6 +114,7 @@ ENVIRONMENT_LABELS = (
     "environment",
 )
 MAX_LABEL_CHARS = 256  # a longer label value is cut (and counted): names, not payloads
+MAX_SHARED_WORKLOADS = 64  # workloads listed on one time-sliced GPU; more are counted
 UNKNOWN = "unknown"
 
 
@@ -136,11 +139,43 @@ def rows(
     columns: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
     rejected: list[Rejected] = []
     counts: Counter[str] = Counter()
+    holders = _Holders()
     for reading in readings:
-        error = _add(reading, rules, latest, source, columns, counts)
+        error = _add(reading, rules, latest, source, columns, counts, holders)
         if error is not None:
             rejected.append(Rejected(reading.location, error, _excerpt(reading)))
+    columns["workloads"].extend(holders.column())  # `_add` leaves it empty
     return pa.Table.from_pydict(columns, schema=SCHEMA), rejected, counts
+
+
+@dataclass
+class _Holders:
+    """The workloads that hold each GPU at each time, for the rows' `workloads` column.
+
+    A time-sliced GPU has a reading per pod, with the same values: the first is its row,
+    and a reading of another workload only adds that workload to it. A reading of the
+    same workload is a duplicate, a row of its own that the publish dedupes as usual."""
+
+    keys: list[tuple[object, ...]] = dataclasses.field(default_factory=list)  # a row each
+    found: dict[tuple[object, ...], set[str | None]] = dataclasses.field(default_factory=dict)
+
+    def another(self, key: tuple[object, ...], workload: str | None, counts: Counter[str]) -> bool:
+        """True when `workload` shares a GPU that has a row at this time (no new row)."""
+        held = self.found.get(key)
+        if held is not None and workload not in held:
+            if len(held) < MAX_SHARED_WORKLOADS:
+                held.add(workload)
+            else:  # a hostile scrape's thousand pods on one GPU: names, not payloads
+                counts[f"workloads past {MAX_SHARED_WORKLOADS} on one time-sliced GPU"] += 1
+            return True
+        self.found.setdefault(key, {workload})
+        self.keys.append(key)
+        return False
+
+    def column(self) -> list[list[str] | None]:
+        """Each row's workloads, sorted, where two or more hold its GPU; else None."""
+        shared = {k: sorted(w for w in v if w is not None) for k, v in self.found.items()}
+        return [w if len(w := shared[k]) > 1 else None for k in self.keys]
 
 
 @dataclass(frozen=True)
@@ -213,8 +248,12 @@ def _add(
     source: str,
     columns: dict[str, list[object]],
     counts: Counter[str],
+    holders: _Holders,
 ) -> str | None:
-    """Append one row to `columns`; the sentence why not, when it cannot be a row."""
+    """Append one row to `columns`; the sentence why not, when it cannot be a row.
+
+    A reading of a GPU that already has a row at its time (another pod's series of a
+    time-sliced GPU, with the same values) adds its workload to that row (`_Holders`)."""
     labels = reading.labels
     ts = reading.ts
     if ts.tzinfo is None:
@@ -267,9 +306,12 @@ def _add(
     if all(v is None for v in values.values()):
         counts["samples with no usable value"] += 1
         return None
-    environment, pool = rules.place(host, labels)
     namespace = _label(labels, NAMESPACE_LABELS, counts)
     pod = _label(labels, POD_LABELS, counts)
+    workload = rules.workload(host, namespace, pod)
+    if holders.another((host, uuid, mig_instance, ts), workload, counts):  # the table's key
+        return None
+    environment, pool = rules.place(host, labels)
     index = _index(labels.get("gpu"))
     row: dict[str, object] = {
         "ts": ts.astimezone(UTC),
@@ -283,7 +325,7 @@ def _add(
         "mig_profile": profile if mig_instance else None,
         "gpu_share": share,
         "gpu_model": model,
-        "workload": rules.workload(host, namespace, pod),
+        "workload": workload,
         "namespace": namespace,
         "pod": pod,
         "container": _label(labels, CONTAINER_LABELS, counts),
@@ -291,7 +333,8 @@ def _add(
         **values,
     }
     for name, cells in columns.items():
-        cells.append(row[name])
+        if name != "workloads":  # `rows` fills it once every reading is in
+            cells.append(row[name])
     return None
 
 

@@ -115,7 +115,7 @@ host_names AS (
 ),
 gpu_hours AS (
     SELECT host, host_id, hour, environment, pool, workload, gpu_hours
-    FROM rollup_gpu_hours
+    FROM workload_gpu_hours()
     WHERE hour >= $lo AND hour < (SELECT max(charged_until) FROM base)
 ),
 host_keys AS (

@@ -1,4 +1,4 @@
--- One row per GPU (or MIG instance) over [$start, $end): its GPU-hours by state, utilization, memory headroom, power and energy, the workload that held it most, and for how many hours up to its newest hour it has been idle without a break (the current idle streak).
+-- One row per GPU (or MIG instance) over [$start, $end): its GPU-hours by state, utilization, memory headroom, power and energy, the workload that held it most (a time-sliced GPU's workloads, comma-separated), and for how many hours up to its newest hour it has been idle without a break (the current idle streak).
 WITH hours AS (
     SELECT * FROM rollup_gpu_hours
     WHERE hour >= $start AND hour < $end
@@ -10,7 +10,8 @@ newest AS (
     FROM hours GROUP BY ALL
 ),
 held AS (
-    SELECT environment, host, gpu_uuid, mig_instance, arg_max(workload, gpu_hours) AS workload
+    SELECT environment, host, gpu_uuid, mig_instance,
+           arg_max(coalesce(array_to_string(workloads, ', '), workload), gpu_hours) AS workload
     FROM hours WHERE workload IS NOT NULL GROUP BY ALL
 )
 SELECT h.environment, any_value(h.pool) AS pool, h.host, h.gpu_uuid, h.mig_instance,

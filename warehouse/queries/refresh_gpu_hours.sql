@@ -3,13 +3,14 @@
 -- The samples read are those in [$lo_ts, $hi_ts): the rebuilt hours widened by the cap, so every sample whose interval reaches into them, and its next sample, is seen.
 -- Times are whole microseconds and hours whole numbers, so the split and the covered time are exact (and an hour's rows do not depend on the session's time zone).
 -- host_id is the host's cloud id (migration 011), the largest of the hour's: a host has one at a time, and NULL where no sample named it.
+-- workloads (migration 012) lists the workloads of a time-sliced GPU: the hour goes to the holder the GPU had longest, a workload or, for a shared GPU, the list of its workloads, which the allocation splits the hour between.
 -- {state} is warehouse/gpu_definitions.py's state rule and {increase} its counter-increase rule, put in as SQL text.
 DELETE FROM rollup_gpu_hours
 WHERE hour >= to_timestamp($lo_hour * 3600) AND hour < to_timestamp($hi_hour * 3600);
 INSERT INTO rollup_gpu_hours
 WITH nearby AS (
     SELECT epoch_us(ts) AS ts_us, environment, pool, host, host_id, gpu_uuid, mig_instance,
-           gpu_model, gpu_share, workload, utilization,
+           gpu_model, gpu_share, workload, workloads, utilization,
            coalesce(sm_active, gr_engine_active) AS sm_active,
            memory_used_mib, memory_free_mib, power_w, energy_mj,
            epoch_us(lead(ts) OVER gpu) AS next_us,
@@ -48,7 +49,7 @@ pieces AS (
     WHERE hour >= $lo_hour AND hour < $hi_hour
 ),
 by_workload AS (
-    SELECT hour, environment, pool, host, gpu_uuid, mig_instance, workload,
+    SELECT hour, environment, pool, host, gpu_uuid, mig_instance, workload, workloads,
            max(gpu_model) AS gpu_model, max(gpu_share) AS gpu_share, max(host_id) AS host_id,
            count(*) FILTER (WHERE hour = sample_hour) AS samples,
            sum(us)::BIGINT AS us,
@@ -62,14 +63,15 @@ by_workload AS (
            sum(power_w * us) AS power_sum, sum(us) FILTER (WHERE power_w IS NOT NULL) AS power_us,
            sum(wh_per_us * us) AS energy_wh
     FROM pieces
-    GROUP BY hour, environment, pool, host, gpu_uuid, mig_instance, workload
+    GROUP BY hour, environment, pool, host, gpu_uuid, mig_instance, workload, workloads
 ),
 hours AS (
     SELECT to_timestamp(hour * 3600) AS hour, environment, pool, host, gpu_uuid, mig_instance,
            max(gpu_model) AS gpu_model, max(gpu_share) AS gpu_share, max(host_id) AS host_id,
            -- the workload that held the GPU longest; "nothing" competes too, and a tie always
            -- goes to the same one (the name last in order), so a rebuild picks what it picked
-           arg_max_null(workload, (us, coalesce(workload, ''))) AS workload,
+           arg_max_null(workload, (us, coalesce(workload, ''), coalesce(workloads, []))) AS workload,
+           arg_max_null(workloads, (us, coalesce(workload, ''), coalesce(workloads, []))) AS workloads,
            sum(samples)::BIGINT AS samples,
            sum(share_us) / 3600000000.0 AS gpu_hours,
            sum(util_sum) / sum(util_us) AS util_mean,
@@ -85,5 +87,5 @@ hours AS (
 SELECT hour, environment, pool, host, gpu_uuid, mig_instance, gpu_model, gpu_share, workload,
        samples, gpu_hours, util_mean, util_max, sm_active_mean, memory_used_mib_mean,
        memory_headroom_mib_min, power_w_mean, energy_wh,
-       {state} AS state, host_id
+       {state} AS state, host_id, workloads
 FROM hours

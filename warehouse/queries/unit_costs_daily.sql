@@ -14,7 +14,7 @@ work AS (
 gpu AS (
     SELECT CAST(timezone('UTC', hour) AS DATE) AS day, environment, workload AS model,
            sum(gpu_hours) AS gpu_hours
-    FROM rollup_gpu_hours
+    FROM workload_gpu_hours()
     WHERE hour >= $start AND hour < $end AND workload IS NOT NULL
       AND state IN ('busy', 'idle-held')
     GROUP BY ALL
