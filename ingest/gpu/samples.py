@@ -157,25 +157,31 @@ class _Holders:
     same workload is a duplicate, a row of its own that the publish dedupes as usual."""
 
     keys: list[tuple[object, ...]] = dataclasses.field(default_factory=list)  # a row each
-    found: dict[tuple[object, ...], set[str | None]] = dataclasses.field(default_factory=dict)
+    first: dict[tuple[object, ...], str | None] = dataclasses.field(default_factory=dict)
+    shared: dict[tuple[object, ...], set[str | None]] = dataclasses.field(default_factory=dict)
 
     def another(self, key: tuple[object, ...], workload: str | None, counts: Counter[str]) -> bool:
         """True when `workload` shares a GPU that has a row at this time (no new row)."""
-        held = self.found.get(key)
-        if held is not None and workload not in held:
-            if len(held) < MAX_SHARED_WORKLOADS:
-                held.add(workload)
-            else:  # a hostile scrape's thousand pods on one GPU: names, not payloads
-                counts[f"workloads past {MAX_SHARED_WORKLOADS} on one time-sliced GPU"] += 1
-            return True
-        self.found.setdefault(key, {workload})
+        if key not in self.first:
+            self.first[key] = workload
+        elif workload != self.first[key]:
+            held = self.shared.setdefault(key, {self.first[key]})
+            if workload not in held:
+                if len(held) < MAX_SHARED_WORKLOADS:
+                    held.add(workload)
+                else:  # a hostile scrape's thousand pods on one GPU: names, not payloads
+                    counts[f"workloads past {MAX_SHARED_WORKLOADS} on one time-sliced GPU"] += 1
+                return True
         self.keys.append(key)
         return False
 
     def column(self) -> list[list[str] | None]:
         """Each row's workloads, sorted, where two or more hold its GPU; else None."""
-        shared = {k: sorted(w for w in v if w is not None) for k, v in self.found.items()}
-        return [w if len(w := shared[k]) > 1 else None for k in self.keys]
+        if not self.shared:  # no GPU is time-sliced: the common case costs nothing
+            return [None] * len(self.keys)
+        named = {k: sorted(w for w in v if w is not None) for k, v in self.shared.items()}
+        listed = {k: v for k, v in named.items() if len(v) > 1}
+        return [listed.get(k) for k in self.keys]
 
 
 @dataclass(frozen=True)
