@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from test_allocation import ENV, allocation, bill, load, totals
+from test_export_focus import rows as sql_rows
 from test_ingest_gpu_samples import NOW, build, config, reading
 
 from hybridlens.ingest_gpu import GpuInput, ingest_gpu
@@ -38,11 +38,6 @@ def exposition(at: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rows_of(wh: Warehouse, sql: str) -> list[tuple[Any, ...]]:
-    with wh.read() as con:
-        return con.execute(sql).fetchall()
-
-
 def test_a_time_sliced_gpu_is_one_row_listing_its_workloads(
     warehouse: Warehouse, tmp_path: Path
 ) -> None:
@@ -52,7 +47,7 @@ def test_a_time_sliced_gpu_is_one_row_listing_its_workloads(
     done = ingest_gpu(warehouse, [GpuInput(str(tmp_path))], Config())
     assert done.report.ok and done.report.rows("gpu_samples") == 8
     assert "duplicate series in one scrape" not in done.report.skipped
-    samples = rows_of(
+    samples = sql_rows(
         warehouse,
         """SELECT gpu_uuid, workload, workloads, utilization
         FROM gpu_samples WHERE ts = '2026-11-30 10:00:00+00' ORDER BY gpu_uuid""",
@@ -60,12 +55,12 @@ def test_a_time_sliced_gpu_is_one_row_listing_its_workloads(
     # the first pod's series names `workload`, as before; `workloads` lists them all
     assert samples == [("GPU-0", "llama-0", ["bge-0", "llama-0"], 80.0),
                        ("GPU-1", "llama-1", None, 60.0)]  # fmt: skip
-    hour = rows_of(warehouse, "SELECT gpu_uuid, workload, workloads, gpu_hours, state "
+    hour = sql_rows(warehouse, "SELECT gpu_uuid, workload, workloads, gpu_hours, state "
                               "FROM rollup_gpu_hours ORDER BY gpu_uuid")  # fmt: skip
     h = hour[1][3]  # the samples' time, as the gap cap counts it
     assert h > 0 and hour == [("GPU-0", "llama-0", ["bge-0", "llama-0"], h, "busy"),
                               ("GPU-1", "llama-1", None, h, "busy")]  # fmt: skip
-    held = rows_of(warehouse, "SELECT workload, sum(gpu_hours) FROM workload_gpu_hours() "
+    held = sql_rows(warehouse, "SELECT workload, sum(gpu_hours) FROM workload_gpu_hours() "
                               "GROUP BY ALL ORDER BY ALL")  # fmt: skip
     assert held == [("bge-0", h / 2), ("llama-0", h / 2), ("llama-1", h)]
     # the GPUs page says who holds it
