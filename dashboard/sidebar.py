@@ -46,9 +46,7 @@ def render(snap: data.Snapshot) -> data.Filters:
             bind="query-params",
         )
         st.caption(
-            f"Data from {fmt_time(snap.data_first or snap.first)} to "
-            f"{fmt_time(snap.data_last or snap.last)} UTC · "
-            f"{snap.requests:,} request spans · load {snap.load_id or '—'}. "
+            f"{coverage(snap)} Load {snap.load_id or '—'}. "
             "The filters are kept in the URL, so a link shares this view."
         )
     first, last = _range(picked, first_default, last_default, snap)
@@ -67,3 +65,20 @@ def _range(
     first, last = min(days), max(days)
     lowest, highest = snap.pickable
     return max(first, lowest), min(last, highest)
+
+
+def coverage(snap: data.Snapshot) -> str:
+    """What times the warehouse covers, requests apart from the rest: the on-prem cost model
+    prices a pool from its purchase date, so costs may reach back years before the first
+    trace, and one "Data from" range would read as if the requests did too."""
+    first, last = snap.data_first or snap.first, snap.data_last or snap.last
+    if not snap.requests:  # `first`/`last` then come from the samples and bills too
+        span = f"{fmt_time(first)} to {fmt_time(last)}"
+        return f"GPU samples and costs from {span} UTC; no request spans."
+    requests = (
+        f"Requests from {fmt_time(snap.first)} to {fmt_time(snap.last)} UTC "
+        f"({snap.requests:,} spans)"
+    )
+    if (first, last) == (snap.first, snap.last):
+        return requests + "."
+    return f"{requests}; with GPU samples and costs, {fmt_time(first)} to {fmt_time(last)}."

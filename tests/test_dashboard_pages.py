@@ -8,6 +8,7 @@ from `hybridlens metrics`. See tests/dashboard_support.py for the scenario.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -490,6 +491,8 @@ def test_a_warehouse_of_bills_alone_shows_them_and_says_what_needs_traces(
             (total,) = con.execute("SELECT sum(EffectiveCost) FROM billing").fetchone() or (0,)
         assert metric(at, "Spend").value == f"{total:,.2f} USD"
     assert not any("no data yet" in i or "no requests yet" in i for i in infos)
+    assert any("GPU samples and costs from" in c.value and "no request spans" in c.value
+               for c in at.sidebar.caption)  # fmt: skip
 
 
 def test_bills_from_before_the_first_trace_can_be_picked(
@@ -510,7 +513,16 @@ def test_bills_from_before_the_first_trace_can_be_picked(
     start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 4, tzinfo=UTC)
     expected = metrics(copy.warehouse, copy.config, start=start, end=end)["cost"].sum()
     assert expected > 0 and abs(number(metric(at, "Spend").value) - expected) < 0.5
-    assert run_app("views/spend.py").date_input(key="range").value[0] == START.date()
+    shown = run_app("views/spend.py")
+    assert shown.date_input(key="range").value[0] == START.date()
+    # the sidebar says what the requests cover apart from the bills before them
+    (caption,) = [c.value for c in shown.sidebar.caption if c.value.startswith("Requests from")]
+    # the on-prem pool's modelled cost starts at its purchase, years before the first trace
+    assert re.match(
+        r"Requests from 2026-10-22 00:00 to 2026-10-31 23:57 UTC \([\d,]+ spans\); "
+        r"with GPU samples and costs, 2024-03-01 00:00 to ",
+        caption,
+    ), caption
 
 
 # -- freshness ----------------------------------------------------------------------------------
