@@ -79,6 +79,9 @@ class Deployment:
     new_semconv_from: str = ""  # first service.version that emits gen_ai.provider.name
     pool: str = ""
     gpus_per_replica: int = 1
+    # the share of a request's input tokens its server's prefix cache served, which the
+    # versions that emit gen_ai.provider.name report as gen_ai.usage.cache_read.input_tokens
+    cached_share: float = 0.0
 
     @property
     def gpus(self) -> int:
@@ -205,11 +208,12 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("dc-frankfurt", "llama-3.1-70b-instruct", 3.5, 4,
                ((0.0, "2.2.4"), (0.30, "2.3.1")), 0.006, 0.22, 0.0080, 160, 800,
                accuracy=0.93, response_model="llama-3.1-70b-instruct",
-               new_semconv_from="2.3.1", pool="fra-h100", gpus_per_replica=4),
+               new_semconv_from="2.3.1", pool="fra-h100", gpus_per_replica=4,
+               cached_share=0.4),
     Deployment("dc-frankfurt", "mistral-7b-instruct", 3.0, 2,
                ((0.0, "1.8.0"), (0.50, "1.9.0")), 0.004, 0.07, 0.0040, 140, 600,
                accuracy=0.91, response_model="mistral-7b-instruct-v0.3",
-               new_semconv_from="1.9.0", pool="fra-h100"),
+               new_semconv_from="1.9.0", pool="fra-h100", cached_share=0.2),
     Deployment("dc-frankfurt", "fraud-classifier", 1.8, 2,
                ((0.0, "3.4.0"), (0.35, "3.5.0")), 0.003, 0.018, accuracy=0.95,
                pool="fra-h100"),
@@ -220,11 +224,12 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("aws-us-east-1", "llama-3.1-70b-instruct", 3.5, 4,
                ((0.0, "2.2.4"), (0.25, "2.3.1"), (0.70, "2.4.0")), 0.006, 0.28, 0.0090,
                160, 800, accuracy=0.92, response_model="llama-3.1-70b-instruct-awq",
-               new_semconv_from="2.3.1", pool="use1-p5", gpus_per_replica=2),
+               new_semconv_from="2.3.1", pool="use1-p5", gpus_per_replica=2,
+               cached_share=0.4),
     Deployment("aws-us-east-1", "mistral-7b-instruct", 2.5, 2,
                ((0.0, "1.8.0"), (0.45, "1.9.0")), 0.004, 0.08, 0.0045, 140, 600,
                accuracy=0.91, response_model="mistral-7b-instruct-v0.3",
-               new_semconv_from="1.9.0", pool="use1-p5"),
+               new_semconv_from="1.9.0", pool="use1-p5", cached_share=0.2),
     Deployment("aws-us-east-1", "fraud-classifier", 1.5, 2,
                ((0.0, "3.4.0"), (0.38, "3.5.0")), 0.004, 0.025, accuracy=0.94,
                pool="use1-p5"),
@@ -237,11 +242,12 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("gcp-europe-west4", "llama-3.1-70b-instruct", 2.4, 2,
                ((0.0, "2.2.4"), (0.40, "2.3.1")), 0.007, 0.32, 0.0100, 160, 800,
                accuracy=0.92, response_model="llama-3.1-70b-instruct",
-               new_semconv_from="2.3.1", pool="euw4-a100", gpus_per_replica=4),
+               new_semconv_from="2.3.1", pool="euw4-a100", gpus_per_replica=4,
+               cached_share=0.4),
     Deployment("gcp-europe-west4", "mistral-7b-instruct", 2.2, 2,
                ((0.0, "1.8.0"), (0.60, "1.9.0")), 0.005, 0.09, 0.0050, 140, 600,
                accuracy=0.90, response_model="mistral-7b-instruct-v0.3",
-               new_semconv_from="1.9.0", pool="euw4-a100"),
+               new_semconv_from="1.9.0", pool="euw4-a100", cached_share=0.2),
     Deployment("gcp-europe-west4", "bge-large-en-v1.5", 1.2, 1,
                ((0.0, "0.9.3"), (0.30, "1.0.0")), 0.004, 0.018, 0.00012, in_tokens=300,
                new_semconv_from="1.0.0", pool="euw4-a100"),

@@ -37,6 +37,8 @@ from sample_data.span_parts import (
 )
 from sample_data.traffic_shape import NS_PER_S
 
+CACHE_TMPL = '{"key":"gen_ai.usage.cache_read.input_tokens","value":{"intValue":"%d"}},'
+
 
 def llm_requests(
     rng: np.random.Generator, dp: DeploymentPlan, plan: Plan, start: np.ndarray,
@@ -80,7 +82,7 @@ def llm_requests(
     ok_tmpl = (
         head + '%s,{"key":"gen_ai.request.max_tokens","value":{"intValue":"%d"}},'
         '{"key":"gen_ai.usage.input_tokens","value":{"intValue":"%d"}},'
-        '{"key":"gen_ai.usage.output_tokens","value":{"intValue":"%d"}},'
+        '{"key":"gen_ai.usage.output_tokens","value":{"intValue":"%d"}},%s'
         '{"key":"gen_ai.server.time_to_first_token","value":{"doubleValue":%.4f}},'
         '{"key":"gen_ai.response.finish_reasons","value":{"arrayValue":{"values":'
         '[{"stringValue":"%s"}]}}}]%s}'
@@ -140,10 +142,15 @@ def llm_requests(
     start_l, vidx_l = start.tolist(), vidx.tolist()
     mt_l, in_l, out_l, ttft_l = max_tok.tolist(), in_tok.tolist(), out_tok.tolist(), ttft.tolist()
     strs: list[str] = [""] * n
+    # the prefix cache's share of the input, drawn from nothing random (the other figures
+    # stay what they were), on the versions that emit the newer GenAI names
+    cached = (in_tok * dep.cached_share).astype(np.int64).tolist()
+    reports = [new and dep.cached_share > 0 for new in dp.new_semconv]
     for i in np.flatnonzero(~err).tolist():
+        cache = CACHE_TMPL % cached[i] if reports[vidx_l[i]] else ""
         strs[i] = ok_tmpl % (
             trace_ids[i], span_ids[i], start_l[i], end_l[i], pieces[vidx_l[i]], mt_l[i],
-            in_l[i], out_l[i], ttft_l[i], finish[i], tails[i],
+            in_l[i], out_l[i], cache, ttft_l[i], finish[i], tails[i],
         )  # fmt: skip
     ek = ekind.tolist()
     for i in np.flatnonzero(err).tolist():
