@@ -8,13 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from test_allocation import ENV, allocation, bill, load, totals
 from test_export_focus import rows as sql_rows
 from test_ingest_gpu_samples import NOW, build, config, reading
 
 from hybridlens.ingest_gpu import GpuInput, ingest_gpu
-from ingest.gpu.readings import ReadOptions
-from ingest.gpu.samples import MAX_SHARED_WORKLOADS, rows
+from ingest.gpu.readings import FB_USED, UTIL, ReadOptions
+from ingest.gpu.samples import rows
+from ingest.gpu.shared_gpus import MAX_SHARED_WORKLOADS
 from warehouse import gpu_reads
 from warehouse.allocation_reads import daily_unit_costs
 from warehouse.config import Config
@@ -124,3 +126,14 @@ def test_a_thousand_pods_on_one_gpu_list_the_first_64_and_count_the_rest() -> No
     assert not rejected and table.num_rows == 1
     assert len(table.column("workloads")[0].as_py()) == MAX_SHARED_WORKLOADS == 64
     assert counts["workloads past 64 on one time-sliced GPU"] == 1000 - 64
+
+
+@pytest.mark.parametrize("pod_first", [True, False])
+def test_a_series_without_the_pod_s_labels_still_fills_the_gpu_s_row(pod_first: bool) -> None:
+    """With the pod's labels in the DCGM reader's identity, a GPU whose series do not all
+    carry them is two readings at one time: one row, with the values of both and the pod."""
+    held = reading(namespace="search", pod="bge-0", fields={UTIL: 42.0})
+    bare = reading(fields={FB_USED: 1024.0})
+    got = build(*((held, bare) if pod_first else (bare, held)))
+    assert [(r["workload"], r["pod"], r["workloads"], r["utilization"], r["memory_used_mib"])
+            for r in got] == [("bge-0", "bge-0", None, 42.0, 1024.0)]  # fmt: skip

@@ -11,7 +11,6 @@ before 2000, is rejected with a sentence, so one bad series never turns into a r
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ from ingest.gpu.readings import (
     Reading,
     ReadOptions,
 )
+from ingest.gpu.shared_gpus import Holders, fold
 from warehouse.config import Config
 from warehouse.gpu_definitions import mig_share
 
@@ -114,7 +114,6 @@ ENVIRONMENT_LABELS = (
     "environment",
 )
 MAX_LABEL_CHARS = 256  # a longer label value is cut (and counted): names, not payloads
-MAX_SHARED_WORKLOADS = 64  # workloads listed on one time-sliced GPU; more are counted
 UNKNOWN = "unknown"
 
 
@@ -139,49 +138,13 @@ def rows(
     columns: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
     rejected: list[Rejected] = []
     counts: Counter[str] = Counter()
-    holders = _Holders()
+    holders = Holders()
     for reading in readings:
         error = _add(reading, rules, latest, source, columns, counts, holders)
         if error is not None:
             rejected.append(Rejected(reading.location, error, _excerpt(reading)))
     columns["workloads"].extend(holders.column())  # `_add` leaves it empty
     return pa.Table.from_pydict(columns, schema=SCHEMA), rejected, counts
-
-
-@dataclass
-class _Holders:
-    """The workloads that hold each GPU at each time, for the rows' `workloads` column.
-
-    A time-sliced GPU has a reading per pod, with the same values: the first is its row,
-    and a reading of another workload only adds that workload to it. A reading of the
-    same workload is a duplicate, a row of its own that the publish dedupes as usual."""
-
-    keys: list[tuple[object, ...]] = dataclasses.field(default_factory=list)  # a row each
-    first: dict[tuple[object, ...], str | None] = dataclasses.field(default_factory=dict)
-    shared: dict[tuple[object, ...], set[str | None]] = dataclasses.field(default_factory=dict)
-
-    def another(self, key: tuple[object, ...], workload: str | None, counts: Counter[str]) -> bool:
-        """True when `workload` shares a GPU that has a row at this time (no new row)."""
-        if key not in self.first:
-            self.first[key] = workload
-        elif workload != self.first[key]:
-            held = self.shared.setdefault(key, {self.first[key]})
-            if workload not in held:
-                if len(held) < MAX_SHARED_WORKLOADS:
-                    held.add(workload)
-                else:  # a hostile scrape's thousand pods on one GPU: names, not payloads
-                    counts[f"workloads past {MAX_SHARED_WORKLOADS} on one time-sliced GPU"] += 1
-                return True
-        self.keys.append(key)
-        return False
-
-    def column(self) -> list[list[str] | None]:
-        """Each row's workloads, sorted, where two or more hold its GPU; else None."""
-        if not self.shared:  # no GPU is time-sliced: the common case costs nothing
-            return [None] * len(self.keys)
-        named = {k: sorted(w for w in v if w is not None) for k, v in self.shared.items()}
-        listed = {k: v for k, v in named.items() if len(v) > 1}
-        return [listed.get(k) for k in self.keys]
 
 
 @dataclass(frozen=True)
@@ -254,12 +217,12 @@ def _add(
     source: str,
     columns: dict[str, list[object]],
     counts: Counter[str],
-    holders: _Holders,
+    holders: Holders,
 ) -> str | None:
     """Append one row to `columns`; the sentence why not, when it cannot be a row.
 
     A reading of a GPU that already has a row at its time (another pod's series of a
-    time-sliced GPU, with the same values) adds its workload to that row (`_Holders`)."""
+    time-sliced GPU, with the same values) folds into that row (`shared_gpus`)."""
     labels = reading.labels
     ts = reading.ts
     if ts.tzinfo is None:
@@ -315,7 +278,11 @@ def _add(
     namespace = _label(labels, NAMESPACE_LABELS, counts)
     pod = _label(labels, POD_LABELS, counts)
     workload = rules.workload(host, namespace, pod)
-    if holders.another((host, uuid, mig_instance, ts), workload, counts):  # the table's key
+    into = holders.another((host, uuid, mig_instance, ts), workload, counts)  # the table's key
+    if into is not None:
+        holder = {"workload": workload, "namespace": namespace, "pod": pod,
+                  "container": _label(labels, CONTAINER_LABELS, counts)}  # fmt: skip
+        fold(columns, into, values, holder)
         return None
     environment, pool = rules.place(host, labels)
     index = _index(labels.get("gpu"))
