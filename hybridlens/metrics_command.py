@@ -10,7 +10,11 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used at run time: `metrics` starts in well under 0.5 s
+    from warehouse.config import Config
+    from warehouse.session import Session
 
 
 def add_parser(
@@ -99,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_USAGE if result.problems else EXIT_OK  # a config to fix, as a UserError is
 
 
-def _unknown_names(args: argparse.Namespace, config: Any, s: Any) -> list[str]:
+def _unknown_names(args: argparse.Namespace, config: Config, s: Session) -> list[str]:
     """A --environment or --model that neither the warehouse (at any time) nor the config
     names: most likely a typo, which an empty answer alone would not tell."""
     from warehouse.db import read_sql
