@@ -303,6 +303,27 @@ def test_focus_rows_by_tags_resources_gpu_hosts_regions_and_the_unallocated_rest
         untagged(warehouse, config(), dimension="team")
 
 
+def test_one_tag_set_on_many_rows_is_read_as_each_row_alone_would_be(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Tags are taken apart once per distinct tag set: the same set on rows of two providers
+    still loses AWS's prefixes on the AWS rows only, the first key of each list wins over a
+    later one whatever the order in the JSON, and a key written in two cases wins by its raw
+    spelling, as it did per row."""
+    shared = {"env": "late", "user:team": "ml", "Environment": "first", "environment": "second"}
+    load(warehouse, focus_file(tmp_path / "f.csv", [
+        *({"resource": f"aws-{i}", "tags": shared} for i in range(3)),
+        *({"resource": f"x-{i}", "provider": "ExampleCloud", "tags": shared} for i in range(2)),
+        {"resource": "env-only", "tags": {"env": "late", "team": "web"}},
+    ]))  # fmt: skip
+    found = by_resource(attributed(warehouse, Config(), *RANGE))
+    assert found == {
+        **{f"aws-{i}": ("first", "unallocated", "ml", "tag") for i in range(3)},
+        **{f"x-{i}": ("first", "unallocated", "unallocated", "tag") for i in range(2)},
+        "env-only": ("late", "unallocated", "web", "tag"),
+    }
+
+
 def test_the_public_focus_sample_is_attributed_by_its_environment_tag(
     warehouse: Warehouse, fixtures_dir: Path
 ) -> None:

@@ -30,18 +30,22 @@ raw_rows AS (
       AND coalesce(ChargePeriodStart, BillingPeriodStart) < $hi
 ),
 -- tags (rank 1), keys normalized: lower case; on AWS rows `resourceTags/`, `resource_tags_`
--- then `user:`, `user_` stripped and `aws:` / `aws_` system tags left out
+-- then `user:`, `user_` stripped and `aws:` / `aws_` system tags left out. Taken apart once
+-- per distinct tag set, not per row: a bill repeats a few thousand sets over millions of rows
+tag_sets AS (
+    SELECT DISTINCT Tags, ProviderName = 'AWS' AS aws
+    FROM base WHERE Tags IS NOT NULL AND json_type(Tags) = 'OBJECT'
+),
 tag_pairs AS (
-    SELECT b.row_id, 1 AS rank, e.key AS raw_key,
-           CASE WHEN b.ProviderName = 'AWS'
+    SELECT t.Tags, t.aws, 1 AS rank, e.key AS raw_key,
+           CASE WHEN t.aws
                 THEN regexp_replace(regexp_replace(lower(trim(e.key)),
                      '^(resourcetags/|resource_tags_)', ''), '^(user:|user_)', '')
                 ELSE lower(trim(e.key)) END AS key,
            e.value->>'$' AS value
-    FROM base AS b, json_each(b.Tags) AS e
-    WHERE b.Tags IS NOT NULL AND json_type(b.Tags) = 'OBJECT'
-      AND NOT (b.ProviderName = 'AWS' AND regexp_matches(lower(trim(e.key)),
-               '^(resourcetags/|resource_tags_)?aws[:_]'))
+    FROM tag_sets AS t, json_each(t.Tags) AS e
+    WHERE NOT (t.aws AND regexp_matches(lower(trim(e.key)),
+                                        '^(resourcetags/|resource_tags_)?aws[:_]'))
 ),
 -- inherited (rank 2): a Google Cloud project's labels (CSV: `project.labels`; JSON lines
 -- and Parquet: `project` holding `labels`), an Azure row's resource group and cost center
@@ -70,30 +74,50 @@ azure_pairs AS (
                     x_SourceRow->>'x_CostCenter')
     FROM raw_rows WHERE ProviderName = 'Microsoft' AND x_SourceRow IS NOT NULL
 ),
-pairs AS (
-    SELECT * FROM (
-        SELECT * FROM tag_pairs UNION ALL SELECT * FROM label_pairs
-        UNION ALL SELECT * FROM azure_pairs)
+tag_firsts AS (
+    SELECT Tags, aws,
+           first(value ORDER BY list_position($environment_keys, key), raw_key)
+               FILTER (WHERE list_contains($environment_keys, key)) AS env_value,
+           first(value ORDER BY list_position($model_keys, key), raw_key)
+               FILTER (WHERE list_contains($model_keys, key)) AS model_value,
+           first(value ORDER BY list_position($cost_center_keys, key), raw_key)
+               FILTER (WHERE list_contains($cost_center_keys, key)) AS cc_value
+    FROM tag_pairs
     WHERE value IS NOT NULL AND trim(value) <> ''
+      AND (list_contains($environment_keys, key) OR list_contains($model_keys, key)
+           OR list_contains($cost_center_keys, key))
+    GROUP BY ALL
+),
+inherited_firsts AS (
+    SELECT row_id,
+           first(value ORDER BY list_position($environment_keys, key), raw_key)
+               FILTER (WHERE list_contains($environment_keys, key)) AS env_value,
+           first(value ORDER BY list_position($model_keys, key), raw_key)
+               FILTER (WHERE list_contains($model_keys, key)) AS model_value,
+           first(value ORDER BY list_position($cost_center_keys, key), raw_key)
+               FILTER (WHERE list_contains($cost_center_keys, key)) AS cc_value
+    FROM (SELECT * FROM label_pairs UNION ALL SELECT * FROM azure_pairs)
+    WHERE value IS NOT NULL AND trim(value) <> ''
+      AND (list_contains($environment_keys, key) OR list_contains($model_keys, key)
+           OR list_contains($cost_center_keys, key))
+    GROUP BY ALL
 ),
 keyed AS (
-    SELECT row_id,
-           first(value ORDER BY rank, list_position($environment_keys, key), raw_key)
-               FILTER (WHERE list_contains($environment_keys, key)) AS env_value,
-           first(rank ORDER BY rank, list_position($environment_keys, key), raw_key)
-               FILTER (WHERE list_contains($environment_keys, key)) AS env_rank,
-           first(value ORDER BY rank, list_position($model_keys, key), raw_key)
-               FILTER (WHERE list_contains($model_keys, key)) AS model_value,
-           first(rank ORDER BY rank, list_position($model_keys, key), raw_key)
-               FILTER (WHERE list_contains($model_keys, key)) AS model_rank,
-           first(value ORDER BY rank, list_position($cost_center_keys, key), raw_key)
-               FILTER (WHERE list_contains($cost_center_keys, key)) AS cc_value,
-           first(rank ORDER BY rank, list_position($cost_center_keys, key), raw_key)
-               FILTER (WHERE list_contains($cost_center_keys, key)) AS cc_rank
-    FROM pairs
-    WHERE list_contains($environment_keys, key) OR list_contains($model_keys, key)
-       OR list_contains($cost_center_keys, key)
-    GROUP BY row_id
+    SELECT b.row_id,
+           coalesce(t.env_value, i.env_value) AS env_value,
+           CASE WHEN t.env_value IS NOT NULL THEN 1 WHEN i.env_value IS NOT NULL THEN 2 END
+               AS env_rank,
+           coalesce(t.model_value, i.model_value) AS model_value,
+           CASE WHEN t.model_value IS NOT NULL THEN 1 WHEN i.model_value IS NOT NULL THEN 2 END
+               AS model_rank,
+           coalesce(t.cc_value, i.cc_value) AS cc_value,
+           CASE WHEN t.cc_value IS NOT NULL THEN 1 WHEN i.cc_value IS NOT NULL THEN 2 END
+               AS cc_rank
+    FROM base AS b
+    LEFT JOIN tag_firsts AS t
+      ON t.Tags = b.Tags AND t.aws IS NOT DISTINCT FROM (b.ProviderName = 'AWS')
+    LEFT JOIN inherited_firsts AS i ON i.row_id = b.row_id
+    WHERE t.Tags IS NOT NULL OR i.row_id IS NOT NULL
 ),
 -- [[attribution.resources]]: the first rule matching each ResourceId, matched in Python
 resource_rules AS (
