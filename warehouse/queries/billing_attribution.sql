@@ -74,29 +74,21 @@ azure_pairs AS (
                     x_SourceRow->>'x_CostCenter')
     FROM raw_rows WHERE ProviderName = 'Microsoft' AND x_SourceRow IS NOT NULL
 ),
-tag_firsts AS (
-    SELECT Tags, aws,
+-- the first pair of each dimension, by the key's place in its list, then the raw key: of
+-- each tag set (rank 1) and of each row's inherited labels (rank 2) apart, since a tag
+-- always comes before a label
+firsts AS (
+    SELECT rank, Tags, aws, row_id,
            first(value ORDER BY list_position($environment_keys, key), raw_key)
                FILTER (WHERE list_contains($environment_keys, key)) AS env_value,
            first(value ORDER BY list_position($model_keys, key), raw_key)
                FILTER (WHERE list_contains($model_keys, key)) AS model_value,
            first(value ORDER BY list_position($cost_center_keys, key), raw_key)
                FILTER (WHERE list_contains($cost_center_keys, key)) AS cc_value
-    FROM tag_pairs
-    WHERE value IS NOT NULL AND trim(value) <> ''
-      AND (list_contains($environment_keys, key) OR list_contains($model_keys, key)
-           OR list_contains($cost_center_keys, key))
-    GROUP BY ALL
-),
-inherited_firsts AS (
-    SELECT row_id,
-           first(value ORDER BY list_position($environment_keys, key), raw_key)
-               FILTER (WHERE list_contains($environment_keys, key)) AS env_value,
-           first(value ORDER BY list_position($model_keys, key), raw_key)
-               FILTER (WHERE list_contains($model_keys, key)) AS model_value,
-           first(value ORDER BY list_position($cost_center_keys, key), raw_key)
-               FILTER (WHERE list_contains($cost_center_keys, key)) AS cc_value
-    FROM (SELECT * FROM label_pairs UNION ALL SELECT * FROM azure_pairs)
+    FROM (SELECT rank, Tags, aws, NULL::BIGINT AS row_id, raw_key, key, value FROM tag_pairs
+          UNION ALL
+          SELECT rank, NULL::JSON, NULL::BOOLEAN, row_id, raw_key, key, value
+          FROM (SELECT * FROM label_pairs UNION ALL SELECT * FROM azure_pairs))
     WHERE value IS NOT NULL AND trim(value) <> ''
       AND (list_contains($environment_keys, key) OR list_contains($model_keys, key)
            OR list_contains($cost_center_keys, key))
@@ -114,10 +106,10 @@ keyed AS (
            CASE WHEN t.cc_value IS NOT NULL THEN 1 WHEN i.cc_value IS NOT NULL THEN 2 END
                AS cc_rank
     FROM base AS b
-    LEFT JOIN tag_firsts AS t
-      ON t.Tags = b.Tags AND t.aws IS NOT DISTINCT FROM (b.ProviderName = 'AWS')
-    LEFT JOIN inherited_firsts AS i ON i.row_id = b.row_id
-    WHERE t.Tags IS NOT NULL OR i.row_id IS NOT NULL
+    LEFT JOIN firsts AS t
+      ON t.rank = 1 AND t.Tags = b.Tags AND t.aws IS NOT DISTINCT FROM (b.ProviderName = 'AWS')
+    LEFT JOIN firsts AS i ON i.rank = 2 AND i.row_id = b.row_id
+    WHERE t.rank IS NOT NULL OR i.rank IS NOT NULL
 ),
 -- [[attribution.resources]]: the first rule matching each ResourceId, matched in Python
 resource_rules AS (
